@@ -1,0 +1,150 @@
+"""Frozen dataclasses for every setting; the command-line flags are generated from them.
+
+Config flows one way: CLI -> dataclass -> trainer. Each field's ``metadata["help"]`` is its
+flag's help text, and the field name with ``_`` turned into ``-`` is its flag, so adding a
+setting is adding one field. A run's resolved configuration is the JSON of :class:`RunConfig`
+(see :func:`to_json`), written next to its checkpoints.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+
+
+def _f(default, help_text, **metadata):
+    return field(default=default, metadata={"help": help_text, **metadata})
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    data: str | None = _f(None, "folder of colour images, searched recursively (default: built-in cel pictures)")
+    size: int = _f(64, "training crop size in pixels (height = width); must be divisible by 2**depth")
+    batch_size: int = _f(16, "images per training step")
+    num_images: int = _f(4096, "number of built-in pictures to generate when --data is not given")
+    cache: bool = _f(False, "decode the folder once and keep it in memory (the built-in data always is)")
+    drop_gray: float = _f(0.0, "drop images whose mean Lab chroma is below this (e.g. 4); 0 keeps all")
+    crop_scale: float = _f(1.125, "images are resized to size*crop_scale before the random crop; 1 = no crop")
+    flip: bool = _f(True, "random horizontal flips")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    depth: int = _f(4, "U-Net levels (each halves the resolution)")
+    filters: int = _f(16, "filters at full resolution (doubled per level, capped at 8x)")
+    norm: str = _f("batch", "generator normalisation", choices=("batch", "instance", "group", "none"))
+    z_dim: int = _f(8, "size of the noise vector z")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    algo: str = _f("wgangp", "training algorithm (see trainers.registry)")
+    steps: int = _f(1500, "generator updates in total")
+    out: str = _f("runs/default", "run folder: config.json, checkpoints, TensorBoard logs, exports")
+    seed: int = _f(0, "the one seed all randomness flows from")
+    lr_g: float = _f(2e-4, "generator learning rate")
+    lr_d: float = _f(2e-4, "discriminator / critic learning rate")
+    beta_1: float = _f(0.5, "Adam beta_1")
+    beta_2: float = _f(0.9, "Adam beta_2")
+    n_critic: int = _f(2, "critic updates per generator update (wgangp)")
+    lambda_gp: float = _f(10.0, "gradient-penalty weight (wgangp)")
+    lambda_adv: float = _f(1.0, "adversarial loss weight")
+    lambda_l1: float = _f(10.0, "weight of the L1 loss on ab of the better of two z samples; 0 disables it")
+    lambda_ms: float = _f(0.5, "mode-seeking (diversity) weight; 0 disables it")
+    log_every: int = _f(25, "steps between logged losses")
+    sample_every: int = _f(250, "steps between sample grids")
+    checkpoint_every: int = _f(250, "steps between checkpoints")
+    max_minutes: float | None = _f(None, "stop after this many minutes, then save and export as at --steps")
+    xla: bool = _f(False, "compile the train step with XLA")
+    eager: bool = _f(False, "run the train step eagerly (debugging; slow)")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+
+SECTIONS = {"train": TrainConfig, "data": DataConfig, "model": ModelConfig}
+
+
+def flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls, title: str) -> None:
+    """Adds one flag per field of dataclass ``cls``; defaults are SUPPRESSed so the parsed
+    namespace holds only the flags the user gave (see :func:`apply_overrides`)."""
+    group = parser.add_argument_group(title)
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        base = [a for a in typing.get_args(kind) if a is not type(None)]
+        kind = base[0] if base else kind
+        help_text = f"{f.metadata.get('help', '')} (default: {f.default})"
+        kwargs = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
+        if kind is bool:
+            group.add_argument(flag_name(f.name), action=argparse.BooleanOptionalAction, **kwargs)
+        else:
+            if "choices" in f.metadata:
+                kwargs["choices"] = f.metadata["choices"]
+            group.add_argument(flag_name(f.name), type=kind, metavar=kind.__name__.upper(), **kwargs)
+
+
+def apply_overrides(config: RunConfig, given: dict) -> RunConfig:
+    """Returns ``config`` with the given ``{field_name: value}`` set in whichever section owns each."""
+    sections = {}
+    for section, cls in SECTIONS.items():
+        names = {f.name for f in dataclasses.fields(cls)}
+        updates = {k: v for k, v in given.items() if k in names}
+        sections[section] = dataclasses.replace(getattr(config, section), **updates)
+    unknown = set(given) - {f.name for cls in SECTIONS.values() for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown settings: {sorted(unknown)}")
+    return RunConfig(**sections)
+
+
+def validate(config: RunConfig) -> None:
+    """Raises ValueError, naming the flag, for settings that cannot work."""
+    d, m, t = config.data, config.model, config.train
+    stride = 2**m.depth
+    checks = [
+        (d.size % stride == 0, f"--size {d.size} is not divisible by 2**depth = {stride}; "
+                               f"try --size {max(stride, round(d.size / stride) * stride)}"),
+        (d.batch_size >= 1, "--batch-size must be at least 1"),
+        (d.num_images >= 1, "--num-images must be at least 1"),
+        (d.crop_scale >= 1.0, "--crop-scale must be at least 1"),
+        (1 <= m.depth <= 7, "--depth must be between 1 and 7"),
+        (m.filters >= 1 and m.z_dim >= 1, "--filters and --z-dim must be positive"),
+        (t.steps >= 1, "--steps must be at least 1"),
+        (t.n_critic >= 1, "--n-critic must be at least 1"),
+        (min(t.log_every, t.sample_every, t.checkpoint_every) >= 1, "logging intervals must be positive"),
+        (t.max_minutes is None or t.max_minutes > 0, "--max-minutes must be positive"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(message)
+
+
+def to_dict(config: RunConfig) -> dict:
+    return dataclasses.asdict(config)
+
+
+def to_json(config: RunConfig) -> str:
+    return json.dumps(to_dict(config), indent=2, sort_keys=True)
+
+
+def from_dict(data: dict) -> RunConfig:
+    """Inverse of :func:`to_dict`; unknown keys (from a newer version) are an error."""
+    sections = {}
+    for section, cls in SECTIONS.items():
+        values = dict(data.get(section, {}))
+        known = {f.name for f in dataclasses.fields(cls)}
+        extra = set(values) - known
+        if extra:
+            raise ValueError(f"config section '{section}' has unknown keys {sorted(extra)}")
+        sections[section] = cls(**values)
+    return RunConfig(**sections)

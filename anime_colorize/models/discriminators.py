@@ -1,0 +1,62 @@
+"""Discriminators that judge a colouring together with its lightness.
+
+Both take ``{"l": (B, H, W, 1), "ab": (B, H, W, 2)}`` (normalised, any H and W divisible by
+``2**layers``) and return one score per sample, ``(B, 1)``: the mean of a patch map, so the
+judgement is local (PatchGAN) but the interface is per-sample, which the gradient penalty
+needs.
+"""
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from anime_colorize.models.layers import PACKAGE, conv_block
+
+
+class _PatchScorer(keras.Model):
+    """Shared body: strided 4x4 convs with LeakyReLU, a 1-channel patch map, its mean."""
+
+    norm = "none"
+
+    def __init__(self, filters=32, layers_count=3, **kwargs):
+        l_in = keras.Input((None, None, 1), name="l")
+        ab_in = keras.Input((None, None, 2), name="ab")
+        x = layers.Concatenate(name="lab")([l_in, ab_in])
+        for i in range(layers_count):
+            # The first layer is never normalised (DCGAN): it would erase absolute colour.
+            norm = "none" if i == 0 else self.norm
+            x = conv_block(x, filters * min(2**i, 8), kernel=4, strides=2, norm=norm,
+                           activation="lrelu", name=f"down{i}")
+        x = conv_block(x, filters * min(2**layers_count, 8), kernel=3, norm=self.norm,
+                       activation="lrelu", name="body")
+        patches = layers.Conv2D(1, 3, padding="same", name="patch_scores")(x)
+        score = layers.GlobalAveragePooling2D(name="score")(patches)
+        super().__init__(inputs={"l": l_in, "ab": ab_in}, outputs=score, **kwargs)
+        self.filters = filters
+        self.layers_count = layers_count
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable, "filters": self.filters,
+                "layers_count": self.layers_count}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class DCGANDiscriminator(_PatchScorer):
+    """Batch-normalised discriminator returning logits (B, 1) for a sigmoid cross-entropy."""
+
+    norm = "batch"
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class WGANCritic(_PatchScorer):
+    """Critic without batch normalisation, returning unbounded scores (B, 1).
+
+    Batch norm would couple the samples of a batch, which breaks the per-sample gradient
+    penalty of WGAN-GP (Gulrajani et al. 2017, section 4), so the critic has none.
+    """
+
+    norm = "none"

@@ -1,0 +1,21 @@
+"""Trainers: one module per ``--algo``, all behind :mod:`.registry`.
+
+How to add a training algorithm:
+
+1. Create ``anime_colorize/trainers/<name>.py`` with a subclass of
+   :class:`~anime_colorize.trainers.base.Trainer`, decorated with
+   ``@register_trainer("<name>")``.
+2. Implement ``build_discriminator()`` (return None if the algorithm needs none),
+   ``discriminator_step(l, ab_real)`` (update the discriminator, return a dict of scalar
+   losses) and ``adversarial_loss(fake_scores)`` (the generator's adversarial term), or
+   override ``generator_losses`` / ``train_step_fn`` for a different scheme. Draw every random
+   number from ``self.noise(...)`` / ``self.uniform(...)`` so runs are reproducible, read the
+   batch size from the tensors, and keep the step free of Python side effects.
+3. Import the module below. The test suite parametrises over the registry, so the new
+   trainer is smoke-tested (eager and compiled, finite losses, weights change) at once.
+"""
+from anime_colorize.trainers import dcgan, wgangp  # noqa: F401  (registers the trainers)
+from anime_colorize.trainers.base import Trainer
+from anime_colorize.trainers.registry import available_trainers, get_trainer, register_trainer
+
+__all__ = ["Trainer", "available_trainers", "get_trainer", "register_trainer"]

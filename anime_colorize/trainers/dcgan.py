@@ -1,0 +1,32 @@
+"""DCGAN (Radford et al. 2016) as a conditional colourer: a batch-normalised discriminator
+with the non-saturating cross-entropy loss, one discriminator update per generator update."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from anime_colorize import losses
+from anime_colorize.models import DCGANDiscriminator
+from anime_colorize.trainers.base import Trainer
+from anime_colorize.trainers.registry import register_trainer
+
+
+@register_trainer("dcgan")
+class DCGANTrainer(Trainer):
+
+    def build_discriminator(self):
+        return DCGANDiscriminator(filters=self.config.model.filters, name="discriminator")
+
+    def adversarial_loss(self, fake_scores):
+        return losses.bce_generator_loss(fake_scores)
+
+    def discriminator_step(self, l, ab_real):
+        disc = self.discriminator
+        ab_fake = self.fake_for_discriminator(l)
+        with tf.GradientTape() as tape:
+            # One pass over real and fake together keeps batch-norm statistics shared.
+            scores = disc({"l": tf.concat([l, l], 0), "ab": tf.concat([ab_real, ab_fake], 0)}, training=True)
+            real, fake = tf.split(scores, 2, axis=0)
+            d_loss = losses.bce_discriminator_loss(real, fake)
+        variables = disc.trainable_variables
+        self.d_optimizer.apply(tape.gradient(d_loss, variables), variables)
+        return {"d_loss": d_loss}
