@@ -1,0 +1,56 @@
+"""What every command-line tool does first: quiet TensorFlow, set up logging.
+
+Import this module before anything that imports TensorFlow. TensorFlow's C++ start-up
+messages go to file descriptor 2 before Python can filter them, so they are silenced by
+the environment variables below and by pointing fd 2 at /dev/null while it loads.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    try:
+        saved = os.dup(2)
+    except OSError:  # no real fd 2 (some embedded interpreters): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            sys.stderr.flush()
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+with _stderr_silenced():
+    import tensorflow  # noqa: F401,E402  (loads the C++ runtime quietly)
+    import keras  # noqa: F401,E402
+
+import absl.logging  # noqa: E402
+
+absl.logging.set_verbosity(absl.logging.ERROR)
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Library modules log with `logging`; commands show INFO (or DEBUG) on stderr."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(levelname)s %(message)s" if verbose else "%(message)s",
+                        force=True)
+    for noisy in ("tensorflow", "absl", "h5py", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if verbose else logging.ERROR)
+
+
+def fail(message: str, code: int = 2) -> int:
+    """Prints a user-facing error and returns the exit code for main()."""
+    print(f"error: {message}", file=sys.stderr)
+    return code

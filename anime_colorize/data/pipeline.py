@@ -1,0 +1,217 @@
+"""Training data: image sources and the tf.data pipeline that feeds the trainers.
+
+Design:
+- A *source* holds N pictures and loads one by index as uint8 RGB ``(S, S, 3)``, S being
+  the load size (``size * crop_scale``): :class:`ArraySource` keeps them in memory (the
+  built-in pictures, or a cached folder), :class:`FileSource` decodes files on the fly.
+- A folder is *scanned* once before training (:func:`scan_folder`): every file is decoded in
+  a thread pool, so unreadable files are found and reported up front, with their names and
+  reasons, instead of crashing an epoch; near-gray images can be dropped at the same time.
+- The sample order is a pure function of (seed, element number): epoch e is a stateless
+  permutation keyed by (seed, e) and each element's crop and flip are keyed by its global
+  number. So a run resumed at step k rebuilds exactly the stream an uninterrupted run would
+  see (``start_step``), without checkpointing iterator state, and parallel decoding keeps
+  the order (tf.data's map is deterministic by default).
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import logging
+import os
+
+import cv2
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from anime_colorize import color
+from anime_colorize.data.io import find_images, read_image_or_none
+from anime_colorize.data.synthetic import make_cel_images
+
+log = logging.getLogger(__name__)
+
+_FOREVER = 2**62
+
+
+def fit_square(rgb: np.ndarray, load_size: int) -> np.ndarray:
+    """Float RGB (H, W, 3) in [0, 1] -> uint8 (load_size, load_size, 3): the shorter side
+    resized to load_size (area filter when shrinking), the longer side centre-cropped."""
+    h, w = rgb.shape[:2]
+    scale = load_size / min(h, w)
+    new_h, new_w = max(load_size, round(h * scale)), max(load_size, round(w * scale))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    resized = cv2.resize(rgb, (new_w, new_h), interpolation=interpolation)
+    top, left = (new_h - load_size) // 2, (new_w - load_size) // 2
+    square = resized[top:top + load_size, left:left + load_size]
+    return np.clip(np.rint(square * 255.0), 0, 255).astype(np.uint8)
+
+
+def mean_chroma(rgb_uint8: np.ndarray) -> float:
+    """Mean Lab chroma sqrt(a^2 + b^2) of a uint8 RGB image; about 0 for gray images."""
+    lab = cv2.cvtColor(rgb_uint8.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    return float(np.mean(np.hypot(lab[..., 1], lab[..., 2])))
+
+
+@dataclasses.dataclass
+class ScanReport:
+    """What :func:`scan_folder` found. ``images`` is filled only when caching."""
+
+    paths: list
+    skipped: list  # (path, reason)
+    gray: list
+    images: np.ndarray | None = None
+
+    def summary(self, root) -> str:
+        text = f"{root}: {len(self.paths)} usable images"
+        if self.skipped:
+            text += f", {len(self.skipped)} unreadable skipped"
+        if self.gray:
+            text += f", {len(self.gray)} near-gray dropped"
+        return text
+
+
+def scan_folder(root, load_size: int, drop_gray: float = 0.0, cache: bool = False,
+                workers: int | None = None, progress: bool = True) -> ScanReport:
+    """Decodes every image under ``root`` once; see the module docstring.
+
+    Raises ValueError naming the folder when no usable image is left.
+    """
+    paths = find_images(root)
+
+    def inspect(path):
+        rgb, reason = read_image_or_none(path)
+        if rgb is None:
+            return path, None, reason
+        return path, fit_square(rgb, load_size), None
+
+    report = ScanReport(paths=[], skipped=[], gray=[])
+    kept = []
+    workers = workers or min(8, (os.cpu_count() or 2) + 2)
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:  # cv2 and PIL release the GIL
+        results = pool.map(inspect, paths)
+        for path, square, reason in tqdm(results, total=len(paths), desc="scanning images",
+                                         unit="img", disable=not progress, leave=False):
+            if square is None:
+                report.skipped.append((path, reason))
+                log.warning("skipping unreadable image %s: %s", path, reason)
+            elif drop_gray > 0 and mean_chroma(square) < drop_gray:
+                report.gray.append(path)
+            else:
+                report.paths.append(path)
+                if cache:
+                    kept.append(square)
+    if not report.paths:
+        raise ValueError(f"no usable image in {root}: {len(report.skipped)} unreadable, "
+                         f"{len(report.gray)} near-gray (see --drop-gray)")
+    if cache:
+        report.images = np.stack(kept)
+    return report
+
+
+class ArraySource:
+    """Pictures held in memory: uint8 (N, S, S, 3)."""
+
+    def __init__(self, images: np.ndarray):
+        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+            raise ValueError(f"expected uint8 (N, S, S, 3) images, got {images.dtype} {images.shape}")
+        self.images = images
+        self.load_size = images.shape[1]
+
+    def __len__(self):
+        return len(self.images)
+
+    def load(self, index: int) -> np.ndarray | None:
+        return self.images[index]
+
+
+class FileSource:
+    """Pictures decoded from files on demand (after a :func:`scan_folder`)."""
+
+    def __init__(self, paths, load_size: int):
+        self.paths = list(paths)
+        self.load_size = load_size
+
+    def __len__(self):
+        return len(self.paths)
+
+    def load(self, index: int) -> np.ndarray | None:
+        rgb, reason = read_image_or_none(self.paths[index])
+        if rgb is None:  # changed on disk since the scan: skip it rather than stop training
+            log.warning("skipping image that became unreadable: %s", reason)
+            return None
+        return fit_square(rgb, self.load_size)
+
+
+def builtin_source(num_images: int, load_size: int, seed: int, progress: bool = True) -> ArraySource:
+    """The built-in cel pictures (see :mod:`anime_colorize.data.synthetic`)."""
+    return ArraySource(make_cel_images(num_images, load_size, seed=seed, progress=progress))
+
+
+def builtin_holdout(num_images: int, size: int, seed: int) -> np.ndarray:
+    """Built-in pictures never used for training (another seed): uint8 (N, size, size, 3)."""
+    return make_cel_images(num_images, size, seed=seed + 1_000_003)
+
+
+def source_from_config(data_config, seed: int, progress: bool = True):
+    """(source, scan report or None) for a :class:`~anime_colorize.config.DataConfig`."""
+    load_size = round(data_config.size * data_config.crop_scale)
+    if data_config.data is None:
+        return builtin_source(data_config.num_images, load_size, seed, progress), None
+    report = scan_folder(data_config.data, load_size, data_config.drop_gray, data_config.cache,
+                         progress=progress)
+    if report.images is not None:
+        return ArraySource(report.images), report
+    return FileSource(report.paths, load_size), report
+
+
+def rgb_batch_to_model_inputs(rgb_uint8):
+    """uint8 RGB (B, H, W, 3) -> {"l": (B, H, W, 1), "ab": (B, H, W, 2)}, normalised."""
+    l, ab = color.rgb_to_l_ab(tf.cast(rgb_uint8, tf.float32) / 255.0)
+    return {"l": l, "ab": ab}
+
+
+def training_dataset(source, size: int, batch_size: int, seed: int, start_step: int = 0,
+                     flip: bool = True) -> tf.data.Dataset:
+    """An endless dataset of training batches {"l", "ab"} (see
+    :func:`rgb_batch_to_model_inputs`), starting at ``start_step`` batches into the stream.
+
+    Each element is a random ``size`` x ``size`` crop of one picture, flipped at random.
+    """
+    n = len(source)
+    load_size = source.load_size
+    if size > load_size:
+        raise ValueError(f"crop size {size} is larger than the load size {load_size}")
+    start = start_step * batch_size
+    order_seed, augment_seed = 2 * seed, 2 * seed + 1
+
+    def epoch_order(epoch):
+        keys = tf.random.stateless_uniform([n], seed=tf.stack([tf.constant(order_seed, tf.int64), epoch]))
+        return tf.data.Dataset.from_tensor_slices(tf.argsort(keys))
+
+    indices = tf.data.Dataset.range(start // n, _FOREVER).flat_map(epoch_order).skip(start % n)
+    elements = tf.data.Dataset.zip(tf.data.Dataset.range(start, _FOREVER), indices)
+
+    def load(index):
+        picture = source.load(int(index))
+        if picture is None:
+            return np.zeros((load_size, load_size, 3), np.uint8), False
+        return picture, True
+
+    def load_and_augment(number, index):
+        picture, ok = tf.numpy_function(load, [index], (tf.uint8, tf.bool), stateful=False)
+        picture.set_shape((load_size, load_size, 3))
+        key = tf.stack([tf.constant(augment_seed, tf.int64), number])
+        crop_key, flip_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
+        picture = tf.image.stateless_random_crop(picture, (size, size, 3), seed=crop_key)
+        if flip:
+            picture = tf.image.stateless_random_flip_left_right(picture, seed=flip_key)
+        return picture, ok
+
+    return (elements
+            .map(load_and_augment, num_parallel_calls=tf.data.AUTOTUNE)
+            .filter(lambda picture, ok: ok)
+            .map(lambda picture, ok: picture)
+            .batch(batch_size, drop_remainder=True)
+            .map(rgb_batch_to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE))
