@@ -51,8 +51,8 @@ class TrainConfig:
     n_critic: int = _f(2, "critic updates per generator update (wgangp)")
     lambda_gp: float = _f(10.0, "gradient-penalty weight (wgangp)")
     lambda_adv: float = _f(1.0, "adversarial loss weight")
-    lambda_l1: float = _f(10.0, "weight of the L1 loss on ab of the better of two z samples; 0 disables it")
-    lambda_ms: float = _f(0.5, "mode-seeking (diversity) weight; 0 disables it")
+    lambda_l1: float = _f(100.0, "weight of the L1 loss on ab of the better of two z samples; 0 disables it")
+    lambda_ms: float = _f(0.1, "mode-seeking (diversity) weight; 0 disables it")
     log_every: int = _f(25, "steps between logged losses")
     sample_every: int = _f(250, "steps between sample grids")
     checkpoint_every: int = _f(250, "steps between checkpoints")
@@ -111,13 +111,14 @@ def validate(config: RunConfig) -> None:
     """Raises ValueError, naming the flag, for settings that cannot work."""
     d, m, t = config.data, config.model, config.train
     stride = 2**m.depth
+    lower, upper = max(stride, d.size // stride * stride), -(-d.size // stride) * stride
     checks = [
+        (1 <= m.depth <= 7, "--depth must be between 1 and 7"),
         (d.size % stride == 0, f"--size {d.size} is not divisible by 2**depth = {stride}; "
-                               f"try --size {max(stride, round(d.size / stride) * stride)}"),
+                               f"try --size {lower} or --size {upper}"),
         (d.batch_size >= 1, "--batch-size must be at least 1"),
         (d.num_images >= 1, "--num-images must be at least 1"),
         (d.crop_scale >= 1.0, "--crop-scale must be at least 1"),
-        (1 <= m.depth <= 7, "--depth must be between 1 and 7"),
         (m.filters >= 1 and m.z_dim >= 1, "--filters and --z-dim must be positive"),
         (t.steps >= 1, "--steps must be at least 1"),
         (t.n_critic >= 1, "--n-critic must be at least 1"),

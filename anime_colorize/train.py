@@ -22,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=f"algorithms: {', '.join(available_trainers())}")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh in an --out that holds a run (its checkpoints, logs and exports are deleted)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     config_lib.add_arguments(parser, config_lib.TrainConfig, "training")
@@ -40,13 +42,17 @@ def main(argv=None) -> int:
 
     args = build_parser().parse_args(argv)
     cli_common.setup_logging(args.verbose)
-    given = {k: v for k, v in vars(args).items() if k not in ("resume", "quiet", "verbose")}
+    given = {k: v for k, v in vars(args).items() if k not in ("resume", "overwrite", "quiet", "verbose")}
     try:
         config = training.resolve_config(given, args.resume)
         config_lib.validate(config)
         get_trainer(config.train.algo)
     except ValueError as e:  # RunFolderError is one
         return cli_common.fail(str(e))
+    if args.overwrite and args.resume:
+        return cli_common.fail("--overwrite and --resume contradict each other")
+    if args.overwrite:
+        training.clear_run_folder(config.train.out)
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)  # `kill` checkpoints like Ctrl-C
     try:
         summary = training.fit(config, resume=args.resume, progress=not args.quiet)

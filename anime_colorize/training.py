@@ -8,6 +8,7 @@ Run folder layout (``config.train.out``)::
     checkpoints/       tf.train.Checkpoint of models, optimizers, step and random state
     logs/              TensorBoard events (scalars, preview grids)
     samples/           preview grids as PNG: input | truth | four z samples, per row
+    examples/          the preview pictures in colour, handy inputs for the sample command
     metrics.csv        the logged losses, one row per --log-every steps
     loss_curves.png    plots of metrics.csv
     generator.keras, saved_model/    the exported generator
@@ -173,6 +174,17 @@ class _MetricsLog:
             writer.writerow({"step": step, **{k: f"{values[k]:.6g}" for k in self.names}})
 
 
+def clear_run_folder(out) -> None:
+    """Removes what a training run writes in ``out`` (only those names), for --overwrite."""
+    import shutil
+
+    out = Path(out)
+    for name in (CHECKPOINT_DIR, "logs", "samples", "examples", export.SAVED_MODEL_NAME):
+        shutil.rmtree(out / name, ignore_errors=True)
+    for name in (CONFIG_NAME, "metrics.csv", "loss_curves.png", export.KERAS_NAME):
+        (out / name).unlink(missing_ok=True)
+
+
 def fit(config: config_lib.RunConfig, resume: bool = False, progress: bool = True) -> dict:
     """Trains, checkpoints and exports; returns a summary dict.
 
@@ -208,6 +220,8 @@ def fit(config: config_lib.RunConfig, resume: bool = False, progress: bool = Tru
     dataset = pipeline.training_dataset(source, config.data.size, config.data.batch_size, t.seed,
                                         start_step=start, flip=config.data.flip)
     pictures = preview_batch(source, config)
+    for k, picture in enumerate(pictures):
+        write_image(out / "examples" / f"{k}.png", picture)
     writer = SummaryWriter(out / "logs")
     metrics = _MetricsLog(out / "metrics.csv", start)
     deadline = None if t.max_minutes is None else time.monotonic() + 60 * t.max_minutes

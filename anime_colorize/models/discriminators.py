@@ -17,6 +17,7 @@ class _PatchScorer(keras.Model):
     """Shared body: strided 4x4 convs with LeakyReLU, a 1-channel patch map, its mean."""
 
     norm = "none"
+    score_bias = True
 
     def __init__(self, filters=32, layers_count=3, **kwargs):
         l_in = keras.Input((None, None, 1), name="l")
@@ -29,7 +30,7 @@ class _PatchScorer(keras.Model):
                            activation="lrelu", name=f"down{i}")
         x = conv_block(x, filters * min(2**layers_count, 8), kernel=3, norm=self.norm,
                        activation="lrelu", name="body")
-        patches = layers.Conv2D(1, 3, padding="same", name="patch_scores")(x)
+        patches = layers.Conv2D(1, 3, padding="same", use_bias=self.score_bias, name="patch_scores")(x)
         score = layers.GlobalAveragePooling2D(name="score")(patches)
         super().__init__(inputs={"l": l_in, "ab": ab_in}, outputs=score, **kwargs)
         self.filters = filters
@@ -60,3 +61,5 @@ class WGANCritic(_PatchScorer):
     """
 
     norm = "none"
+    # A constant offset cancels in E[D(fake)] - E[D(real)]: it would never get a gradient.
+    score_bias = False

@@ -38,6 +38,9 @@ class Trainer:
     def __init__(self, config):
         self.config = config
         t = config.train
+        # Weight initialisers draw from Keras' global seed: set it so the run's one seed
+        # decides the initial weights too.
+        keras.utils.set_random_seed(t.seed)
         self.generator = build_generator(config.model, working_size=config.data.size)
         self.discriminator = self.build_discriminator()
         self.g_optimizer = keras.optimizers.Adam(t.lr_g, beta_1=t.beta_1, beta_2=t.beta_2)

@@ -1,0 +1,83 @@
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from anime_colorize import export
+from anime_colorize.models import UNetGenerator
+
+
+@pytest.fixture
+def exported(tmp_path):
+    generator = UNetGenerator(z_dim=4, depth=2, filters=8, working_size=32, name="generator")
+    keras_path, saved_model_path = export.export_generator(generator, tmp_path / "run")
+    return generator, keras_path, saved_model_path
+
+
+def inputs(seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-1, 1, (3, 32, 40, 1)).astype("float32"), rng.standard_normal((3, 4)).astype("float32")
+
+
+def test_keras_and_saved_model_give_the_same_outputs(exported, tmp_path):
+    generator, keras_path, saved_model_path = exported
+    l, z = inputs()
+    expected = np.asarray(generator({"l": l, "z": z}, training=False))
+    for path in (keras_path, saved_model_path, tmp_path / "run"):
+        loaded = export.load_generator(path)
+        np.testing.assert_allclose(loaded(l, z).numpy(), expected, atol=1e-5)
+        assert loaded.metadata == generator.metadata
+        assert (loaded.z_dim, loaded.stride, loaded.working_size, loaded.input_kind) == (4, 4, 32, "gray")
+    assert not [p for p in (tmp_path / "run").iterdir() if p.name.startswith(".")], "temporary files left"
+
+
+def test_saved_model_runs_from_plain_tensorflow(exported):
+    _, _, saved_model_path = exported
+    code = textwrap.dedent(f"""
+        import json, sys
+        import numpy as np, tensorflow as tf
+        m = tf.saved_model.load({str(saved_model_path)!r})
+        ab = m.signatures["serving_default"](l=tf.zeros([2, 32, 32, 1]), z=tf.zeros([2, 4]))["ab"]
+        meta = json.loads(m.signatures["metadata"]()["metadata"].numpy())
+        assert ab.shape == (2, 32, 32, 2) and float(tf.reduce_max(tf.abs(ab))) <= 1.0
+        assert meta["z_dim"] == 4 and meta["input_kind"] == "gray"
+        assert not [k for k in sys.modules if k.startswith("anime_colorize")]
+        print("ok")
+    """)
+    env_code = "import os; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'\n" + code
+    result = subprocess.run([sys.executable, "-c", env_code], capture_output=True, text=True, cwd="/")
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_bad_model_paths_get_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="model not found"):
+        export.load_generator(tmp_path / "missing.keras")
+    junk = tmp_path / "junk.keras"
+    junk.write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match="junk.keras could not be loaded"):
+        export.load_generator(junk)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="neither a SavedModel"):
+        export.load_generator(tmp_path / "empty")
+    text = tmp_path / "model.txt"
+    text.write_text("hello")
+    with pytest.raises(ValueError, match="expected a .keras file"):
+        export.load_generator(text)
+
+
+def test_a_keras_file_of_another_model_is_refused(tmp_path):
+    from anime_colorize.models import WGANCritic
+
+    WGANCritic(filters=8).save(tmp_path / "critic.keras")
+    with pytest.raises(ValueError, match="not an anime_colorize generator"):
+        export.load_generator(tmp_path / "critic.keras")
+
+
+def test_re_export_replaces_the_previous_model(exported, tmp_path):
+    _, _, saved_model_path = exported
+    other = UNetGenerator(z_dim=4, depth=2, filters=8, working_size=48, name="generator")
+    export.export_generator(other, tmp_path / "run")
+    assert export.load_generator(saved_model_path).working_size == 48
+    assert export.load_generator(tmp_path / "run" / "generator.keras").working_size == 48
