@@ -50,6 +50,13 @@ def setup_logging(verbose: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING if verbose else logging.ERROR)
 
 
+def describe(error: Exception) -> str:
+    """One line for the user: an OSError's own words and file name, without '[Errno N]'."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror + (f": {error.filename}" if error.filename else "")
+    return str(error)
+
+
 def fail(message: str, code: int = 2) -> int:
     """Prints a user-facing error and returns the exit code for main()."""
     print(f"error: {message}", file=sys.stderr)

@@ -58,7 +58,12 @@ class TrainConfig:
     checkpoint_every: int = _f(250, "steps between checkpoints")
     max_minutes: float | None = _f(None, "stop after this many minutes, then save and export as at --steps")
     xla: bool = _f(False, "compile the train step with XLA")
+    mixed_precision: bool = _f(False, "compute in float16 on GPUs (with loss scaling), bfloat16 elsewhere")
+    strategy: str = _f("default", "tf.distribute strategy: one device, all local devices, or the "
+                                  "workers in TF_CONFIG", choices=("default", "mirrored", "multiworker"))
     eager: bool = _f(False, "run the train step eagerly (debugging; slow)")
+    nan_retries: int = _f(3, "non-finite losses in a row survived (each rolls back to the last checkpoint "
+                             "and halves the learning rates) before the run stops")
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,7 @@ def validate(config: RunConfig) -> None:
         (t.n_critic >= 1, "--n-critic must be at least 1"),
         (min(t.log_every, t.sample_every, t.checkpoint_every) >= 1, "logging intervals must be positive"),
         (t.max_minutes is None or t.max_minutes > 0, "--max-minutes must be positive"),
+        (t.nan_retries >= 0, "--nan-retries must be at least 0"),
     ]
     for ok, message in checks:
         if not ok:

@@ -56,8 +56,8 @@ def main(argv=None) -> int:
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)  # `kill` checkpoints like Ctrl-C
     try:
         summary = training.fit(config, resume=args.resume, progress=not args.quiet)
-    except (ValueError, FileNotFoundError, FloatingPointError) as e:
-        return cli_common.fail(str(e))
+    except (ValueError, OSError, FloatingPointError) as e:  # bad data, full disk, divergence
+        return cli_common.fail(cli_common.describe(e))
     finally:
         signal.signal(signal.SIGTERM, previous)
     out = summary["out"]

@@ -16,10 +16,12 @@ Run folder layout (``config.train.out``)::
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import logging
 import math
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,7 +30,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from anime_colorize import config as config_lib
-from anime_colorize import color, export
+from anime_colorize import color, distribute, export
 from anime_colorize.data import pipeline
 from anime_colorize.data.io import write_image
 from anime_colorize.sampling import make_grid
@@ -43,7 +45,7 @@ PREVIEW_IMAGES = 8
 PREVIEW_SAMPLES = 4
 # Settings a resumed run may change; anything else would make it a different run.
 RESUMABLE_OVERRIDES = {"steps", "max_minutes", "log_every", "sample_every", "checkpoint_every",
-                       "xla", "eager"}
+                       "xla", "eager", "nan_retries", "strategy", "mixed_precision"}
 
 
 class RunFolderError(ValueError):
@@ -185,100 +187,182 @@ def clear_run_folder(out) -> None:
         (out / name).unlink(missing_ok=True)
 
 
+class TrainingDiverged(FloatingPointError):
+    """Too many non-finite losses in a row: lowering the learning rate did not help."""
+
+
+class DiskFullError(OSError):
+    """The disk filled up while the run was saving; earlier checkpoints are intact."""
+
+
+def _saving(what: str, action):
+    """Runs a save; turns 'no space left' into a message that says what is safe."""
+    try:
+        return action()
+    except OSError as e:
+        if e.errno == errno.ENOSPC or "No space left" in str(e):
+            raise DiskFullError(errno.ENOSPC, f"no space left on the device while writing {what}; "
+                                "free some space, then continue with --resume") from e
+        raise
+
+
+class _Run:
+    """One training run in its folder: set-up, the loop around the step, and the wrap-up."""
+
+    def __init__(self, config: config_lib.RunConfig, resume: bool, progress: bool):
+        config_lib.validate(config)
+        trainer_cls = get_trainer(config.train.algo)
+        t = self.t = config.train
+        self.strategy = distribute.make_strategy(t.strategy)  # first: multiworker needs a fresh runtime
+        self.chief = distribute.is_chief(self.strategy)
+        replicas = self.strategy.num_replicas_in_sync
+        if config.data.batch_size % replicas:
+            raise ValueError(f"--batch-size {config.data.batch_size} must be divisible by the {replicas} "
+                             f"replicas of --strategy {t.strategy}")
+        self.config, self.progress = config, progress and self.chief
+        self.out = out = Path(t.out)
+        if self.chief and not resume and has_checkpoint(out):
+            raise RunFolderError(f"{out} already holds a training run; pass --resume to continue it, "
+                                 "or choose another --out")
+        out.mkdir(parents=True, exist_ok=True)
+        # Only the chief writes into the run folder; other workers save the same checkpoints
+        # (saving is collective) into a scratch folder.
+        self.save_dir = out if self.chief else Path(tempfile.mkdtemp(prefix="anime_colorize_worker_"))
+        self.source, self.report = pipeline.source_from_config(config.data, t.seed, progress=self.progress)
+        if self.report is not None:
+            log.info(self.report.summary(config.data.data))
+            for path, reason in self.report.skipped:
+                log.info("  skipped %s: %s", path, reason)
+        self.trainer = trainer_cls(config, self.strategy)
+        # Checkpoint writes are atomic (TensorFlow writes temporary files, renames them, then
+        # updates the 'checkpoint' index), so a kill during a save leaves the previous one intact.
+        self.manager = tf.train.CheckpointManager(self.trainer.checkpoint, str(self.save_dir / CHECKPOINT_DIR),
+                                                  max_to_keep=3)
+        latest = tf.train.latest_checkpoint(str(out / CHECKPOINT_DIR))  # every worker reads the chief's
+        if resume and latest is not None:
+            self.trainer.checkpoint.restore(latest).assert_existing_objects_matched()
+            log.info("resumed %s at step %d", out, int(self.trainer.step.numpy()))
+        elif resume:
+            log.info("no checkpoint in %s yet: starting from step 0", out / CHECKPOINT_DIR)
+        self.start = self.step = self.saved_step = int(self.trainer.step.numpy())
+        if not resume or latest is None:  # something to roll back to; the same decision on every worker
+            self.save_checkpoint()
+        self.pictures = preview_batch(self.source, config)
+        self.writer = self.metrics = None
+        if self.chief:
+            _saving(CONFIG_NAME, lambda: _write_text_atomic(out / CONFIG_NAME, config_lib.to_json(config)))
+            for k, picture in enumerate(self.pictures):
+                write_image(out / "examples" / f"{k}.png", picture)
+            self.writer = SummaryWriter(out / "logs")
+            self.metrics = _MetricsLog(out / "metrics.csv", self.start)
+        self.nan_streak = 0
+
+    def save_checkpoint(self):
+        _saving(f"the checkpoint of step {self.step}", lambda: self.manager.save(checkpoint_number=self.step))
+        self.saved_step = self.step
+
+    def save_preview(self):
+        if not self.chief:
+            return
+        grid = preview_grid(self.trainer, self.pictures, self.t.seed)
+        _saving("a preview grid", lambda: write_image(self.out / "samples" / f"step_{self.step:07d}.png", grid))
+        self.writer.image("samples", grid, self.step)
+
+    def recover_from_non_finite(self, values: dict):
+        """Rolls back to the last checkpoint and halves the learning rates, or gives up."""
+        bad = ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))
+        self.nan_streak += 1
+        if self.nan_streak > self.t.nan_retries:
+            raise TrainingDiverged(f"training diverged: non-finite losses ({bad}) at step {self.step}, "
+                                   f"{self.nan_streak} times in a row despite lower learning rates; "
+                                   f"the last good checkpoint is step {self.saved_step}")
+        # Halve the rates in force now: the checkpoint holds older (possibly higher) ones.
+        lowered = [float(optimizer.learning_rate) * 0.5 for optimizer in self.trainer.optimizers]
+        latest = tf.train.latest_checkpoint(str(self.out / CHECKPOINT_DIR))
+        self.trainer.checkpoint.restore(latest).assert_existing_objects_matched()
+        for optimizer, rate in zip(self.trainer.optimizers, lowered):
+            optimizer.learning_rate.assign(rate)
+        rates = [f"{rate:.3g}" for rate in lowered]
+        log.warning("non-finite loss (%s) at step %d: the step was undone, training goes on from "
+                    "step %d with learning rates lowered to %s", bad, self.step, self.saved_step, ", ".join(rates))
+        self.step = int(self.trainer.step.numpy())
+
+    def loop(self, bar):
+        """Steps until --steps or the time budget; returns True if stopped by the budget."""
+        t = self.t
+        deadline = None if t.max_minutes is None else time.monotonic() + 60 * t.max_minutes
+        dataset = pipeline.training_dataset(self.source, self.config.data.size, self.config.data.batch_size,
+                                            t.seed, start_step=self.step, flip=self.config.data.flip)
+        for batch in distribute.distribute_dataset(self.strategy, dataset):
+            if self.step >= t.steps:
+                return False
+            logs = self.trainer.train_step(batch)
+            values = {k: float(v) for k, v in logs.items()}
+            self.step = int(self.trainer.step.numpy())
+            if not all(math.isfinite(v) for v in values.values()):
+                self.recover_from_non_finite(values)
+                bar.n = self.step
+                continue
+            self.nan_streak = 0
+            bar.update(1)
+            if self.chief and (self.step % t.log_every == 0 or self.step == t.steps):
+                bar.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
+                self.writer.scalars(values, self.step)
+                self.metrics.append(self.step, values)
+            if self.step % t.sample_every == 0:
+                self.save_preview()
+            if self.step % t.checkpoint_every == 0:
+                self.save_checkpoint()
+            if deadline is not None and time.monotonic() > deadline and self.step < t.steps:
+                log.info("time budget of %s minutes reached at step %d", t.max_minutes, self.step)
+                return True
+        return False
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+
+    def train(self) -> dict:
+        t, out = self.t, self.out
+        started = time.monotonic()
+        stopped_early = interrupted = False
+        bar = tqdm(total=t.steps, initial=self.start, desc=t.algo, unit="step", disable=not self.progress,
+                   dynamic_ncols=True)
+        try:
+            stopped_early = self.loop(bar)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            bar.close()
+        if self.saved_step != self.step:
+            self.save_checkpoint()
+        summary = {"out": str(out), "start_step": self.start, "step": self.step, "interrupted": interrupted,
+                   "stopped_early": stopped_early, "seconds": time.monotonic() - started,
+                   "skipped_files": [] if self.report is None else self.report.skipped}
+        if self.writer is not None:
+            self.writer.flush()
+        if interrupted:
+            self.close()
+            log.info("interrupted at step %d; checkpoint saved, continue with --resume", self.step)
+            return summary
+        if self.step % t.sample_every != 0:
+            self.save_preview()
+        self.close()
+        keras_path, saved_model_path = _saving(
+            "the exported model", lambda: export.export_generator(self.trainer.generator, self.save_dir))
+        if self.chief and (out / "metrics.csv").exists():
+            plot_loss_curves(out / "metrics.csv", out / "loss_curves.png")
+        summary.update(keras=str(keras_path), saved_model=str(saved_model_path))
+        return summary
+
+
 def fit(config: config_lib.RunConfig, resume: bool = False, progress: bool = True) -> dict:
     """Trains, checkpoints and exports; returns a summary dict.
 
     Raises :class:`RunFolderError` if ``out`` already holds a checkpoint and ``resume`` is
-    False (nothing is overwritten), ValueError for bad settings or data.
-    KeyboardInterrupt is caught: the run is checkpointed and ``summary["interrupted"]`` set.
+    False (nothing is overwritten), ValueError for bad settings or data,
+    :class:`TrainingDiverged` after too many non-finite losses in a row, and
+    :class:`DiskFullError` when the disk fills up. KeyboardInterrupt is caught: the run is
+    checkpointed and ``summary["interrupted"]`` set; the caller may resume it.
     """
-    config_lib.validate(config)
-    trainer_cls = get_trainer(config.train.algo)
-    t = config.train
-    out = Path(t.out)
-    if not resume and has_checkpoint(out):
-        raise RunFolderError(f"{out} already holds a training run; pass --resume to continue it, "
-                             "or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-
-    source, report = pipeline.source_from_config(config.data, t.seed, progress=progress)
-    if report is not None:
-        log.info(report.summary(config.data.data))
-        for path, reason in report.skipped:
-            log.info("  skipped %s: %s", path, reason)
-
-    trainer = trainer_cls(config)
-    manager = tf.train.CheckpointManager(trainer.checkpoint, str(out / CHECKPOINT_DIR), max_to_keep=3)
-    if resume:
-        if manager.latest_checkpoint is None:
-            raise RunFolderError(f"cannot resume: no checkpoint in {out / CHECKPOINT_DIR}")
-        trainer.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        log.info("resumed %s at step %d", out, int(trainer.step))
-    _write_text_atomic(out / CONFIG_NAME, config_lib.to_json(config))
-
-    start = int(trainer.step)
-    dataset = pipeline.training_dataset(source, config.data.size, config.data.batch_size, t.seed,
-                                        start_step=start, flip=config.data.flip)
-    pictures = preview_batch(source, config)
-    for k, picture in enumerate(pictures):
-        write_image(out / "examples" / f"{k}.png", picture)
-    writer = SummaryWriter(out / "logs")
-    metrics = _MetricsLog(out / "metrics.csv", start)
-    deadline = None if t.max_minutes is None else time.monotonic() + 60 * t.max_minutes
-    step, saved_step, stopped_early, interrupted = start, start, False, False
-    bar = tqdm(total=t.steps, initial=start, desc=f"{t.algo}", unit="step", disable=not progress,
-               dynamic_ncols=True)
-    started = time.monotonic()
-
-    def save_preview():
-        grid = preview_grid(trainer, pictures, t.seed)
-        write_image(out / "samples" / f"step_{step:07d}.png", grid)
-        writer.image("samples", grid, step)
-
-    try:
-        for batch in dataset:
-            if step >= t.steps:
-                break
-            logs = trainer.train_step(batch)
-            step = int(trainer.step)
-            bar.update(1)
-            if step % t.log_every == 0 or step == t.steps:
-                values = {k: float(v) for k, v in logs.items()}
-                bad = [k for k, v in values.items() if not math.isfinite(v)]
-                if bad:
-                    raise FloatingPointError(f"non-finite {', '.join(bad)} at step {step}; the last "
-                                             f"good checkpoint is at step {saved_step}: try a lower learning rate")
-                bar.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
-                writer.scalars(values, step)
-                metrics.append(step, values)
-            if step % t.sample_every == 0:
-                save_preview()
-            if step % t.checkpoint_every == 0:
-                manager.save(checkpoint_number=step)
-                saved_step = step
-            if deadline is not None and time.monotonic() > deadline and step < t.steps:
-                stopped_early = True
-                log.info("time budget of %s minutes reached at step %d", t.max_minutes, step)
-                break
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        bar.close()
-
-    if saved_step != step:
-        manager.save(checkpoint_number=step)
-    summary = {"out": str(out), "start_step": start, "step": step, "interrupted": interrupted,
-               "stopped_early": stopped_early, "seconds": time.monotonic() - started,
-               "skipped_files": [] if report is None else report.skipped}
-    if interrupted:
-        writer.close()
-        log.info("interrupted at step %d; checkpoint saved, continue with --resume", step)
-        return summary
-    if step % t.sample_every != 0:
-        save_preview()
-    writer.close()
-    keras_path, saved_model_path = export.export_generator(trainer.generator, out)
-    if (out / "metrics.csv").exists():
-        plot_loss_curves(out / "metrics.csv", out / "loss_curves.png")
-    summary.update(keras=str(keras_path), saved_model=str(saved_model_path))
-    return summary
+    return _Run(config, resume, progress).train()

@@ -54,3 +54,19 @@ def test_the_seed_decides_initialisation_and_steps(tiny_config, tiny_batch):
     first, again, other = run(0), run(0), run(1)
     assert all(np.array_equal(a, b) for a, b in zip(first, again))
     assert not all(np.array_equal(a, b) for a, b in zip(first, other))
+
+
+@pytest.mark.parametrize("algo", available_trainers())
+def test_mixed_precision_steps_are_finite_and_keep_float32_outputs(algo, tiny_config, tiny_batch):
+    import keras
+
+    trainer = get_trainer(algo)(tiny_config(algo=algo, mixed_precision=True))
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is left alone
+    compute = {layer.dtype_policy.compute_dtype for layer in trainer.generator.layers if layer.weights}
+    assert "bfloat16" in compute or "float16" in compute
+    for _ in range(2):
+        logs = trainer.train_step(tiny_batch())
+    assert all(np.isfinite(float(v)) for v in logs.values()), logs
+    out = trainer.generate(tiny_batch()["l"], tf.zeros((4, 4)), training=False)
+    assert out.dtype == tf.float32
+    assert all(v.dtype == "float32" for v in trainer.generator.trainable_variables)

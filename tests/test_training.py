@@ -81,3 +81,32 @@ def test_run_folder_contents_and_time_budget(tiny_config, tmp_path):
     assert list((run / "samples").glob("step_*.png"))
     assert list((run / "logs").glob("events.out.tfevents.*"))
     assert tf.train.latest_checkpoint(str(run / "checkpoints")).endswith(f"ckpt-{summary['step']}")
+
+
+def test_tensorboard_events_hold_scalars_and_preview_images(tiny_config, tmp_path):
+    config = tiny_config(steps=2, sample_every=2, out=str(tmp_path / "run"))
+    training.fit(config, progress=False)
+    tags = {}
+    for event_file in (tmp_path / "run" / "logs").glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(event_file)):
+            for value in event.summary.value:
+                tags.setdefault(value.tag, set()).add(value.metadata.plugin_data.plugin_name)
+    assert tags["g_loss"] == {"scalars"} and tags["w_dist"] == {"scalars"}
+    assert tags["samples"] == {"images"}
+
+
+def test_ctrl_c_saves_a_checkpoint_to_resume_from(tiny_config, tmp_path, monkeypatch):
+    real_dataset = training.pipeline.training_dataset
+
+    def interrupted_after_three_batches(*args, **kwargs):
+        for number, batch in enumerate(real_dataset(*args, **kwargs)):
+            if number == 3:
+                raise KeyboardInterrupt
+            yield batch
+
+    monkeypatch.setattr(training.pipeline, "training_dataset", interrupted_after_three_batches)
+    config = tiny_config(steps=10, out=str(tmp_path / "run"))
+    summary = training.fit(config, progress=False)
+    assert summary["interrupted"] and summary["step"] == 3
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-3")
+    assert not (tmp_path / "run" / "generator.keras").exists()  # no export of an unfinished run

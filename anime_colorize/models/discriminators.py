@@ -30,8 +30,10 @@ class _PatchScorer(keras.Model):
                            activation="lrelu", name=f"down{i}")
         x = conv_block(x, filters * min(2**layers_count, 8), kernel=3, norm=self.norm,
                        activation="lrelu", name="body")
-        patches = layers.Conv2D(1, 3, padding="same", use_bias=self.score_bias, name="patch_scores")(x)
-        score = layers.GlobalAveragePooling2D(name="score")(patches)
+        # float32 scores under mixed precision: losses and the gradient penalty need the range.
+        patches = layers.Conv2D(1, 3, padding="same", use_bias=self.score_bias, dtype="float32",
+                                name="patch_scores")(x)
+        score = layers.GlobalAveragePooling2D(dtype="float32", name="score")(patches)
         super().__init__(inputs={"l": l_in, "ab": ab_in}, outputs=score, **kwargs)
         self.filters = filters
         self.layers_count = layers_count

@@ -57,7 +57,8 @@ class UNetGenerator(keras.Model):
             x = conv_block(x, width, norm=norm, name=f"up{i}b")
         x = layers.Concatenate(name="head_lcat")([x, l_in])
         x = conv_block(x, filters, name="head")
-        ab = layers.Conv2D(2, 1, activation="tanh", name="ab")(x)
+        # float32 head: under mixed precision the output (and every loss on it) stays float32.
+        ab = layers.Conv2D(2, 1, activation="tanh", dtype="float32", name="ab")(x)
         super().__init__(inputs={"l": l_in, "z": z_in}, outputs=ab, **kwargs)
         self.z_dim = z_dim
         self.depth = depth

@@ -50,7 +50,9 @@ def normalization(kind: str, name: str):
     bottleneck of a deep U-Net where instance normalisation would erase the signal.
     """
     if kind == "batch":
-        return layers.BatchNormalization(name=name)
+        # Synchronised across replicas under tf.distribute, so a batch split over devices
+        # is normalised as one batch (a no-op on a single device).
+        return layers.BatchNormalization(synchronized=True, name=name)
     if kind == "instance":
         return layers.GroupNormalization(groups=-1, name=name)
     if kind == "group":

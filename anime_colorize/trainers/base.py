@@ -2,19 +2,29 @@
 
 A trainer is a plain object (as in TensorFlow's pix2pix library module) that owns the models,
 their optimizers, the one seed generator and a ``tf.train.Checkpoint`` of all of them. Its
-``train_step(batch)`` is a ``tf.function`` with a batch-size-agnostic input signature (one
-trace serves every batch size, so a short last batch never retraces) or, with
-``eager=True``, the same Python function run eagerly for debugging.
+``train_step(batch)`` is a ``tf.function`` (or, with ``eager=True``, the same function run
+eagerly for debugging).
 
 Batches are dicts of normalised tensors: ``l`` (B, H, W, 1) and ``ab`` (B, H, W, 2), both in
 [-1, 1] (see :mod:`anime_colorize.color`).
+
+Distribution: everything is built in ``strategy.scope()`` and the step body runs under
+``strategy.run`` on each replica's share of the global batch. So that a step gives the same
+result however the batch is split:
+- losses are per-sample and averaged over the *global* batch (:meth:`Trainer.average`); the
+  optimizer sums the replicas' gradients;
+- random numbers are drawn for the whole global batch from one per-step seed and each
+  replica takes its own rows (:class:`StepRandom`);
+- batch normalisation is synchronised across replicas (see models/layers.py).
+With the default strategy (one device) the step has a fixed input signature with unknown
+batch size, so a short last batch never retraces.
 """
 from __future__ import annotations
 
 import keras
 import tensorflow as tf
 
-from anime_colorize import losses
+from anime_colorize import distribute, losses
 from anime_colorize.models import build_generator
 
 BATCH_SIGNATURE = {
@@ -23,11 +33,44 @@ BATCH_SIGNATURE = {
 }
 
 
+class StepRandom:
+    """Random draws inside one replica's step, for the replica's rows of the global batch.
+
+    ``seed`` (2,) int is drawn once per step by the trainer; each draw folds in a running
+    counter, so draws are distinct, and the same on every replica before slicing.
+    """
+
+    def __init__(self, seed, local_batch, num_replicas: int):
+        self.seed = seed
+        self.local_batch = local_batch
+        self.global_batch = local_batch * num_replicas
+        context = tf.distribute.get_replica_context()
+        replica = context.replica_id_in_sync_group if context is not None else 0
+        self.offset = tf.cast(replica, tf.int32) * local_batch
+        self.count = 0
+
+    def _next_seed(self):
+        self.count += 1
+        return tf.random.experimental.stateless_fold_in(self.seed, self.count)
+
+    def _rows(self, values):
+        return values[self.offset:self.offset + self.local_batch]
+
+    def normal(self, *shape):
+        """N(0, 1) of shape (local_batch, *shape)."""
+        return self._rows(tf.random.stateless_normal((self.global_batch,) + shape, seed=self._next_seed()))
+
+    def uniform(self, *shape):
+        """U[0, 1) of shape (local_batch, *shape)."""
+        return self._rows(tf.random.stateless_uniform((self.global_batch,) + shape, seed=self._next_seed()))
+
+
 class Trainer:
     """Base class: generator, optional discriminator, optimizers, seed, checkpoint.
 
     Args:
         config: a :class:`~anime_colorize.config.RunConfig`.
+        strategy: a ``tf.distribute.Strategy``; default: the current (default) strategy.
 
     Subclasses implement :meth:`build_discriminator`, :meth:`discriminator_step` and
     :meth:`adversarial_loss`.
@@ -35,92 +78,105 @@ class Trainer:
 
     name = "base"
 
-    def __init__(self, config):
+    def __init__(self, config, strategy=None):
         self.config = config
+        self.strategy = strategy or tf.distribute.get_strategy()
         t = config.train
         # Weight initialisers draw from Keras' global seed: set it so the run's one seed
         # decides the initial weights too.
         keras.utils.set_random_seed(t.seed)
-        self.generator = build_generator(config.model, working_size=config.data.size)
-        self.discriminator = self.build_discriminator()
-        self.g_optimizer = keras.optimizers.Adam(t.lr_g, beta_1=t.beta_1, beta_2=t.beta_2)
-        self.g_optimizer.build(self.generator.trainable_variables)
-        tracked = {"generator": self.generator, "g_optimizer": self.g_optimizer}
-        if self.discriminator is not None:
-            self.d_optimizer = keras.optimizers.Adam(t.lr_d, beta_1=t.beta_1, beta_2=t.beta_2)
-            self.d_optimizer.build(self.discriminator.trainable_variables)
-            tracked.update(discriminator=self.discriminator, d_optimizer=self.d_optimizer)
-        self.seed_generator = keras.random.SeedGenerator(t.seed)
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        with self.strategy.scope(), distribute.dtype_policy(t.mixed_precision):
+            self.generator = build_generator(config.model, working_size=config.data.size)
+            self.discriminator = self.build_discriminator()
+            self.g_optimizer = distribute.make_optimizer(t.lr_g, t.beta_1, t.beta_2, t.mixed_precision)
+            self.g_optimizer.build(self.generator.trainable_variables)
+            tracked = {"generator": self.generator, "g_optimizer": self.g_optimizer}
+            self.optimizers = [self.g_optimizer]
+            if self.discriminator is not None:
+                self.d_optimizer = distribute.make_optimizer(t.lr_d, t.beta_1, t.beta_2, t.mixed_precision)
+                self.d_optimizer.build(self.discriminator.trainable_variables)
+                tracked.update(discriminator=self.discriminator, d_optimizer=self.d_optimizer)
+                self.optimizers.append(self.d_optimizer)
+            self.seed_generator = keras.random.SeedGenerator(t.seed)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.checkpoint = tf.train.Checkpoint(step=self.step, seed_state=self.seed_generator.state, **tracked)
         if t.eager:
             self.train_step = self.train_step_fn
         else:
-            self.train_step = tf.function(self.train_step_fn, input_signature=[BATCH_SIGNATURE],
-                                          jit_compile=t.xla)
+            distributed = self.strategy.num_replicas_in_sync > 1
+            self.train_step = tf.function(self.train_step_fn, jit_compile=t.xla,
+                                          input_signature=None if distributed else [BATCH_SIGNATURE],
+                                          reduce_retracing=True)
 
     # --- what subclasses provide -------------------------------------------------------
     def build_discriminator(self):
         """The discriminator / critic model, or None."""
         raise NotImplementedError
 
-    def discriminator_step(self, l, ab_real):
-        """Updates the discriminator once per generator step; returns {name: scalar loss}."""
+    def discriminator_step(self, l, ab_real, rng: StepRandom):
+        """Updates the discriminator once per generator step; returns {name: this replica's
+        share of the global-batch mean}."""
         raise NotImplementedError
 
     def adversarial_loss(self, fake_scores):
-        """The generator's adversarial loss for discriminator outputs (B, 1) of its samples."""
+        """Per-sample (B,) adversarial loss of the generator for discriminator outputs (B, 1)."""
         raise NotImplementedError
 
-    # --- randomness: everything flows from self.seed_generator ---------------------------
-    def noise(self, batch_size):
-        """z ~ N(0, 1), shape (batch_size, z_dim)."""
-        return tf.random.stateless_normal((batch_size, self.config.model.z_dim),
-                                          seed=self.seed_generator.next())
+    # --- helpers -------------------------------------------------------------------------
+    @staticmethod
+    def average(per_sample, global_count):
+        """This replica's share of the mean over the global batch: sum / global count."""
+        return tf.reduce_sum(per_sample) / tf.cast(global_count, per_sample.dtype)
 
-    def uniform(self, shape):
-        return tf.random.stateless_uniform(shape, seed=self.seed_generator.next())
-
-    # --- the step ------------------------------------------------------------------------
     def generate(self, l, z, training=True):
         return self.generator({"l": l, "z": z}, training=training)
 
-    def generator_losses(self, l, ab_real):
-        """Total generator loss and its terms, from two z samples per image.
+    def fake_for_discriminator(self, l, rng: StepRandom):
+        """A colouring for the discriminator's update, with no gradient into the generator."""
+        return tf.stop_gradient(self.generate(l, rng.normal(self.config.model.z_dim)))
+
+    # --- the step ------------------------------------------------------------------------
+    def generator_losses(self, l, ab_real, rng: StepRandom):
+        """Total generator loss (this replica's share) and its terms, from two z per image.
 
         Both colourings are made in one forward pass of a doubled batch. The L1 term pulls
         only the better of the two towards the truth; the mode-seeking term pushes them apart.
         """
         t = self.config.train
-        batch = tf.shape(l)[0]
-        z_1, z_2 = self.noise(batch), self.noise(batch)
+        z_dim = self.config.model.z_dim
+        local = tf.shape(l)[0]
+        z_1, z_2 = rng.normal(z_dim), rng.normal(z_dim)
         l_2 = tf.concat([l, l], axis=0)
         ab_both = self.generate(l_2, tf.concat([z_1, z_2], axis=0))
-        ab_1, ab_2 = ab_both[:batch], ab_both[batch:]
-        terms = {"l1": losses.best_of_l1(ab_real, [ab_1, ab_2]),
-                 "ms": losses.mode_seeking_loss(ab_1, ab_2, z_1, z_2)}
+        ab_1, ab_2 = ab_both[:local], ab_both[local:]
+        terms = {"l1": self.average(losses.best_of_l1(ab_real, [ab_1, ab_2]), rng.global_batch),
+                 "ms": self.average(losses.mode_seeking_loss(ab_1, ab_2, z_1, z_2), rng.global_batch)}
         total = t.lambda_l1 * terms["l1"] + t.lambda_ms * terms["ms"]
         if self.discriminator is not None:
             fake_scores = self.discriminator({"l": l_2, "ab": ab_both}, training=True)
-            terms["g_adv"] = self.adversarial_loss(fake_scores)
+            terms["g_adv"] = self.average(self.adversarial_loss(fake_scores), 2 * rng.global_batch)
             total += t.lambda_adv * terms["g_adv"]
         return total, terms
 
-    def train_step_fn(self, batch):
-        """One generator update (after the discriminator's); returns {name: scalar}."""
+    def replica_step(self, batch, seed):
+        """The step on one replica's share of the batch; returns its shares of the losses."""
         l, ab_real = batch["l"], batch["ab"]
+        rng = StepRandom(seed, tf.shape(l)[0], self.strategy.num_replicas_in_sync)
         logs = {}
         if self.discriminator is not None:
-            logs.update(self.discriminator_step(l, ab_real))
+            logs.update(self.discriminator_step(l, ab_real, rng))
         with tf.GradientTape() as tape:
-            g_loss, terms = self.generator_losses(l, ab_real)
+            g_loss, terms = self.generator_losses(l, ab_real, rng)
+            scaled = self.g_optimizer.scale_loss(g_loss)  # loss scaling under float16; else as is
         variables = self.generator.trainable_variables
-        self.g_optimizer.apply(tape.gradient(g_loss, variables), variables)
-        self.step.assign_add(1)
+        self.g_optimizer.apply(tape.gradient(scaled, variables), variables)
         logs.update(terms)
         logs["g_loss"] = g_loss
         return logs
 
-    def fake_for_discriminator(self, l):
-        """A colouring for the discriminator's update, with no gradient into the generator."""
-        return tf.stop_gradient(self.generate(l, self.noise(tf.shape(l)[0])))
+    def train_step_fn(self, batch):
+        """One generator update (after the discriminator's); returns {name: global mean}."""
+        seed = self.seed_generator.next()  # drawn here, outside the replicas: see StepRandom
+        shares = self.strategy.run(self.replica_step, args=(batch, seed))
+        self.step.assign_add(1)
+        return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in shares.items()}

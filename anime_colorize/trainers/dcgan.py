@@ -19,14 +19,15 @@ class DCGANTrainer(Trainer):
     def adversarial_loss(self, fake_scores):
         return losses.bce_generator_loss(fake_scores)
 
-    def discriminator_step(self, l, ab_real):
+    def discriminator_step(self, l, ab_real, rng):
         disc = self.discriminator
-        ab_fake = self.fake_for_discriminator(l)
+        ab_fake = self.fake_for_discriminator(l, rng)
         with tf.GradientTape() as tape:
             # One pass over real and fake together keeps batch-norm statistics shared.
             scores = disc({"l": tf.concat([l, l], 0), "ab": tf.concat([ab_real, ab_fake], 0)}, training=True)
             real, fake = tf.split(scores, 2, axis=0)
-            d_loss = losses.bce_discriminator_loss(real, fake)
+            d_loss = self.average(losses.bce_discriminator_loss(real, fake), rng.global_batch)
+            scaled = self.d_optimizer.scale_loss(d_loss)
         variables = disc.trainable_variables
-        self.d_optimizer.apply(tape.gradient(d_loss, variables), variables)
+        self.d_optimizer.apply(tape.gradient(scaled, variables), variables)
         return {"d_loss": d_loss}

@@ -24,20 +24,22 @@ class WGANGPTrainer(Trainer):
     def adversarial_loss(self, fake_scores):
         return losses.wgan_generator_loss(fake_scores)
 
-    def discriminator_step(self, l, ab_real):
+    def discriminator_step(self, l, ab_real, rng):
         t = self.config.train
         critic = self.discriminator
         variables = critic.trainable_variables
         for _ in range(t.n_critic):  # unrolled at trace time: n_critic is a Python int
-            ab_fake = self.fake_for_discriminator(l)
-            alpha = self.uniform((tf.shape(l)[0], 1, 1, 1))
+            ab_fake = self.fake_for_discriminator(l, rng)
+            alpha = rng.uniform(1, 1, 1)  # one U[0, 1] weight per sample
             with tf.GradientTape() as tape:
                 real = critic({"l": l, "ab": ab_real}, training=True)
                 fake = critic({"l": l, "ab": ab_fake}, training=True)
-                gp = losses.gradient_penalty(lambda ab: critic({"l": l, "ab": ab}, training=True),
-                                             ab_real, ab_fake, alpha)
-                wasserstein = losses.wgan_critic_loss(real, fake)
+                gp = self.average(losses.gradient_penalty(
+                    lambda ab: critic({"l": l, "ab": ab}, training=True), ab_real, ab_fake, alpha),
+                    rng.global_batch)
+                wasserstein = self.average(losses.wgan_critic_loss(real, fake), rng.global_batch)
                 d_loss = wasserstein + t.lambda_gp * gp
-            self.d_optimizer.apply(tape.gradient(d_loss, variables), variables)
+                scaled = self.d_optimizer.scale_loss(d_loss)
+            self.d_optimizer.apply(tape.gradient(scaled, variables), variables)
         # Logged from the last critic iteration; -wasserstein estimates the W1 distance.
         return {"d_loss": d_loss, "w_dist": -wasserstein, "gp": gp}

@@ -1,0 +1,118 @@
+"""Distributed training on this CPU: two logical devices, two local worker processes.
+
+Each check runs in a fresh Python process, because logical devices and a multi-worker
+runtime must be set up before TensorFlow runs its first op.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+TINY = dict(size=32, batch_size=4, num_images=16, depth=2, filters=8, z_dim=4, log_every=1,
+            sample_every=1000, checkpoint_every=1000)
+
+PRELUDE = textwrap.dedent("""
+    import json, os, sys
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from anime_colorize.config import RunConfig, apply_overrides
+    from anime_colorize.trainers import get_trainer
+    from anime_colorize.data.pipeline import rgb_batch_to_model_inputs
+    from anime_colorize.data.synthetic import make_cel_images
+    TINY = json.loads(sys.argv[1])
+""")
+
+
+def run_python(code, *args, timeout=300):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(code), json.dumps(TINY), *args],
+                            capture_output=True, text=True, timeout=timeout, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("algo", ["wgangp", "dcgan"])
+def test_mirrored_on_two_devices_equals_one_device_on_the_same_global_batch(algo):
+    results = run_python("""
+        algo = sys.argv[2]
+        config = apply_overrides(RunConfig(), {**TINY, "algo": algo})
+        batch = rgb_batch_to_model_inputs(make_cel_images(4, 32, seed=3))
+        single = get_trainer(algo)(config)
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        mirrored = get_trainer(algo)(config, strategy)
+        assert strategy.num_replicas_in_sync == 2
+        split = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch).repeat())
+        batches = iter(split)
+        out = {"single": [], "mirrored": []}
+        for _ in range(3):
+            out["single"].append({k: float(v) for k, v in single.train_step(batch).items()})
+            out["mirrored"].append({k: float(v) for k, v in mirrored.train_step(next(batches)).items()})
+        diff = max(float(np.max(np.abs(a.numpy() - b.numpy())))
+                   for a, b in zip(single.generator.weights, mirrored.generator.weights))
+        out["max_weight_diff"] = diff
+        print(json.dumps(out))
+    """, algo)
+    for single, mirrored in zip(results["single"], results["mirrored"]):
+        assert single.keys() == mirrored.keys()
+        for name in single:
+            assert mirrored[name] == pytest.approx(single[name], rel=1e-3, abs=1e-4), (name, single, mirrored)
+    assert results["max_weight_diff"] < 1e-4
+
+
+def test_a_checkpoint_from_one_strategy_resumes_under_another(tmp_path):
+    from anime_colorize import training
+    from anime_colorize.config import RunConfig, apply_overrides
+
+    straight = training.fit(apply_overrides(RunConfig(), {**TINY, "steps": 4, "out": str(tmp_path / "a")}),
+                            progress=False)
+    training.fit(apply_overrides(RunConfig(), {**TINY, "steps": 2, "out": str(tmp_path / "b")}), progress=False)
+    result = run_python("""
+        from anime_colorize import training
+        config = training.resolve_config({"out": sys.argv[2], "steps": 4, "strategy": "mirrored"}, resume=True)
+        summary = training.fit(config, resume=True, progress=False)
+        print(json.dumps({"start": summary["start_step"], "step": summary["step"], "keras": summary["keras"]}))
+    """, str(tmp_path / "b"))
+    assert result["start"] == 2 and result["step"] == 4
+    import keras
+
+    a = keras.saving.load_model(straight["keras"]).get_weights()
+    b = keras.saving.load_model(result["keras"]).get_weights()
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_local_worker_processes_train_and_write_one_checkpoint(tmp_path):
+    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "anime_colorize.train", "--strategy", "multiworker", "--out", str(out),
+               "--steps", "3", "--quiet"] + [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
+    procs = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        env = dict(os.environ, TF_CONFIG=tf_config, TF_CPP_MIN_LOG_LEVEL="3")
+        procs.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [p.communicate(timeout=300) for p in procs]
+    for p, (stdout, stderr) in zip(procs, outputs):
+        assert p.returncode == 0, stderr[-3000:]
+    checkpoints = sorted(p.name for p in (out / "checkpoints").glob("ckpt-*.index"))
+    assert checkpoints[-1] == "ckpt-3.index"
+    assert (out / "generator.keras").exists() and (out / "config.json").exists()
+    assert json.loads((out / "config.json").read_text())["train"]["strategy"] == "multiworker"

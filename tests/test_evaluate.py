@@ -1,0 +1,161 @@
+"""python -m anime_colorize.evaluate: metrics, baselines, reports and errors, on a tiny model."""
+import json
+import math
+
+import numpy as np
+import pytest
+from skimage.color import lab2rgb, rgb2lab
+
+from anime_colorize import evaluate
+from anime_colorize.data.io import read_image, write_image
+from anime_colorize.export import export_generator
+from anime_colorize.models import UNetGenerator
+
+SIZE = 32
+
+
+def colour_image(rng) -> np.ndarray:
+    """A colourful 32x32 picture: a two-colour gradient with a flat rectangle."""
+    t = np.linspace(0.0, 1.0, SIZE)[None, :, None]
+    a, b = rng.uniform(0.0, 1.0, (2, 1, 1, 3))
+    img = np.broadcast_to(a * (1 - t) + b * t, (SIZE, SIZE, 3)).copy()
+    y, x = rng.integers(0, SIZE // 2, 2)
+    img[y:y + 10, x:x + 12] = rng.uniform(0.0, 1.0, 3)
+    return img.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("evaluate")
+    export_generator(UNetGenerator(z_dim=4, depth=2, filters=8, working_size=SIZE, name="generator"), root / "run")
+    rng = np.random.default_rng(3)
+    for i in range(5):
+        write_image(root / "data" / f"img{i}.png", colour_image(rng))
+    (root / "data" / "broken.png").write_bytes(b"not a png")
+    for i in range(4):
+        write_image(root / "train" / f"t{i}.png", colour_image(rng))
+    return root
+
+
+def run(setup, out, *extra):
+    return evaluate.main(["--model", str(setup / "run" / "generator.keras"), "--data", str(setup / "data"),
+                          "--num-samples", "3", "--out", str(out), "--quiet", *extra])
+
+
+@pytest.fixture(scope="module")
+def report(setup):
+    out = setup / "report"
+    assert run(setup, out, "--train-data", str(setup / "train")) == 0
+    return out
+
+
+def test_writes_every_file_with_finite_numbers(report):
+    for name in ("metrics.json", "metrics.md", "bars.png", "ab_histograms.png", "contact_sheet.png"):
+        assert (report / name).stat().st_size > 0, name
+    data = json.loads((report / "metrics.json").read_text())
+    assert data["num_images"] == 5 and data["num_unreadable"] == 1
+    assert data["unreadable"][0]["file"].endswith("broken.png")
+    assert list(data["results"]) == ["model", "gray baseline", "training-mean baseline"]
+    for name, row in data["results"].items():
+        for key in ("psnr_mean_z", "psnr_best_of_k", "ssim", "ciede2000", "colourfulness", "ab_hist_js"):
+            assert math.isfinite(row[key]), (name, key)
+        assert row["psnr_best_of_k"] >= row["psnr_mean_z"]
+    assert data["results"]["model"]["diversity"] >= 0 and data["results"]["gray baseline"]["diversity"] is None
+    assert data["model_metadata"]["z_dim"] == 4
+    table = (report / "metrics.md").read_text()
+    assert "| training-mean baseline |" in table and "CIEDE2000" in table
+    # 5 rows (all images) x (gray | truth | 3 colourings) of 32 px tiles, 2 px gutters, doubled
+    assert read_image(report / "contact_sheet.png").shape == (2 * (5 * 34 + 2), 2 * (5 * 34 + 2), 3)
+
+
+def test_two_runs_give_identical_json(setup, report):
+    before = (report / "metrics.json").read_text()
+    assert run(setup, report, "--train-data", str(setup / "train")) == 0
+    assert (report / "metrics.json").read_text() == before
+
+
+def test_gray_baseline_matches_an_independent_computation(setup, tmp_path, capsys):
+    out = tmp_path / "one"
+    assert run(setup, out, "--include", "img2.png") == 0
+    assert "training-mean baseline left out" in capsys.readouterr().out  # no config.json, no --train-data
+    gray = json.loads((out / "metrics.json").read_text())["results"]["gray baseline"]
+    truth = read_image(setup / "data" / "img2.png").astype(np.float64)
+    lab = rgb2lab(truth)
+    lab[..., 1:] = 0.0
+    expected = 10 * np.log10(1.0 / np.mean((lab2rgb(lab) - truth) ** 2))
+    assert gray["psnr_mean_z"] == pytest.approx(expected, abs=0.05)
+    # 0 up to float32 rounding of the Lab -> sRGB conversion (the truth's is about 50)
+    assert gray["colourfulness"] < 0.01 and gray["colourfulness_ratio"] < 1e-3
+
+
+def test_training_mean_comes_from_the_run_config(setup, tmp_path):
+    (setup / "run" / "config.json").write_text(json.dumps({"data": {"data": str(setup / "train")}}))
+    try:
+        out = tmp_path / "cfg"
+        assert run(setup, out) == 0
+    finally:
+        (setup / "run" / "config.json").unlink()
+    data = json.loads((out / "metrics.json").read_text())
+    assert "training-mean baseline" in data["results"] and "4 images" in data["training_mean"]
+    assert "config.json" in data["training_mean"]
+
+
+def test_metrics_of_truth_against_itself():
+    rgb = colour_image(np.random.default_rng(0))
+    lab = rgb2lab(rgb)
+    assert evaluate.psnr(rgb, rgb) == evaluate.PSNR_CAP
+    assert evaluate.ssim(rgb, rgb) == pytest.approx(1.0)
+    hist = evaluate.ab_histogram(lab)
+    assert hist.sum() == SIZE * SIZE
+    same = evaluate.histogram_distances(hist, hist)
+    assert same["ab_hist_js"] == pytest.approx(0.0, abs=1e-12) and same["ab_hist_intersection"] == pytest.approx(1.0)
+    gray = evaluate.histogram_distances(evaluate.ab_histogram(np.zeros_like(lab)), hist)
+    assert gray["ab_hist_js"] > 0.3 and gray["ab_hist_intersection"] < 0.7
+    assert evaluate.colourfulness(rgb) > 10
+
+
+def test_perfect_predictor_scores_perfectly():
+    images = np.stack([np.rint(colour_image(np.random.default_rng(i)) * 255).astype(np.uint8) for i in range(3)])
+    predictors = {"oracle": lambda inputs, truth_ab: truth_ab[:, None],
+                  "gray": evaluate.constant_predictor(np.zeros((SIZE, SIZE, 2), np.float32))}
+    results, truth_colour, _, _, sheet = evaluate.score_dataset(images, predictors, batch_size=2)
+    oracle, gray = results["oracle"], results["gray"]
+    assert oracle["psnr_mean_z"] > 60 and oracle["ssim"] > 0.999
+    assert oracle["ciede2000"] < 0.05 and oracle["ab_hist_js"] < 1e-3
+    assert oracle["colourfulness"] == pytest.approx(truth_colour, rel=1e-3)
+    assert gray["psnr_mean_z"] < 40 and gray["ciede2000"] > 5 and gray["ab_hist_js"] > 0.3
+    assert sheet.shape == (3, 3, SIZE, SIZE, 3)
+
+
+def test_builtin_data(setup, tmp_path):
+    out = tmp_path / "builtin"
+    assert evaluate.main(["--model", str(setup / "run"), "--data", "builtin", "--limit", "4", "--num-samples", "2",
+                          "--train-data", "builtin", "--baseline-images", "4", "--out", str(out), "--quiet"]) == 0
+    data = json.loads((out / "metrics.json").read_text())
+    assert data["num_images"] == 4 and len(data["results"]) == 3
+    assert data["truth_colourfulness"] > 10
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--input", "lineart"], "needs a line-art model; this model takes gray input"),
+    (["--num-samples", "0"], "--num-samples"),
+    (["--limit", "0"], "--limit"),
+    (["--size", "30"], "multiple of the model's stride 4"),
+    (["--include", "*.jpg"], "matches --include"),
+])
+def test_errors_are_one_line_exit_2(setup, tmp_path, capsys, extra, message):
+    assert run(setup, tmp_path / "x", *extra) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_missing_model_and_data(setup, tmp_path, capsys):
+    args = ["--data", str(setup / "data"), "--out", str(tmp_path / "x"), "--quiet"]
+    assert evaluate.main(["--model", str(tmp_path / "nope.keras")] + args) == 2
+    assert "model not found" in capsys.readouterr().err
+    (tmp_path / "fake.keras").write_text("not a model")
+    assert evaluate.main(["--model", str(tmp_path / "fake.keras")] + args) == 2
+    assert "could not be loaded" in capsys.readouterr().err
+    assert evaluate.main(["--model", str(setup / "run"), "--data", str(tmp_path / "none"),
+                          "--out", str(tmp_path / "x")]) == 2
+    assert "data folder not found" in capsys.readouterr().err
