@@ -21,6 +21,7 @@ def _f(default, help_text, **metadata):
 @dataclass(frozen=True)
 class DataConfig:
     data: str | None = _f(None, "folder of colour images, searched recursively (default: built-in cel pictures)")
+    exclude: str | None = _f(None, "leave out files whose name matches this glob, e.g. a held-out year: '*_2011.jpg'")
     size: int = _f(64, "training crop size in pixels (height = width); must be divisible by 2**depth")
     batch_size: int = _f(16, "images per training step")
     num_images: int = _f(4096, "number of built-in pictures to generate when --data is not given")
@@ -28,6 +29,9 @@ class DataConfig:
     drop_gray: float = _f(0.0, "drop images whose mean Lab chroma is below this (e.g. 4); 0 keeps all")
     crop_scale: float = _f(1.125, "images are resized to size*crop_scale before the random crop; 1 = no crop")
     flip: bool = _f(True, "random horizontal flips")
+    max_pixels: int = _f(64_000_000, "skip images with more pixels than this (width x height, read from the file "
+                                     "header before decoding: a guard against decompression bombs); raise it "
+                                     "for huge scans you trust")
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,7 @@ def validate(config: RunConfig) -> None:
         (d.batch_size >= 1, "--batch-size must be at least 1"),
         (d.num_images >= 1, "--num-images must be at least 1"),
         (d.crop_scale >= 1.0, "--crop-scale must be at least 1"),
+        (d.max_pixels >= 1, "--max-pixels must be at least 1"),
         (m.filters >= 1 and m.z_dim >= 1, "--filters and --z-dim must be positive"),
         (t.steps >= 1, "--steps must be at least 1"),
         (t.n_critic >= 1, "--n-critic must be at least 1"),

@@ -62,7 +62,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm.auto import tqdm
 
 from anime_colorize import color, sampling
-from anime_colorize.data.io import find_images, read_image_or_none, write_image
+from anime_colorize.data.io import DEFAULT_MAX_PIXELS, allow_max_pixels, find_images, read_image_or_none, write_image
 from anime_colorize.data.pipeline import builtin_holdout, fit_square
 from anime_colorize.data.synthetic import make_cel_images
 from anime_colorize.export import load_generator
@@ -213,11 +213,12 @@ def score_dataset(images: np.ndarray, predictors: dict, batch_size: int = 16, in
 
 # ---------------------------------------------------------------- images
 
-def load_folder(paths, size: int, desc: str, quiet: bool):
-    """uint8 (N, size, size, 3) via ``fit_square``, the paths used, and [(path, reason)] skipped."""
+def load_folder(paths, size: int, desc: str, quiet: bool, max_pixels: int = DEFAULT_MAX_PIXELS):
+    """uint8 (N, size, size, 3) via ``fit_square``, the paths used, and [(path, reason)] skipped
+    (each logged with its reason)."""
     images, used, skipped = [], [], []
     for path in tqdm(paths, desc=desc, unit="img", disable=quiet):
-        rgb, reason = read_image_or_none(path)
+        rgb, reason = read_image_or_none(path, max_pixels=max_pixels)
         if rgb is None:
             log.warning("skipped unreadable %s: %s", path, reason)
             skipped.append((path, reason))
@@ -259,7 +260,7 @@ def training_images(args, size: int, exclude: set, quiet: bool):
         paths = [p for p in find_images(spec) if str(Path(p).resolve()) not in exclude][:count]
     except (OSError, ValueError) as e:
         return None, f"training data {spec} ({origin}) unusable: {cli_common.describe(e)}"
-    images, _, _ = load_folder(paths, size, "training mean", quiet)
+    images, _, _ = load_folder(paths, size, "training mean", quiet, args.max_pixels)
     if not len(images):
         return None, f"no readable training image in {spec} ({origin}) apart from the selected ones"
     return images, f"{len(images)} images of {spec} ({origin})"
@@ -344,6 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline-images", type=int, default=2000, help="at most this many training images for it")
     p.add_argument("--batch-size", type=int, default=16, help="images per model call (each with K z)")
     p.add_argument("--unsafe", action="store_true", help="allow a .keras file to run stored code (trusted files only)")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                   help="skip images with more pixels than this, read from the file header before decoding: "
+                        "a guard against decompression bombs (default: %(default)s)")
     p.add_argument("--out", required=True, help="report folder")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
@@ -366,19 +370,21 @@ def evaluation_images(args, size: int):
         paths = [p for p in paths if fnmatch.fnmatch(Path(p).name, args.include)]
     if not paths:
         raise ValueError(f"no image in {args.data} matches --include {args.include!r}")
-    images, used, skipped = load_folder(paths[:args.limit], size, "reading", args.quiet)
+    images, used, skipped = load_folder(paths[:args.limit], size, "reading", args.quiet, args.max_pixels)
     if not len(images):
-        raise ValueError(f"none of the {len(skipped)} selected images in {args.data} could be read")
+        raise ValueError(f"none of the {len(skipped)} selected images in {args.data} could be read (reasons above)")
     return images, args.data + (f" matching {args.include!r}" if args.include else ""), paths, used, skipped
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     cli_common.setup_logging()
-    positive = [args.num_samples, args.batch_size] + [v for v in (args.limit, args.size) if v is not None]
+    positive = [args.num_samples, args.batch_size, args.max_pixels] + [v for v in (args.limit, args.size)
+                                                                         if v is not None]
     if min(positive) < 1 or min(args.baseline_images, args.seed) < 0:
-        return cli_common.fail("--num-samples, --batch-size, --limit and --size must be at least 1, "
+        return cli_common.fail("--num-samples, --batch-size, --max-pixels, --limit and --size must be at least 1, "
                                "--baseline-images and --seed at least 0")
+    allow_max_pixels(args.max_pixels)
     if args.train_data not in (None, "builtin") and not Path(args.train_data).is_dir():
         return cli_common.fail(f"--train-data folder not found: {args.train_data}")
     try:

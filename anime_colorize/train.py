@@ -38,6 +38,7 @@ def _sigterm_as_interrupt(signum, frame):
 
 def main(argv=None) -> int:
     from anime_colorize import training
+    from anime_colorize.data.io import allow_max_pixels
     from anime_colorize.trainers import get_trainer
 
     args = build_parser().parse_args(argv)
@@ -53,6 +54,7 @@ def main(argv=None) -> int:
         return cli_common.fail("--overwrite and --resume contradict each other")
     if args.overwrite:
         training.clear_run_folder(config.train.out)
+    allow_max_pixels(config.data.max_pixels)
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)  # `kill` checkpoints like Ctrl-C
     try:
         summary = training.fit(config, resume=args.resume, progress=not args.quiet)
@@ -66,7 +68,7 @@ def main(argv=None) -> int:
               f"python -m anime_colorize.train --out {out} --resume")
         return 130
     if summary["skipped_files"]:
-        print(f"skipped {len(summary['skipped_files'])} unreadable files (listed above)")
+        print(f"skipped {len(summary['skipped_files'])} unreadable files (listed above with their reasons)")
     how = "time budget reached" if summary["stopped_early"] else "done"
     print(f"{how}: step {summary['step']} in {summary['seconds'] / 60:.1f} min\n"
           f"  model:    {summary['keras']}\n  model:    {summary['saved_model']}\n"

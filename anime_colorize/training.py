@@ -229,10 +229,8 @@ class _Run:
         # (saving is collective) into a scratch folder.
         self.save_dir = out if self.chief else Path(tempfile.mkdtemp(prefix="anime_colorize_worker_"))
         self.source, self.report = pipeline.source_from_config(config.data, t.seed, progress=self.progress)
-        if self.report is not None:
+        if self.report is not None:  # each skipped file was logged with its reason by the scan
             log.info(self.report.summary(config.data.data))
-            for path, reason in self.report.skipped:
-                log.info("  skipped %s: %s", path, reason)
         self.trainer = trainer_cls(config, self.strategy)
         # Checkpoint writes are atomic (TensorFlow writes temporary files, renames them, then
         # updates the 'checkpoint' index), so a kill during a save leaves the previous one intact.

@@ -38,6 +38,13 @@ def test_scan_reports_unreadable_files_and_drops_gray(folder):
     assert len(kept.paths) == 6
 
 
+def test_exclude_leaves_out_matching_file_names(folder):
+    report = pipeline.scan_folder(folder, load_size=36, progress=False, exclude="pic *.png")
+    assert sorted(p.rsplit("/", 1)[-1] for p in report.paths) == ["deep.png", "gray.jpg"]
+    with pytest.raises(ValueError, match="every image .* matches --exclude"):
+        pipeline.scan_folder(folder, load_size=36, progress=False, exclude="*")
+
+
 def test_a_folder_with_nothing_usable_is_a_clear_error(tmp_path):
     (tmp_path / "a.png").write_bytes(b"nope")
     with pytest.raises(ValueError, match="no usable image"):

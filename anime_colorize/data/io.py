@@ -5,8 +5,10 @@
   bomb guard). Pillow's own bomb warning is silenced; its bomb error becomes ours.
 * Pillow decodes the pixels: it handles palettes, tRNS transparency, gray+alpha and
   CMYK, and raises on truncated data (OpenCV silently grey-fills truncated JPEGs).
-  Only 16-bit PNGs, which Pillow reduces to 8 bits in colour, are decoded with
-  ``cv2.imdecode(np.fromfile(path), IMREAD_UNCHANGED)`` (16 bits, non-ASCII paths).
+  Only 16-bit PNGs and colour TIFFs of more than 8 bits, which Pillow reduces to 8 bits,
+  and the float colour TIFFs Pillow cannot open (their size is read from the TIFF header
+  first) are decoded with ``cv2.imdecode(np.fromfile(path), IMREAD_UNCHANGED)`` (16 bits,
+  non-ASCII paths). Float images are clipped to [0, 1], NaN becoming 0.
 * EXIF orientation is applied to the decoded array with numpy, for both decoders;
   alpha is composited onto WHITE (the page background of line art).
 * Every failure is an ``ImageReadError(path, reason)``. (If other code sets
@@ -31,6 +33,9 @@ from PIL import Image
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")  # matched case-insensitively
+TIFF_EXTENSIONS = (".tif", ".tiff")  # also found by find_images (read, never written)
+DEFAULT_MAX_PIXELS = 64_000_000
+MAX_PIXELS_FLAG = "--max-pixels"  # named in the 'too large' reason: the commands' flag that raises the limit
 
 _JPEG = [cv2.IMWRITE_JPEG_QUALITY, 95]
 # Encoder parameters per extension (OpenCV's WebP default is lossless).
@@ -58,7 +63,16 @@ class ImageReadError(ValueError):
 
 
 def _is_image_name(name: str) -> bool:
-    return name.lower().endswith(IMAGE_EXTENSIONS)
+    return name.lower().endswith(IMAGE_EXTENSIONS + TIFF_EXTENSIONS)
+
+
+def allow_max_pixels(max_pixels: int) -> None:
+    """Raises Pillow's own bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``, process-wide) to at least
+    ``max_pixels``, so a command's ``--max-pixels`` above Pillow's default really lets such
+    images through. It is never lowered. Call once at start-up, not from worker threads."""
+    current = Image.MAX_IMAGE_PIXELS
+    if current is not None and current < max_pixels:
+        Image.MAX_IMAGE_PIXELS = int(max_pixels)
 
 
 def find_images(root) -> list[str]:
@@ -66,14 +80,14 @@ def find_images(root) -> list[str]:
 
     Returns a list of str paths (``root`` joined with the relative path), sorted by the
     relative path's components so the order is the same on every machine. Names with an
-    extension in ``IMAGE_EXTENSIONS`` (any case) count; hidden files and folders (name
+    extension in ``IMAGE_EXTENSIONS`` or ``TIFF_EXTENSIONS`` (any case) count; hidden files and folders (name
     starting with '.') are skipped. Raises FileNotFoundError if ``root`` does not exist and
     ValueError if it is a non-image file or a folder without any image file.
     """
     root_p = Path(root)
     if not root_p.exists():
         raise FileNotFoundError(errno.ENOENT, "No such file or folder", str(root))
-    accepted = ", ".join(IMAGE_EXTENSIONS)
+    accepted = ", ".join(IMAGE_EXTENSIONS + TIFF_EXTENSIONS)
     if not root_p.is_dir():
         if not _is_image_name(root_p.name):
             raise ValueError(f"{root}: not an image file (accepted extensions: {accepted})")
@@ -94,6 +108,8 @@ def _to_float_rgb(arr: np.ndarray, scale: float, bgr: bool = False) -> np.ndarra
     if arr.ndim == 2:
         arr = arr[:, :, None]
     x = arr.astype(np.float32) / np.float32(scale)
+    if np.issubdtype(arr.dtype, np.floating):
+        np.nan_to_num(x, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
     np.clip(x, 0.0, 1.0, out=x)
     channels = x.shape[2]
     color = x[:, :, :3] if channels >= 3 else x[:, :, :1]
@@ -127,7 +143,14 @@ def _decode_cv2(path: str) -> np.ndarray:
     arr = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None:
         raise ImageReadError(path, "cannot decode image data; the file may be truncated or corrupt")
-    scale = 65535.0 if arr.dtype == np.uint16 else 255.0
+    if np.issubdtype(arr.dtype, np.floating):
+        scale = 1.0
+    elif arr.dtype in (np.uint8, np.int8):
+        scale = 255.0
+    elif arr.dtype in (np.uint16, np.int16):
+        scale = 65535.0
+    else:
+        raise ImageReadError(path, f"unsupported sample type {arr.dtype}")
     return _to_float_rgb(arr, scale, bgr=True)
 
 
@@ -135,6 +158,69 @@ def _is_16bit_png(path: str) -> bool:
     with open(path, "rb") as f:
         head = f.read(26)  # signature (8) + IHDR length/type (8) + width, height (8) + depth, colour type
     return len(head) == 26 and head[24] == 16
+
+
+def _is_deep_colour_tiff(im: Image.Image) -> bool:
+    """A TIFF with more than 8 bits per colour sample, which Pillow would reduce to 8 bits."""
+    if im.format != "TIFF" or im.mode not in ("RGB", "RGBA", "RGBX", "CMYK"):
+        return False
+    bits = getattr(im, "tag_v2", {}).get(258, (8,))
+    return max(bits if isinstance(bits, tuple) else (bits,)) > 8
+
+
+def _tiff_header(path: str) -> tuple[int, int, int] | None:
+    """(width, height, EXIF-style orientation) of the first image of a classic TIFF, from its
+    header; None if the file is not one."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if head[:4] not in (b"II*\0", b"MM\0*"):
+            return None
+        order = "<" if head[:2] == b"II" else ">"
+        f.seek(int.from_bytes(head[4:8], "little" if order == "<" else "big"))
+        raw = f.read(2)
+        if len(raw) < 2:
+            return None
+        count = int.from_bytes(raw, "little" if order == "<" else "big")
+        entries = f.read(12 * count)
+    dims = {}
+    for k in range(len(entries) // 12):
+        tag, kind, _, value = np.frombuffer(entries, np.dtype(f"{order}u2,{order}u2,{order}u4,{order}u4"),
+                                            count=1, offset=12 * k)[0]
+        if tag in (256, 257, 274):
+            if kind == 3:  # SHORT: the value sits in the first two bytes of the field
+                value = int(np.frombuffer(entries, f"{order}u2", count=1, offset=12 * k + 8)[0])
+            dims[int(tag)] = int(value)
+    if 256 not in dims or 257 not in dims:
+        return None
+    return dims[256], dims[257], dims.get(274, 1)
+
+
+def _too_large(path: str, w: int, h: int, max_pixels: int) -> ImageReadError:
+    return ImageReadError(path, f"image is {w}x{h} = {w * h} pixels, more than the limit max_pixels={max_pixels} "
+                                f"(a guard against decompression bombs); if you trust the file, raise "
+                                f"the limit with {MAX_PIXELS_FLAG} {w * h}")
+
+
+def _read_unidentified_tiff(path: str, max_pixels: int) -> np.ndarray | None:
+    """A TIFF Pillow cannot open (e.g. 32-bit float RGB), decoded with OpenCV and oriented;
+    None if the file is not a TIFF."""
+    try:
+        header = _tiff_header(path)
+        if header is None:
+            return None
+        w, h, orientation = header
+        if w * h > max_pixels:
+            raise _too_large(path, w, h, max_pixels)
+        log.debug("%s: TIFF that Pillow cannot open, decoding with OpenCV", path)
+        rgb = _decode_cv2(path)
+    except ImageReadError:
+        raise
+    except MemoryError as e:
+        raise ImageReadError(path, "not enough memory to decode the image") from e
+    except Exception as e:  # cv2.error, a broken header, ...
+        raise ImageReadError(path, f"cannot decode TIFF image ({type(e).__name__}: {e}); "
+                                   "the file may be truncated, corrupt or of an unsupported kind") from e
+    return np.ascontiguousarray(_ORIENT[orientation](rgb)) if orientation in _ORIENT else rgb
 
 
 def _orientation(im: Image.Image) -> int:
@@ -148,13 +234,14 @@ def _orientation(im: Image.Image) -> int:
         return 1
 
 
-def read_image(path, max_pixels: int = 64_000_000) -> np.ndarray:
+def read_image(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read an image file as float32 RGB, shape (H, W, 3), values in [0, 1].
 
-    8- and 16-bit images; gray is replicated to 3 channels; alpha (RGBA, LA, palette or
-    tRNS transparency) is composited onto white; EXIF orientation is applied. Raises
-    ImageReadError for a missing/empty/non-image/truncated file, or one with more than
-    ``max_pixels`` pixels (checked from the header, before decoding pixels).
+    8- and 16-bit images and float TIFFs (clipped to [0, 1]); gray is replicated to 3
+    channels; alpha (RGBA, LA, palette or tRNS transparency) is composited onto white; EXIF
+    orientation is applied. Raises ImageReadError for a missing/empty/non-image/truncated
+    file, or one with more than ``max_pixels`` pixels (checked from the header, before
+    decoding pixels; the reason names the ``--max-pixels`` flag that raises the limit).
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -166,13 +253,16 @@ def read_image(path, max_pixels: int = 64_000_000) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")  # e.g. "Corrupt EXIF data"
             with Image.open(path) as im:
                 w, h = im.size
                 if w * h > max_pixels:
-                    raise ImageReadError(path, f"image is {w}x{h} = {w * h} pixels, more than the "
-                                               f"limit max_pixels={max_pixels}")
+                    raise _too_large(path, w, h, max_pixels)
                 if im.format == "PNG" and _is_16bit_png(path):
                     log.debug("%s: 16-bit PNG, decoding with OpenCV", path)
+                    rgb = _decode_cv2(path)
+                elif _is_deep_colour_tiff(im):
+                    log.debug("%s: colour TIFF of more than 8 bits, decoding with OpenCV", path)
                     rgb = _decode_cv2(path)
                 else:
                     rgb = _decode_pillow(im)
@@ -181,9 +271,13 @@ def read_image(path, max_pixels: int = 64_000_000) -> np.ndarray:
         raise
     except Image.DecompressionBombError as e:
         raise ImageReadError(path, f"image exceeds Pillow's decompression-bomb limit "
-                                   f"(PIL.Image.MAX_IMAGE_PIXELS); max_pixels={max_pixels}: {e}") from e
+                                   f"(PIL.Image.MAX_IMAGE_PIXELS={Image.MAX_IMAGE_PIXELS}); max_pixels={max_pixels}; "
+                                   f"the commands' {MAX_PIXELS_FLAG} raises both limits: {e}") from e
     except Image.UnidentifiedImageError as e:
-        raise ImageReadError(path, "not a recognised image file (unknown format or corrupt header)") from e
+        rgb = _read_unidentified_tiff(path, max_pixels)
+        if rgb is None:
+            raise ImageReadError(path, "not a recognised image file (unknown format or corrupt header)") from e
+        return rgb
     except MemoryError as e:
         raise ImageReadError(path, "not enough memory to decode the image") from e
     except Exception as e:  # truncated / corrupt data: OSError, SyntaxError, zlib/struct errors, ...
@@ -194,7 +288,7 @@ def read_image(path, max_pixels: int = 64_000_000) -> np.ndarray:
     return rgb
 
 
-def read_image_or_none(path, max_pixels: int = 64_000_000) -> tuple[np.ndarray | None, str | None]:
+def read_image_or_none(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray | None, str | None]:
     """``(image, None)`` on success, ``(None, reason)`` on failure; never raises for a bad file."""
     try:
         return read_image(path, max_pixels=max_pixels), None

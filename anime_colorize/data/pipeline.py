@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import fnmatch
 import logging
 import os
 
@@ -26,7 +27,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from anime_colorize import color
-from anime_colorize.data.io import find_images, read_image_or_none
+from anime_colorize.data.io import DEFAULT_MAX_PIXELS, find_images, read_image_or_none
 from anime_colorize.data.synthetic import make_cel_images
 
 log = logging.getLogger(__name__)
@@ -72,15 +73,23 @@ class ScanReport:
 
 
 def scan_folder(root, load_size: int, drop_gray: float = 0.0, cache: bool = False,
-                workers: int | None = None, progress: bool = True) -> ScanReport:
+                workers: int | None = None, progress: bool = True, exclude: str | None = None,
+                max_pixels: int = DEFAULT_MAX_PIXELS) -> ScanReport:
     """Decodes every image under ``root`` once; see the module docstring.
 
-    Raises ValueError naming the folder when no usable image is left.
+    ``exclude``: a glob on file names (not folders) to leave out, e.g. a held-out year.
+    ``max_pixels``: files with more pixels are skipped (see :func:`~anime_colorize.data.io.read_image`).
+    Each skipped file is logged (warning) with its reason. Raises ValueError naming the
+    folder when no usable image is left.
     """
     paths = find_images(root)
+    if exclude:
+        paths = [p for p in paths if not fnmatch.fnmatch(os.path.basename(p), exclude)]
+        if not paths:
+            raise ValueError(f"every image in {root} matches --exclude '{exclude}'")
 
     def inspect(path):
-        rgb, reason = read_image_or_none(path)
+        rgb, reason = read_image_or_none(path, max_pixels=max_pixels)
         if rgb is None:
             return path, None, reason
         return path, fit_square(rgb, load_size), None
@@ -102,7 +111,7 @@ def scan_folder(root, load_size: int, drop_gray: float = 0.0, cache: bool = Fals
                 if cache:
                     kept.append(square)
     if not report.paths:
-        raise ValueError(f"no usable image in {root}: {len(report.skipped)} unreadable, "
+        raise ValueError(f"no usable image in {root}: {len(report.skipped)} unreadable (reasons above), "
                          f"{len(report.gray)} near-gray (see --drop-gray)")
     if cache:
         report.images = np.stack(kept)
@@ -128,17 +137,18 @@ class ArraySource:
 class FileSource:
     """Pictures decoded from files on demand (after a :func:`scan_folder`)."""
 
-    def __init__(self, paths, load_size: int):
+    def __init__(self, paths, load_size: int, max_pixels: int = DEFAULT_MAX_PIXELS):
         self.paths = list(paths)
         self.load_size = load_size
+        self.max_pixels = max_pixels
 
     def __len__(self):
         return len(self.paths)
 
     def load(self, index: int) -> np.ndarray | None:
-        rgb, reason = read_image_or_none(self.paths[index])
+        rgb, reason = read_image_or_none(self.paths[index], max_pixels=self.max_pixels)
         if rgb is None:  # changed on disk since the scan: skip it rather than stop training
-            log.warning("skipping image that became unreadable: %s", reason)
+            log.warning("skipping image that became unreadable: %s: %s", self.paths[index], reason)
             return None
         return fit_square(rgb, self.load_size)
 
@@ -159,10 +169,10 @@ def source_from_config(data_config, seed: int, progress: bool = True):
     if data_config.data is None:
         return builtin_source(data_config.num_images, load_size, seed, progress), None
     report = scan_folder(data_config.data, load_size, data_config.drop_gray, data_config.cache,
-                         progress=progress)
+                         progress=progress, exclude=data_config.exclude, max_pixels=data_config.max_pixels)
     if report.images is not None:
         return ArraySource(report.images), report
-    return FileSource(report.paths, load_size), report
+    return FileSource(report.paths, load_size, data_config.max_pixels), report
 
 
 def rgb_batch_to_model_inputs(rgb_uint8):

@@ -1,0 +1,117 @@
+"""The benchmark command: its FLOP counter on models counted by hand, its JSON, its errors.
+
+Timings are only checked to be positive and finite: they depend on the machine.
+"""
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from anime_colorize import benchmark
+
+TINY = ["--size", "32", "--batch-size", "2", "--filters", "8", "--depth", "2", "--steps", "1",
+        "--warmup", "1", "--xla", "off", "--page-size", "48x40", "--matmul-size", "256",
+        "--latency-runs", "1", "--quiet"]
+NUMBERS = ["compile_s", "step_s", "train_images_per_s", "pipeline_images_per_s", "flops_per_step",
+           "achieved_flops_per_s", "percent_of_matmul_peak", "latency_s_per_image", "latency_s_per_page",
+           "baseline_rss_mib", "peak_rss_mib"]
+
+
+def positive_finite(value):
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def test_layer_macs_match_a_hand_count():
+    x_in = keras.Input((None, None, 3), name="x")
+    h = keras.layers.Conv2D(4, 3, strides=2, padding="same", name="conv")(x_in)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    out = keras.layers.Dense(5, name="dense")(h)
+    model = keras.Model({"x": x_in}, out)
+    # 8x8 input, stride 2 -> 4x4 output pixels, each 3x3 kernel x 3 in x 4 out; Dense 4 x 5.
+    assert benchmark.layer_macs(model, {"x": np.zeros((1, 8, 8, 3), np.float32)}) == {
+        "conv": 4 * 4 * 3 * 3 * 3 * 4, "dense": 4 * 5}
+    assert benchmark.layer_macs(model, {"x": np.zeros((2, 8, 8, 3), np.float32)})["conv"] == 2 * 4 * 4 * 3 * 3 * 3 * 4
+
+
+def test_trainer_flops_follow_the_model_structure(tiny_config):
+    from anime_colorize.trainers import get_trainer
+
+    trainer = get_trainer("dcgan")(tiny_config(algo="dcgan"))  # depth 2, 8 filters, z_dim 4
+    z, l = np.zeros((1, 4), np.float32), np.zeros((1, 32, 32, 1), np.float32)
+    g = benchmark.layer_macs(trainer.generator, {"l": l, "z": z})
+    # The stem sees L + the broadcast z (1 + 4 channels) at full resolution, 3x3 kernel, 8 out.
+    assert g["stem_conv"] == 32 * 32 * 3 * 3 * (1 + 4) * 8
+    one = benchmark.trainer_flops(trainer, 32, 4)
+    assert one["total"] == one["generator_update"] + one["discriminator_update"] > 0
+    assert benchmark.trainer_flops(trainer, 32, 8)["total"] == 2 * one["total"]
+    assert benchmark.trainer_flops(trainer, 64, 4)["total"] == 4 * one["total"]
+
+
+def test_wgangp_estimate_counts_every_critic_update():
+    one = benchmark.train_step_flops("wgangp", 100, 10, 4, n_critic=1)
+    two = benchmark.train_step_flops("wgangp", 100, 10, 4, n_critic=2)
+    assert two["discriminator_update"] == 2 * one["discriminator_update"]
+    assert two["generator_update"] == one["generator_update"] == 2 * (3 * 100 * 8 + 2 * 10 * 8)
+    assert benchmark.train_step_flops("dcgan", 100, 10, 4)["discriminator_update"] == 2 * (100 * 4 + 3 * 10 * 8)
+    with pytest.raises(ValueError, match="no FLOP estimate"):
+        benchmark.train_step_flops("gan9000", 1, 1, 1)
+
+
+def check_report(path, algo):
+    report = json.loads(path.read_text())
+    assert {"machine", "arguments", "matmul_peak", "results", "units"} <= set(report)
+    machine = report["machine"]
+    assert machine["cpu"] and machine["logical_cores"] >= 1 and machine["tensorflow"] and machine["keras"]
+    assert isinstance(machine["gpus"], list)
+    assert positive_finite(report["matmul_peak"]["flops_per_s"])
+    (row,) = report["results"]
+    assert (row["algo"], row["size"], row["batch_size"], row["xla"]) == (algo, 32, 2, False)
+    assert row["mixed_precision"] is False
+    for key in NUMBERS:
+        assert positive_finite(row[key]), (key, row[key])
+    return row
+
+
+def test_main_measures_in_process_and_writes_the_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert benchmark.main(["--algos", "dcgan", "--in-process", "--out", str(out)] + TINY) == 0
+    row = check_report(out, "dcgan")
+    assert row["memory_isolated"] is False
+    printed = capsys.readouterr().out
+    assert "% of matmul peak" in printed and "latency s/page" in printed and "matmul peak" in printed
+    assert any(line.split()[:4] == ["dcgan", "32", "2", "off"] for line in printed.splitlines())
+
+
+def test_main_measures_memory_in_a_child_process(tmp_path):
+    out = tmp_path / "bench.json"
+    assert benchmark.main(["--algos", "wgangp", "--out", str(out)] + TINY) == 0
+    row = check_report(out, "wgangp")
+    assert row["memory_isolated"] is True and row["peak_rss_mib"] >= row["baseline_rss_mib"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--algos", "gan9000"], "unknown algorithm 'gan9000'; known: dcgan, wgangp"),
+    (["--size", "40"], "not divisible by 2**depth"),
+    (["--size", "64,x"], "--size takes comma-separated integers"),
+    (["--size", "0"], "--size must be positive"),
+    (["--steps", "0"], "--steps must be a positive integer"),
+    (["--batch-size", "-1"], "--batch-size must be a positive integer"),
+    (["--warmup", "0"], "--warmup must be a positive integer"),
+])
+def test_bad_arguments_are_one_clear_line(argv, message, tmp_path, capsys):
+    assert benchmark.main(argv + ["--out", str(tmp_path / "b.json"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "b.json").exists()
+
+
+def test_mixed_precision_rows_are_measured_and_labelled(tmp_path):
+    out = tmp_path / "bench.json"
+    assert benchmark.main(["--algos", "wgangp", "--in-process", "--mixed-precision", "both",
+                           "--out", str(out)] + TINY) == 0
+    rows = json.loads(out.read_text())["results"]
+    assert [row["mixed_precision"] for row in rows] == [False, True]
+    for row in rows:
+        assert positive_finite(row["step_s"]) and positive_finite(row["latency_s_per_image"])
