@@ -233,7 +233,8 @@ def measure_isolated(spec: BenchSpec) -> dict:
         status, payload = "error", "the benchmark process died"
     process.join()
     if status != "ok":
-        raise RuntimeError(f"{payload} (exit code {process.exitcode})")
+        died = f" (exit code {process.exitcode})" if process.exitcode else ""
+        raise RuntimeError(f"{payload}{died}")
     return payload
 
 
@@ -343,7 +344,7 @@ def main(argv=None) -> int:
         return cli_common.fail(str(e))
     machine = machine_info()
     peak = matmul_peak(args.matmul_size)
-    rows = []
+    rows, failures = [], []
     with tqdm(specs, desc="benchmark", unit="config", disable=args.quiet) as bar:
         for spec in bar:
             bar.set_postfix_str(f"{spec.algo} {spec.size}px xla={'on' if spec.xla else 'off'} "
@@ -351,22 +352,29 @@ def main(argv=None) -> int:
             try:
                 row = measure_config(spec) if args.in_process else measure_isolated(spec)
             except Exception as e:  # RuntimeError from the child, or anything in-process: one line
-                return cli_common.fail(f"{spec.algo} at {spec.size}px failed: {e}", code=1)
+                # Report it and measure the other configurations: one broken combination
+                # should not cost the figures of the rest.
+                failures.append({**dataclasses.asdict(spec), "error": str(e)})
+                print(f"error: {spec.algo} at {spec.size}px (xla={spec.xla}, mixed precision="
+                      f"{spec.mixed_precision}) failed: {e}", file=sys.stderr)
+                continue
             # In one process ru_maxrss only grows, so a row shows the peak of all rows so far.
             row["memory_isolated"] = not args.in_process
             achieved = row["achieved_flops_per_s"]
             row["percent_of_matmul_peak"] = achieved and 100 * achieved / peak["flops_per_s"]
             rows.append(row)
-    report = {"machine": machine, "arguments": vars(args), "matmul_peak": peak, "results": rows, "units": UNITS}
+    report = {"machine": machine, "arguments": vars(args), "matmul_peak": peak, "results": rows,
+              "failures": failures, "units": UNITS}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2, default=str))
     gpus = ", ".join(machine["gpus"]) or "none"
     print(f"{machine['cpu']}, {machine['logical_cores']} logical cores, GPU: {gpus}; "
           f"TensorFlow {machine['tensorflow']}, Keras {machine['keras']}")
     print(f"float32 matmul peak ({peak['n']}x{peak['n']}): {peak['flops_per_s'] / 1e9:.1f} GFLOP/s")
-    print(format_table(rows))
-    print(f"wrote {args.out}")
-    return 0
+    if rows:
+        print(format_table(rows))
+    print(f"wrote {args.out}" + (f"; {len(failures)} configuration(s) failed (listed above)" if failures else ""))
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -115,3 +115,20 @@ def test_mixed_precision_rows_are_measured_and_labelled(tmp_path):
     assert [row["mixed_precision"] for row in rows] == [False, True]
     for row in rows:
         assert positive_finite(row["step_s"]) and positive_finite(row["latency_s_per_image"])
+
+
+def test_a_failing_configuration_is_reported_and_the_others_still_measured(tmp_path, monkeypatch, capsys):
+    real = benchmark.measure_config
+
+    def broken_for_dcgan(spec):
+        if spec.algo == "dcgan":
+            raise RuntimeError("boom")
+        return real(spec)
+
+    monkeypatch.setattr(benchmark, "measure_config", broken_for_dcgan)
+    out = tmp_path / "bench.json"
+    assert benchmark.main(["--algos", "dcgan,wgangp", "--in-process", "--out", str(out)] + TINY) == 1
+    report = json.loads(out.read_text())
+    assert [row["algo"] for row in report["results"]] == ["wgangp"]
+    assert report["failures"][0]["algo"] == "dcgan" and report["failures"][0]["error"] == "boom"
+    assert "dcgan at 32px" in capsys.readouterr().err

@@ -56,11 +56,12 @@ def test_the_seed_decides_initialisation_and_steps(tiny_config, tiny_batch):
     assert not all(np.array_equal(a, b) for a, b in zip(first, other))
 
 
-@pytest.mark.parametrize("algo", available_trainers())
-def test_mixed_precision_steps_are_finite_and_keep_float32_outputs(algo, tiny_config, tiny_batch):
+@pytest.mark.parametrize("algo, xla", [(algo, False) for algo in available_trainers()] + [("wgangp", True)])
+def test_mixed_precision_steps_are_finite_and_keep_float32_outputs(algo, xla, tiny_config, tiny_batch):
     import keras
 
-    trainer = get_trainer(algo)(tiny_config(algo=algo, mixed_precision=True))
+    # with XLA too: XLA rejects a gradient that mixes bfloat16 and float32 in one op
+    trainer = get_trainer(algo)(tiny_config(algo=algo, mixed_precision=True, xla=xla))
     assert keras.config.dtype_policy().name == "float32"  # the global policy is left alone
     compute = {layer.dtype_policy.compute_dtype for layer in trainer.generator.layers if layer.weights}
     assert "bfloat16" in compute or "float16" in compute

@@ -20,7 +20,9 @@ class SpatialBroadcast(layers.Layer):
     def call(self, inputs):
         features, vector = inputs
         shape = ops.shape(features)
-        vector = ops.reshape(vector, (-1, 1, 1, vector.shape[-1]))
+        # In the features' dtype: a float32 z beside bfloat16 features would promote the
+        # concatenation that follows to float32 (and XLA rejects the mixed gradient).
+        vector = ops.cast(ops.reshape(vector, (-1, 1, 1, vector.shape[-1])), features.dtype)
         return ops.broadcast_to(vector, (shape[0], shape[1], shape[2], vector.shape[-1]))
 
     def compute_output_shape(self, input_shapes):
@@ -34,8 +36,11 @@ class Upsample2x(layers.Layer):
     time (keras' UpSampling2D needs them static in a traced graph)."""
 
     def call(self, x):
-        # tf directly: keras.ops.image.resize checks the size with Python bools.
-        return tf.image.resize(x, tf.shape(x)[1:3] * 2, method="bilinear")
+        # tf directly: keras.ops.image.resize checks the size with Python bools. The resize
+        # runs in float32 (it always returns float32, and XLA's gradient of a bfloat16 resize
+        # mixes precisions), and its output goes back to the layer's dtype.
+        resized = tf.image.resize(tf.cast(x, tf.float32), tf.shape(x)[1:3] * 2, method="bilinear")
+        return tf.cast(resized, x.dtype)
 
     def compute_output_shape(self, input_shape):
         b, h, w, c = input_shape
