@@ -70,6 +70,9 @@ def main(argv=None) -> int:
     if summary["skipped_files"]:
         print(f"skipped {len(summary['skipped_files'])} unreadable files (listed above with their reasons)")
     how = "time budget reached" if summary["stopped_early"] else "done"
+    if not summary["chief"]:
+        print(f"{how}: worker finished at step {summary['step']}; the chief writes the run to {out}")
+        return 0
     print(f"{how}: step {summary['step']} in {summary['seconds'] / 60:.1f} min\n"
           f"  model:    {summary['keras']}\n  model:    {summary['saved_model']}\n"
           f"  previews: {out}/samples/   curves: {out}/loss_curves.png   logs: tensorboard --logdir {out}/logs")

@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -178,8 +179,6 @@ class _MetricsLog:
 
 def clear_run_folder(out) -> None:
     """Removes what a training run writes in ``out`` (only those names), for --overwrite."""
-    import shutil
-
     out = Path(out)
     for name in (CHECKPOINT_DIR, "logs", "samples", "examples", export.SAVED_MODEL_NAME):
         shutil.rmtree(out / name, ignore_errors=True)
@@ -334,13 +333,16 @@ class _Run:
             bar.close()
         if self.saved_step != self.step:
             self.save_checkpoint()
-        summary = {"out": str(out), "start_step": self.start, "step": self.step, "interrupted": interrupted,
+        summary = {"out": str(out), "chief": self.chief, "start_step": self.start, "step": self.step,
+                   "interrupted": interrupted,
                    "stopped_early": stopped_early, "seconds": time.monotonic() - started,
                    "skipped_files": [] if self.report is None else self.report.skipped}
         if self.writer is not None:
             self.writer.flush()
         if interrupted:
             self.close()
+            if not self.chief:
+                shutil.rmtree(self.save_dir, ignore_errors=True)
             log.info("interrupted at step %d; checkpoint saved, continue with --resume", self.step)
             return summary
         if self.step % t.sample_every != 0:
@@ -348,7 +350,11 @@ class _Run:
         self.close()
         keras_path, saved_model_path = _saving(
             "the exported model", lambda: export.export_generator(self.trainer.generator, self.save_dir))
-        if self.chief and (out / "metrics.csv").exists():
+        if not self.chief:  # its saves were only to take part in collective writes
+            shutil.rmtree(self.save_dir, ignore_errors=True)
+            summary.update(keras=str(out / export.KERAS_NAME), saved_model=str(out / export.SAVED_MODEL_NAME))
+            return summary
+        if (out / "metrics.csv").exists():
             plot_loss_curves(out / "metrics.csv", out / "loss_curves.png")
         summary.update(keras=str(keras_path), saved_model=str(saved_model_path))
         return summary

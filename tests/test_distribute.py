@@ -102,16 +102,21 @@ def free_ports(count):
 def test_two_local_worker_processes_train_and_write_one_checkpoint(tmp_path):
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     out = tmp_path / "run"
+    scratch = tmp_path / "scratch"  # where the non-chief worker keeps its own saves
+    scratch.mkdir()
     command = [sys.executable, "-m", "anime_colorize.train", "--strategy", "multiworker", "--out", str(out),
                "--steps", "3", "--quiet"] + [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
     procs = []
     for index in range(2):
         tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-        env = dict(os.environ, TF_CONFIG=tf_config, TF_CPP_MIN_LOG_LEVEL="3")
+        env = dict(os.environ, TF_CONFIG=tf_config, TF_CPP_MIN_LOG_LEVEL="3", TMPDIR=str(scratch))
         procs.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outputs = [p.communicate(timeout=300) for p in procs]
     for p, (stdout, stderr) in zip(procs, outputs):
         assert p.returncode == 0, stderr[-3000:]
+    assert "model:" in outputs[0][0]  # the chief reports the model it wrote
+    assert "worker finished at step 3; the chief writes the run to" in outputs[1][0]
+    assert not list(scratch.glob("anime_colorize_worker_*")), "the worker's scratch folder was left behind"
     checkpoints = sorted(p.name for p in (out / "checkpoints").glob("ckpt-*.index"))
     assert checkpoints[-1] == "ckpt-3.index"
     assert (out / "generator.keras").exists() and (out / "config.json").exists()

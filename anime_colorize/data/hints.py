@@ -10,11 +10,10 @@ Convention (Zhang et al. 2017, "Real-Time User-Guided Image Colorization"):
 A network called without hints gets :func:`empty_hints`, so one generator serves both
 automatic and guided colouring.
 
-The ``simulate*`` functions run inside tf.data: TF ops vectorised over the batch (Python
-loops only over the number of points / strokes), unknown B, H, W allowed, deterministic
-given ``seed``, a (2,) int tensor for the ``tf.random.stateless_*`` ops (sub-seeds come
-from ``stateless_split`` / ``stateless_fold_in``). The ``hints_from_*`` loaders read user
-hint files on the host (eagerly) and return hints with B = 1.
+The ``simulate*`` functions run inside tf.data: TF ops vectorised over the batch, unknown
+B, H, W allowed, deterministic given ``seed``, a (2,) int tensor for the
+``tf.random.stateless_*`` ops (sub-seeds from ``stateless_split``). The ``hints_from_*``
+loaders read user hint files on the host (eagerly) and return hints with B = 1.
 """
 from __future__ import annotations
 
@@ -67,49 +66,42 @@ def _box(y0, x0, height, width, h, w):
     return in_rows[:, :, None] & in_cols[:, None, :]
 
 
-def _active(k, count):
-    """(B, 1, 1) bool: whether item k (a Python int) exists, given (B,) int32 counts."""
-    return (k < count)[:, None, None]
-
-
 def simulate_points(rgb, seed, max_points=20, patch_sizes=(1, 2, 3), centre_std=0.25) -> dict:
-    """Point hints as in Zhang et al. 2017.
+    """Point hints as in Zhang et al. 2017, for rgb float32 (B, H, W, 3) in [0, 1].
 
-    rgb float32 (B, H, W, 3) in [0, 1]. Each image gets n points, n geometric with
-    P(n) = (1/8) (7/8)^n clipped to ``max_points`` (1/8 of the images get none, mean ~7).
-    A point's centre is normal around the image centre (std ``centre_std`` * side, clipped
-    to the image); it hints a square patch of a side drawn from ``patch_sizes`` (clipped
-    to the image) with the patch's MEAN normalised ab, mask 1. Later points overwrite
-    earlier ones where they overlap. Returns hint_ab / hint_mask and a zero hint_hist.
-    """
+    Each image gets n points, n geometric with P(n) = (1/8) (7/8)^n clipped to
+    ``max_points`` (1/8 of the images get none, mean ~7). A point's centre is normal around
+    the image centre (std ``centre_std`` * side, clipped to the image); it hints a square
+    patch (side drawn from ``patch_sizes``) with the patch's MEAN normalised ab, mask 1;
+    later points overwrite earlier ones. Returns hint_ab / hint_mask, zero hint_hist."""
     rgb, seed, b, h, w = _prepare(rgb, seed)
     _, ab = color.rgb_to_l_ab(rgb)
-    count_seed, loop_seed = _split(seed, 2)
+    count_seed, pos_seed, side_seed = _split(seed, 3)
     u = 1.0 - tf.random.stateless_uniform([b], count_seed)  # (0, 1]
     count = tf.cast(tf.minimum(tf.floor(tf.math.log(u) / math.log(1.0 - _POINT_P)),
                                float(max_points)), tf.int32)
     hw = tf.cast(tf.stack([h, w]), tf.float32)
-    sides = tf.constant(patch_sizes, tf.int32)
-    # Summed-area table (float64: exact enough for big images) -> each patch sum in 4 gathers.
+    centre = hw / 2.0 + tf.random.stateless_normal([b, max_points, 2], pos_seed) * centre_std * hw
+    centre = tf.cast(tf.round(tf.clip_by_value(centre, 0.0, hw - 1.0)), tf.int32)
+    side = tf.gather(tf.constant(patch_sizes, tf.int32), tf.random.stateless_uniform(
+        [b, max_points], side_seed, 0, len(patch_sizes), dtype=tf.int32))  # (B, K)
+    y0 = tf.clip_by_value(centre[..., 0] - (side - 1) // 2, 0, tf.maximum(h - side, 0))
+    x0 = tf.clip_by_value(centre[..., 1] - (side - 1) // 2, 0, tf.maximum(w - side, 0))
+    y1, x1 = tf.minimum(y0 + side, h), tf.minimum(x0 + side, w)
+    # Patch means from a summed-area table (float64: exact enough for big images).
     table = tf.cumsum(tf.cumsum(tf.cast(ab, tf.float64), 1), 2)
-    table = tf.pad(table, [[0, 0], [1, 0], [1, 0], [0, 0]])
-    corner = lambda y, x: tf.gather_nd(table, tf.stack([y, x], -1), batch_dims=1)  # noqa: E731
-    hint_ab, mask = tf.zeros_like(ab), tf.zeros_like(ab[..., :1])
+    table = tf.reshape(tf.pad(table, [[0, 0], [1, 0], [1, 0], [0, 0]]), [b, -1, 2])
+    corner = lambda y, x: tf.gather(table, y * (w + 1) + x, batch_dims=1)  # noqa: E731
+    total = corner(y1, x1) - corner(y0, x1) - corner(y1, x0) + corner(y0, x0)
+    means = tf.cast(total / tf.cast((y1 - y0) * (x1 - x0), tf.float64)[..., None], tf.float32)
+    means = tf.concat([tf.zeros([b, 1, 2]), means], 1)  # (B, 1 + K, 2), row 0 = no hint
+    owner = tf.zeros([b, h, w], tf.int32)  # 1 + index of the point painting each pixel
     for k in range(max_points):
-        pos_seed, side_seed = _split(tf.random.experimental.stateless_fold_in(loop_seed, k), 2)
-        centre = hw / 2.0 + tf.random.stateless_normal([b, 2], pos_seed) * centre_std * hw
-        centre = tf.cast(tf.round(tf.clip_by_value(centre, 0.0, hw - 1.0)), tf.int32)
-        side = tf.gather(sides, tf.random.stateless_uniform(
-            [b], side_seed, 0, len(patch_sizes), dtype=tf.int32))
-        y0 = tf.clip_by_value(centre[:, 0] - (side - 1) // 2, 0, tf.maximum(h - side, 0))
-        x0 = tf.clip_by_value(centre[:, 1] - (side - 1) // 2, 0, tf.maximum(w - side, 0))
-        patch = (_box(y0, x0, side, side, h, w) & _active(k, count))[..., None]
-        y1, x1 = tf.minimum(y0 + side, h), tf.minimum(x0 + side, w)
-        total = corner(y1, x1) - corner(y0, x1) - corner(y1, x0) + corner(y0, x0)
-        mean = total / tf.cast((y1 - y0) * (x1 - x0), tf.float64)[:, None]
-        hint_ab = tf.where(patch, tf.cast(mean, tf.float32)[:, None, None, :], hint_ab)
-        mask = tf.maximum(mask, tf.cast(patch, tf.float32))
-    return {"hint_ab": hint_ab, "hint_mask": mask, "hint_hist": tf.zeros([b, HIST_SIZE])}
+        box = _box(y0[:, k], x0[:, k], side[:, k], side[:, k], h, w)
+        owner = tf.where(box & (k < count)[:, None, None], k + 1, owner)
+    mask = tf.cast(owner > 0, tf.float32)[..., None]
+    return {"hint_ab": tf.gather(means, owner, batch_dims=1), "hint_mask": mask,
+            "hint_hist": tf.zeros([b, HIST_SIZE])}
 
 
 def _segment_distance(a, b, ys, xs):
@@ -122,36 +114,33 @@ def _segment_distance(a, b, ys, xs):
 
 
 def simulate_scribbles(rgb, seed, max_strokes=6, max_length=0.3, width=2) -> dict:
-    """Short coloured strokes ("atari", PaintsChainer-style).
+    """Short coloured strokes ("atari", PaintsChainer-style), rgb float32 (B, H, W, 3).
 
-    rgb float32 (B, H, W, 3) in [0, 1]. Each image gets 1..``max_strokes`` strokes, each a
-    two-segment polyline (half of them straight) from a uniform random start, random
-    direction, bend up to +-90 degrees and total length up to ``max_length`` * the
-    shorter side (at least 2 px), ``width`` px wide (pixel centres within width / 2 of
-    it). Under a stroke hint_mask = 1 and hint_ab = the image's TRUE per-pixel normalised
-    ab (a user scribbling the right colour); zero hint_hist.
-    """
+    Each image gets 1..``max_strokes`` strokes: two-segment polylines (half of them
+    straight) from a uniform random start, random direction, bend up to +-90 degrees,
+    length up to ``max_length`` * the shorter side (at least 2 px), pixel centres within
+    ``width`` / 2. Under a stroke hint_mask = 1 and hint_ab = the image's TRUE per-pixel
+    normalised ab (a user scribbling the right colour); zero hint_hist."""
     rgb, seed, b, h, w = _prepare(rgb, seed)
     _, ab = color.rgb_to_l_ab(rgb)
-    count_seed, loop_seed = _split(seed, 2)
+    count_seed, shape_seed = _split(seed, 2)
     count = tf.random.stateless_uniform([b], count_seed, 1, max_strokes + 1, dtype=tf.int32)
+    u = tf.random.stateless_uniform([b, max_strokes, 6], shape_seed)
     hi = tf.cast(tf.stack([h, w]), tf.float32) - 1.0
-    size = tf.cast(tf.minimum(h, w), tf.float32)
+    half = 0.5 * tf.maximum(u[..., 2] * max_length * tf.cast(tf.minimum(h, w), tf.float32), 2.0)
+    theta = 2.0 * math.pi * u[..., 3]
+    bend = math.pi * (u[..., 4] - 0.5) * tf.cast(u[..., 5] < 0.5, tf.float32)
+    p0 = u[..., :2] * hi  # (B, K, 2) as (y, x)
+    p1 = p0 + half[..., None] * tf.stack([tf.sin(theta), tf.cos(theta)], -1)
+    p2 = p1 + half[..., None] * tf.stack([tf.sin(theta + bend), tf.cos(theta + bend)], -1)
+    p1, p2 = tf.clip_by_value(p1, 0.0, hi), tf.clip_by_value(p2, 0.0, hi)
     ys = tf.cast(tf.range(h), tf.float32)[None, :, None]
     xs = tf.cast(tf.range(w), tf.float32)[None, None, :]
     stroke = tf.zeros([b, h, w], tf.bool)
     for k in range(max_strokes):
-        u = tf.random.stateless_uniform(
-            [b, 6], tf.random.experimental.stateless_fold_in(loop_seed, k))
-        half = 0.5 * tf.maximum(u[:, 2] * max_length * size, 2.0)[:, None]
-        theta = 2.0 * math.pi * u[:, 3]
-        bend = math.pi * (u[:, 4] - 0.5) * tf.cast(u[:, 5] < 0.5, tf.float32)
-        p0 = u[:, :2] * hi
-        p1 = p0 + half * tf.stack([tf.sin(theta), tf.cos(theta)], -1)
-        p2 = p1 + half * tf.stack([tf.sin(theta + bend), tf.cos(theta + bend)], -1)
-        p1, p2 = tf.clip_by_value(p1, 0.0, hi), tf.clip_by_value(p2, 0.0, hi)
-        dist = tf.minimum(_segment_distance(p0, p1, ys, xs), _segment_distance(p1, p2, ys, xs))
-        stroke = stroke | ((dist <= 0.5 * width) & _active(k, count))
+        dist = tf.minimum(_segment_distance(p0[:, k], p1[:, k], ys, xs),
+                          _segment_distance(p1[:, k], p2[:, k], ys, xs))
+        stroke = stroke | ((dist <= 0.5 * width) & (k < count)[:, None, None])
     mask = tf.cast(stroke, tf.float32)[..., None]
     return {"hint_ab": ab * mask, "hint_mask": mask, "hint_hist": tf.zeros([b, HIST_SIZE])}
 
@@ -178,35 +167,32 @@ def _gaussian_blur(x, sigma):
 
 
 def simulate_blur(rgb, seed, whiteout_max=0.5, blur_sigma=None) -> dict:
-    """deepcolor's hint: a white-out, heavily blurred copy of the colour image.
+    """deepcolor's hint: a whited-out, heavily blurred copy of rgb float32 (B, H, W, 3).
 
-    rgb float32 (B, H, W, 3) in [0, 1]. Each image gets 1..4 white rectangles (sides
-    uniform in [0.15, ``whiteout_max``] * the image side, anywhere inside it), then the
-    image and its coverage (1 - whiteout) are Gaussian-blurred with ``blur_sigma`` px
-    (default min(H, W) / 16). hint_ab = normalised ab of the blurred image, hint_mask =
-    the blurred coverage in [0, 1] (both set to 0 where coverage < 1e-3); zero hint_hist.
-    Deep inside a white-out the blurred image is near white, so its ab is near 0.
-    """
+    Each image gets 1..4 white rectangles (sides uniform in [0.15, ``whiteout_max``] * the
+    image side), then the image and its coverage (1 - whiteout) are Gaussian-blurred by
+    ``blur_sigma`` px (default min(H, W) / 16). hint_ab = normalised ab of the blurred
+    image (near 0 deep in a white-out: near white), hint_mask = the blurred coverage in
+    [0, 1] (both 0 where coverage < 1e-3); zero hint_hist."""
     rgb, seed, b, h, w = _prepare(rgb, seed)
-    count_seed, loop_seed = _split(seed, 2)
+    count_seed, box_seed = _split(seed, 2)
     count = tf.random.stateless_uniform([b], count_seed, 1, _MAX_WHITEOUTS + 1, dtype=tf.int32)
+    u = tf.random.stateless_uniform([b, _MAX_WHITEOUTS, 4], box_seed)
     hw = tf.cast(tf.stack([h, w]), tf.float32)
     low = min(_MIN_WHITEOUT, whiteout_max)
+    side = tf.maximum(tf.round((low + (whiteout_max - low) * u[..., :2]) * hw), 1.0)
+    corner = tf.cast(tf.floor(u[..., 2:] * tf.maximum(hw - side + 1.0, 1.0)), tf.int32)
+    side = tf.cast(side, tf.int32)  # (B, K, 2) as (y, x), like corner
     white = tf.zeros([b, h, w], tf.bool)
     for k in range(_MAX_WHITEOUTS):
-        u = tf.random.stateless_uniform(
-            [b, 4], tf.random.experimental.stateless_fold_in(loop_seed, k))
-        side = tf.maximum(tf.round((low + (whiteout_max - low) * u[:, :2]) * hw), 1.0)
-        corner = tf.cast(tf.floor(u[:, 2:] * tf.maximum(hw - side + 1.0, 1.0)), tf.int32)
-        side = tf.cast(side, tf.int32)
-        box = _box(corner[:, 0], corner[:, 1], side[:, 0], side[:, 1], h, w)
-        white = white | (box & _active(k, count))
+        box = _box(corner[:, k, 0], corner[:, k, 1], side[:, k, 0], side[:, k, 1], h, w)
+        white = white | (box & (k < count)[:, None, None])
     out = tf.cast(white, tf.float32)[..., None]
     sigma = blur_sigma if blur_sigma is not None else tf.cast(tf.minimum(h, w), tf.float32) / 16.0
     blurred = _gaussian_blur(tf.concat([rgb * (1.0 - out) + out, 1.0 - out], -1), sigma)
     _, ab = color.rgb_to_l_ab(blurred[..., :3])
     mask = tf.clip_by_value(blurred[..., 3:], 0.0, 1.0)
-    mask = tf.where(mask >= _MASK_EPS, mask, 0.0)
+    mask = tf.where(mask >= _MASK_EPS, mask, 0.0)  # deep inside a white-out: no hint
     return {"hint_ab": tf.where(mask > 0.0, ab, 0.0), "hint_mask": mask,
             "hint_hist": tf.zeros([b, HIST_SIZE])}
 
@@ -220,8 +206,8 @@ def colour_histogram(rgb, bins=HIST_BINS) -> tf.Tensor:
     q = tf.clip_by_value(tf.cast(tf.floor(rgb * bins), tf.int32), 0, bins - 1)
     index = tf.reshape(q[..., 0] * bins * bins + q[..., 1] * bins + q[..., 2], [b, -1])
     index += tf.range(b)[:, None] * bins ** 3
-    counts = tf.math.unsorted_segment_sum(tf.ones_like(index, tf.float32), index, b * bins ** 3)
-    counts = tf.reshape(counts, [b, bins ** 3])
+    counts = tf.reshape(tf.math.unsorted_segment_sum(
+        tf.ones_like(index, tf.float32), index, b * bins ** 3), [b, bins ** 3])
     return counts / tf.maximum(tf.reduce_sum(counts, -1, keepdims=True), 1.0)
 
 
@@ -268,8 +254,11 @@ def simulate(kind, rgb, seed) -> dict:
 
 
 def _is_number(value) -> bool:
-    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and math.isfinite(value))
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
 
 
 def hints_from_points_json(data: dict, height, width) -> dict:
@@ -282,7 +271,7 @@ def hints_from_points_json(data: dict, height, width) -> dict:
     to the border with a warning; malformed data raises ValueError naming the entry.
     """
     for name, value in (("height", height), ("width", width)):
-        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        if not _is_count(value):
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if not isinstance(data, dict) or not isinstance(data.get("points"), list):
         raise ValueError('hint data must be an object {"points": [...]} with a list of '
@@ -292,9 +281,9 @@ def hints_from_points_json(data: dict, height, width) -> dict:
         where = f"points[{i}]"
         if not isinstance(point, dict):
             raise ValueError(f"{where} must be an object with x, y, rgb, got {point!r}")
-        missing = [key for key in ("x", "y", "rgb") if key not in point]
-        if missing:
-            raise ValueError(f"{where} is missing {', '.join(missing)}: {point!r}")
+        for key in ("x", "y", "rgb"):
+            if key not in point:
+                raise ValueError(f"{where} is missing {key!r}: {point!r}")
         for key in ("x", "y"):
             if not _is_number(point[key]):
                 raise ValueError(f"{where}.{key} must be a finite number, got {point[key]!r}")
@@ -303,7 +292,7 @@ def hints_from_points_json(data: dict, height, width) -> dict:
                 or not all(_is_number(c) and 0 <= c <= 255 for c in rgb)):
             raise ValueError(f"{where}.rgb must be three numbers in 0..255, got {rgb!r}")
         size = point.get("size", 1)
-        if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 1:
+        if not _is_count(size):
             raise ValueError(f"{where}.size must be a positive integer, got {size!r}")
         x, y = int(round(point["x"])), int(round(point["y"]))
         if not (0 <= x < width and 0 <= y < height):
@@ -370,6 +359,6 @@ def resize_hints(hints, height, width) -> dict:
                          method="nearest")
     blocks = tf.reshape(up, tf.stack([shape[0], height, ky, width, kx, 3]))
     mean = tf.reduce_mean(blocks, [2, 4])
-    new_mask = tf.reduce_max(blocks[..., 2:], [2, 4])
+    new_mask = tf.reduce_mean(blocks[..., 2:], [2, 4])
     new_ab = tf.where(new_mask > 0.0, mean[..., :2] / tf.maximum(mean[..., 2:], 1e-12), 0.0)
     return dict(hints, hint_ab=new_ab, hint_mask=new_mask)
