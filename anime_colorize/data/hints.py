@@ -359,6 +359,6 @@ def resize_hints(hints, height, width) -> dict:
                          method="nearest")
     blocks = tf.reshape(up, tf.stack([shape[0], height, ky, width, kx, 3]))
     mean = tf.reduce_mean(blocks, [2, 4])
-    new_mask = tf.reduce_mean(blocks[..., 2:], [2, 4])
+    new_mask = tf.reduce_max(blocks[..., 2:], [2, 4])
     new_ab = tf.where(new_mask > 0.0, mean[..., :2] / tf.maximum(mean[..., 2:], 1e-12), 0.0)
     return dict(hints, hint_ab=new_ab, hint_mask=new_mask)
