@@ -281,7 +281,7 @@ def format_table(rows: list) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m anime_colorize.benchmark",
-                                     description=__doc__.split("\n")[0].split(": ", 1)[1],
+                                     description=cli_common.summary_line(__doc__),
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--algos", default="dcgan,wgangp", help="comma-separated training algorithms")
     parser.add_argument("--size", default="64,128,256", help="comma-separated working sizes in pixels")

@@ -50,6 +50,13 @@ def setup_logging(verbose: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING if verbose else logging.ERROR)
 
 
+def summary_line(doc: str) -> str:
+    """A command's one-line description from its module docstring, whose first line reads
+    ``python -m anime_colorize.X``: what it does."""
+    first = doc.strip().splitlines()[0]
+    return first.split(": ", 1)[-1].strip()
+
+
 def describe(error: Exception) -> str:
     """One line for the user: an OSError's own words and file name, without '[Errno N]'."""
     if isinstance(error, OSError) and error.strerror:

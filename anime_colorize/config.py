@@ -44,7 +44,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    algo: str = _f("wgangp", "training algorithm (see trainers.registry)")
+    algo: str = _f("wgangp", "training algorithm (the list is at the end of --help)")
     steps: int = _f(1500, "generator updates in total")
     out: str = _f("runs/default", "run folder: config.json, checkpoints, TensorBoard logs, exports")
     seed: int = _f(0, "the one seed all randomness flows from")

@@ -331,7 +331,7 @@ def write_contact_sheet(sheet: np.ndarray, path: Path) -> None:
 # ---------------------------------------------------------------- command line
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m anime_colorize.evaluate", description=__doc__.split("\n")[0].strip("`"))
+    p = argparse.ArgumentParser(prog="python -m anime_colorize.evaluate", description=cli_common.summary_line(__doc__))
     p.add_argument("--model", required=True, help="generator.keras, a saved_model folder or a run folder")
     p.add_argument("--data", required=True, help="folder of colour images, or 'builtin' (held-out built-in pictures)")
     p.add_argument("--include", default=None, help="fnmatch glob on file names selecting the images (default: all)")

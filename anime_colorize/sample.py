@@ -33,7 +33,7 @@ def parse_grid(text: str) -> tuple[int, int]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m anime_colorize.sample",
-                                     description=__doc__.split("\n")[0].strip("`"))
+                                     description=cli_common.summary_line(__doc__))
     parser.add_argument("--model", required=True, help="generator.keras, a saved_model folder, or a run folder")
     parser.add_argument("--input", required=True, help="an image file or a folder of images")
     parser.add_argument("--out", required=True, help="grid PNG (grid mode) or output folder (batch mode)")

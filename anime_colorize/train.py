@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     from anime_colorize.trainers import available_trainers
 
     parser = argparse.ArgumentParser(
-        prog="python -m anime_colorize.train", description=__doc__.split("\n")[0].strip("`"),
+        prog="python -m anime_colorize.train", description=cli_common.summary_line(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=f"algorithms: {', '.join(available_trainers())}")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
