@@ -39,6 +39,8 @@ from collections.abc import Mapping, Sequence
 import cv2
 import numpy as np
 
+from anime_colorize.data.checks import check_int
+
 log = logging.getLogger(__name__)
 
 METHODS = ("xdog", "canny", "adaptive")
@@ -110,18 +112,6 @@ def _check_number(name: str, value, lo: float | None = None, hi: float | None = 
         raise ValueError(f"{name} must be {'>' if lo_open else '>='} {lo}, got {value}")
     if hi is not None and value > hi:
         raise ValueError(f"{name} must be <= {hi}, got {value}")
-    return value
-
-
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return value
 
 
@@ -213,7 +203,7 @@ def adaptive_lines(gray, block_size: int = 7, c: float = 8.0) -> np.ndarray:
     paper (c = 2 speckles every gradient).
     """
     g = _check_gray(gray)
-    block_size = _check_int("block_size", block_size, 3)
+    block_size = check_int("block_size", block_size, 3)
     if block_size % 2 == 0:
         raise ValueError(f"block_size must be odd, got {block_size}")
     c = _check_number("c", c)
@@ -254,7 +244,7 @@ def extract_lines(rgb, method: str = "xdog", thickness: int = 1, darkness: float
     Returns float32 (H, W) in [0, 1], 1 = white paper, 0 = black line.
     """
     _check_method(method)
-    thickness = _check_int("thickness", thickness, 1)
+    thickness = check_int("thickness", thickness, 1)
     darkness = _check_number("darkness", darkness, 0.0, 1.0, lo_open=True)
     gray = _check_rgb(rgb)
     return _finish(_EXTRACTORS[method](gray, **params), thickness, darkness)

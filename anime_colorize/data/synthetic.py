@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import functools
 import logging
-import operator
 import warnings
 
 import cv2
 import numpy as np
 from skimage.color import lab2rgb, rgb2lab
+
+from anime_colorize.data.checks import check_int
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +44,6 @@ _L_LEVELS = np.array([45.0, 58.0, 72.0])
 _CHROMA_RANGE = (35.0, 70.0)
 _SHIFT = 4  # cv2 sub-pixel bits: coordinates are passed as fixed point * 16
 _TAU = 2.0 * np.pi
-
-
-def _check_int(name: str, value, minimum: int) -> int:
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
 
 
 @functools.lru_cache(maxsize=1)
@@ -216,8 +207,8 @@ def make_cel_image(index: int, size: int = 64, seed: int = 0) -> np.ndarray:
     (seed, index, size) through ``np.random.default_rng([seed, index])``; the random
     draws do not depend on ``size``, so other sizes show the same character.
     """
-    index = _check_int("index", index, 0)
-    size, seed = _check_int("size", size, 16), _check_int("seed", seed, 0)
+    index = check_int("index", index, 0)
+    size, seed = check_int("size", size, 16), check_int("seed", seed, 0)
     rng = np.random.default_rng([seed, index])
     col = _colours(rng)
 
@@ -258,8 +249,8 @@ def make_cel_images(num_images: int, size: int = 64, seed: int = 0,
     Image ``i`` equals ``make_cel_image(i, size, seed)``, so asking for more images
     never changes the first ones. ``progress=True`` shows a tqdm bar.
     """
-    num_images = _check_int("num_images", num_images, 1)
-    size, seed = _check_int("size", size, 16), _check_int("seed", seed, 0)
+    num_images = check_int("num_images", num_images, 1)
+    size, seed = check_int("size", size, 16), check_int("seed", seed, 0)
     out = np.empty((num_images, size, size, 3), np.uint8)
     indices = range(num_images)
     if progress:
