@@ -223,13 +223,14 @@ class _Run:
         if self.chief and not resume and has_checkpoint(out):
             raise RunFolderError(f"{out} already holds a training run; pass --resume to continue it, "
                                  "or choose another --out")
+        # The data first: a folder with nothing usable fails before anything is written.
+        self.source, self.report = pipeline.source_from_config(config.data, t.seed, progress=self.progress)
+        if self.report is not None:  # each skipped file was logged with its reason by the scan
+            log.info(self.report.summary(config.data.data))
         out.mkdir(parents=True, exist_ok=True)
         # Only the chief writes into the run folder; other workers save the same checkpoints
         # (saving is collective) into a scratch folder.
         self.save_dir = out if self.chief else Path(tempfile.mkdtemp(prefix="anime_colorize_worker_"))
-        self.source, self.report = pipeline.source_from_config(config.data, t.seed, progress=self.progress)
-        if self.report is not None:  # each skipped file was logged with its reason by the scan
-            log.info(self.report.summary(config.data.data))
         self.trainer = trainer_cls(config, self.strategy)
         # Checkpoint writes are atomic (TensorFlow writes temporary files, renames them, then
         # updates the 'checkpoint' index), so a kill during a save leaves the previous one intact.

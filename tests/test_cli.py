@@ -44,6 +44,7 @@ def test_train_errors_are_one_clear_line(argv, message, tmp_path, capsys):
     assert train.main(argv + ["--out", str(tmp_path / "x"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()  # a run that cannot start leaves nothing behind
 
 
 def test_sample_grid_random_and_segments(run_dir, tmp_path):
