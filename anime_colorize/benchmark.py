@@ -192,10 +192,7 @@ def measure_config(spec: BenchSpec) -> dict:
 
     # Inference the way sample.py runs a loaded .keras generator; the XLA setting applies to
     # the forward pass here too (the shipped sample command runs without XLA: the xla=off row).
-    generator = trainer.generator
-    infer = tf.function(lambda l, z: generator({"l": l, "z": z}, training=False),
-                        reduce_retracing=True, jit_compile=spec.xla)
-    loaded = LoadedGenerator(infer, generator.metadata, path="(in memory)")
+    loaded = LoadedGenerator.from_model(trainer.generator, "(in memory)", jit_compile=spec.xla)
     z = np.random.default_rng(0).standard_normal((1, loaded.z_dim)).astype(np.float32)
     l_one = fixed_batch["l"][:1]
     result["latency_s_per_image"] = statistics.median(_timed(lambda: loaded(l_one, z).numpy(),

@@ -106,6 +106,13 @@ class LoadedGenerator:
         self.input_kind = metadata["input_kind"]
         self.hint_kinds = tuple(metadata.get("hint_kinds", ()))
 
+    @classmethod
+    def from_model(cls, model: UNetGenerator, path, jit_compile: bool = False) -> "LoadedGenerator":
+        """Wraps an in-memory generator (inference mode, one traced function)."""
+        infer = tf.function(lambda l, z: model({"l": l, "z": z}, training=False), reduce_retracing=True,
+                            jit_compile=jit_compile)
+        return cls(infer, model.metadata, path)
+
     def __call__(self, l, z):
         return self._fn(tf.convert_to_tensor(l, tf.float32), tf.convert_to_tensor(z, tf.float32))
 
@@ -140,6 +147,5 @@ def load_generator(path, safe_mode: bool = True) -> LoadedGenerator:
         raise ValueError(f"{path} could not be loaded as a Keras model: {e}") from e
     if not isinstance(model, UNetGenerator):
         raise ValueError(f"{path} holds a {type(model).__name__}, not an anime_colorize generator")
-    infer = tf.function(lambda l, z: model({"l": l, "z": z}, training=False), reduce_retracing=True)
-    return LoadedGenerator(infer, model.metadata, path)
+    return LoadedGenerator.from_model(model, path)
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import csv
 import errno
+import io
 import json
 import logging
 import math
-import os
 import shutil
 import tempfile
 import time
@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from anime_colorize import config as config_lib
 from anime_colorize import color, distribute, export
 from anime_colorize.data import pipeline
-from anime_colorize.data.io import write_image
+from anime_colorize.data.io import write_bytes_atomic, write_image
 from anime_colorize.sampling import make_grid
 from anime_colorize.summaries import SummaryWriter
 from anime_colorize.trainers import get_trainer
@@ -77,12 +77,6 @@ def resolve_config(given: dict, resume: bool) -> config_lib.RunConfig:
         raise RunFolderError(f"cannot change {flags} when resuming {out}; only "
                              f"{', '.join(config_lib.flag_name(k) for k in sorted(RESUMABLE_OVERRIDES))} may change")
     return config_lib.apply_overrides(saved, given)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def preview_batch(source, config) -> np.ndarray:
@@ -139,10 +133,10 @@ def plot_loss_curves(metrics_path: Path, png_path: Path) -> None:
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     fig.tight_layout()
-    tmp = png_path.with_name(f".{png_path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100)
     plt.close(fig)
-    os.replace(tmp, png_path)
+    write_bytes_atomic(png_path, png.getvalue())
 
 
 class _MetricsLog:
@@ -248,7 +242,7 @@ class _Run:
         self.pictures = preview_batch(self.source, config)
         self.writer = self.metrics = None
         if self.chief:
-            _saving(CONFIG_NAME, lambda: _write_text_atomic(out / CONFIG_NAME, config_lib.to_json(config)))
+            _saving(CONFIG_NAME, lambda: write_bytes_atomic(out / CONFIG_NAME, config_lib.to_json(config).encode()))
             for k, picture in enumerate(self.pictures):
                 write_image(out / "examples" / f"{k}.png", picture)
             self.writer = SummaryWriter(out / "logs")

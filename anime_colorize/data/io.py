@@ -323,11 +323,19 @@ def write_image(path, rgb) -> None:
     ok, buf = cv2.imencode(ext, np.ascontiguousarray(arr), _WRITE_PARAMS[ext])
     if not ok:
         raise ValueError(f"{path}: OpenCV could not encode the image as {ext}")
+    write_bytes_atomic(path, buf.tobytes())
+
+
+def write_bytes_atomic(path, data: bytes) -> None:
+    """Writes ``data`` to ``path`` so that a crash never leaves a half-written file: a hidden
+    temporary file in the same folder, flushed to disk, then ``os.replace``-d over ``path``.
+    Parent folders are created; the temporary file is removed if anything fails."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         with open(tmp, "xb") as f:
-            f.write(buf.tobytes())
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
