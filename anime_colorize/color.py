@@ -113,3 +113,8 @@ def l_ab_to_rgb(l, ab):
     """Normalised l (..., 1) and ab (..., 2) in [-1, 1] -> sRGB (..., 3) in [0, 1]."""
     lab = tf.concat([denormalize_l(l), denormalize_ab(ab)], axis=-1)
     return lab_to_rgb(lab)
+
+
+def normalize_lines(lines):
+    """A line drawing (..., 1) in [0, 1] (1 = paper, 0 = ink) -> network input in [-1, 1]."""
+    return 2.0 * lines - 1.0

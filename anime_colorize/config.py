@@ -13,6 +13,18 @@ import json
 import typing
 from dataclasses import dataclass, field
 
+INPUT_KINDS = ("gray", "lineart")
+# Hint kinds (see anime_colorize.data.hints); listed here so this module stays free of TensorFlow.
+HINT_KINDS = ("points", "scribble", "blur", "histogram", "reference")
+HINT_CHOICES = ("none",) + HINT_KINDS + ("mix",)
+
+
+def hint_kinds_for(hints: str) -> tuple[str, ...]:
+    """The hint kinds a model trained with ``--hints hints`` accepts."""
+    if hints == "none":
+        return ()
+    return HINT_KINDS if hints == "mix" else (hints,)
+
 
 def _f(default, help_text, **metadata):
     return field(default=default, metadata={"help": help_text, **metadata})
@@ -40,6 +52,10 @@ class ModelConfig:
     filters: int = _f(16, "filters at full resolution (doubled per level, capped at 8x)")
     norm: str = _f("batch", "generator normalisation", choices=("batch", "instance", "group", "none"))
     z_dim: int = _f(8, "size of the noise vector z")
+    input: str = _f("gray", "what the generator sees: the picture's lightness (it predicts ab) or line art "
+                            "extracted from it (it predicts L and ab)", choices=INPUT_KINDS)
+    hints: str = _f("none", "colour hints simulated in training and accepted at inference ('mix': each "
+                            "picture gets one kind or none at random)", choices=HINT_CHOICES)
 
 
 @dataclass(frozen=True)
@@ -56,6 +72,8 @@ class TrainConfig:
     lambda_gp: float = _f(10.0, "gradient-penalty weight (wgangp)")
     lambda_adv: float = _f(1.0, "adversarial loss weight")
     lambda_l1: float = _f(100.0, "weight of the L1 loss on ab of the better of two z samples; 0 disables it")
+    lambda_hint: float = _f(10.0, "weight of the L1 loss between the output and the hint colour at hinted "
+                                  "pixels (models trained with --hints)")
     lambda_ms: float = _f(0.1, "mode-seeking (diversity) weight; 0 disables it")
     log_every: int = _f(25, "steps between logged losses")
     sample_every: int = _f(250, "steps between sample grids")

@@ -11,6 +11,11 @@ The SavedModel runs from plain TensorFlow without anime_colorize::
     # ab: float32 (B, H, W, 2) in [-1, 1], times 110 gives Lab a and b; H, W multiples of stride
     meta = json.loads(m.signatures["metadata"]()["metadata"].numpy())
 
+A line-art model takes the drawing as ``l`` (2 * gray - 1, paper = 1) and returns ``lab``
+(B, H, W, 3) = (L / 50 - 1, a / 110, b / 110) instead of ``ab`` (``meta["output"]``). A hint
+model also takes ``hint_ab`` (B, H, W, 2), ``hint_mask`` (B, H, W, 1) and ``hint_hist``
+(B, 512), zeros where no hint is given (see :mod:`anime_colorize.data.hints`).
+
 Writes are atomic: to a temporary name in the same folder, then renamed, so a crash during
 an export never leaves a half-written model where a good one was.
 """
@@ -25,6 +30,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from anime_colorize.data import hints as hints_lib
 from anime_colorize.models import UNetGenerator
 
 KERAS_NAME = "generator.keras"
@@ -37,10 +43,22 @@ class _ServingModule(tf.Module):
         self.generator = generator
         self.metadata_json = tf.Variable(json.dumps(generator.metadata), trainable=False)
 
-        @tf.function(input_signature=[tf.TensorSpec((None, None, None, 1), tf.float32, name="l"),
-                                      tf.TensorSpec((None, generator.z_dim), tf.float32, name="z")])
-        def serve(l, z):
-            return {"ab": self.generator({"l": l, "z": z}, training=False)}
+        output = generator.output_name
+        specs = [tf.TensorSpec((None, None, None, 1), tf.float32, name="l"),
+                 tf.TensorSpec((None, generator.z_dim), tf.float32, name="z")]
+        if generator.hint_kinds:
+            specs += [tf.TensorSpec((None, None, None, 2), tf.float32, name="hint_ab"),
+                      tf.TensorSpec((None, None, None, 1), tf.float32, name="hint_mask"),
+                      tf.TensorSpec((None, hints_lib.HIST_SIZE), tf.float32, name="hint_hist")]
+
+            @tf.function(input_signature=specs)
+            def serve(l, z, hint_ab, hint_mask, hint_hist):
+                inputs = {"l": l, "z": z, "hint_ab": hint_ab, "hint_mask": hint_mask, "hint_hist": hint_hist}
+                return {output: self.generator(inputs, training=False)}
+        else:
+            @tf.function(input_signature=specs)
+            def serve(l, z):
+                return {output: self.generator({"l": l, "z": z}, training=False)}
 
         @tf.function(input_signature=[])
         def metadata():
@@ -92,12 +110,15 @@ def export_generator(generator: UNetGenerator, out_dir) -> tuple[Path, Path]:
 class LoadedGenerator:
     """A generator loaded from disk, whatever the format.
 
-    Call it with normalised ``l`` (B, H, W, 1) and ``z`` (B, z_dim), H and W multiples of
-    ``stride``; it returns ab (B, H, W, 2) in [-1, 1] as a tf.Tensor.
+    Call it with the normalised input ``l`` (B, H, W, 1) (lightness, or line art for a
+    line-art model), ``z`` (B, z_dim), H and W multiples of ``stride``, and optionally
+    ``hints`` ({"hint_ab", "hint_mask", "hint_hist"}, any subset; batch 1 or B); it returns
+    ab (B, H, W, 2), or Lab (B, H, W, 3) for line art, in [-1, 1] as a tf.Tensor. A hint
+    model called without hints gets "none given" (zeros).
     """
 
     def __init__(self, fn, metadata: dict, path):
-        self._fn = fn
+        self._fn = fn  # {"l", "z"[, hint_*]} -> colours
         self.metadata = metadata
         self.path = str(path)
         self.z_dim = int(metadata["z_dim"])
@@ -109,12 +130,25 @@ class LoadedGenerator:
     @classmethod
     def from_model(cls, model: UNetGenerator, path, jit_compile: bool = False) -> "LoadedGenerator":
         """Wraps an in-memory generator (inference mode, one traced function)."""
-        infer = tf.function(lambda l, z: model({"l": l, "z": z}, training=False), reduce_retracing=True,
+        infer = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True,
                             jit_compile=jit_compile)
         return cls(infer, model.metadata, path)
 
-    def __call__(self, l, z):
-        return self._fn(tf.convert_to_tensor(l, tf.float32), tf.convert_to_tensor(z, tf.float32))
+    def __call__(self, l, z, hints: dict | None = None):
+        l = tf.convert_to_tensor(l, tf.float32)
+        inputs = {"l": l, "z": tf.convert_to_tensor(z, tf.float32)}
+        if hints and not self.hint_kinds:
+            raise ValueError(f"{self.path} was trained without colour hints; it cannot take {sorted(hints)}")
+        if self.hint_kinds:
+            shape = tf.shape(l)
+            full = hints_lib.empty_hints(shape[0], shape[1], shape[2])
+            for key, value in (hints or {}).items():
+                if key not in full:
+                    raise ValueError(f"unknown hint input {key!r}; expected {sorted(full)}")
+                value = tf.convert_to_tensor(value, tf.float32)
+                full[key] = tf.broadcast_to(value, tf.shape(full[key]))
+            inputs.update(full)
+        return self._fn(inputs)
 
 
 def load_generator(path, safe_mode: bool = True) -> LoadedGenerator:
@@ -138,7 +172,8 @@ def load_generator(path, safe_mode: bool = True) -> LoadedGenerator:
             metadata = json.loads(loaded.signatures["metadata"]()["metadata"].numpy().decode())
         except (KeyError, ValueError, OSError, tf.errors.OpError) as e:
             raise ValueError(f"{path} is not an anime_colorize SavedModel: {e}") from e
-        return LoadedGenerator(lambda l, z: serve(l=l, z=z)["ab"], metadata, path)
+        output = metadata.get("output", "ab")
+        return LoadedGenerator(lambda inputs: serve(**inputs)[output], metadata, path)
     if path.suffix != ".keras":
         raise ValueError(f"{path}: expected a .keras file or a SavedModel folder")
     try:

@@ -1,8 +1,14 @@
 """Inference: noise sweeps and full-resolution colouring.
 
-The chroma is predicted at the model's working size and upsampled, then joined with the
-input's own full-resolution lightness (richzhang's recipe), so outputs keep every line and
-screentone of the input at its size, whatever size the network works at.
+Gray input: the chroma is predicted at the model's working size and upsampled, then joined
+with the input's own full-resolution lightness (richzhang's recipe), so outputs keep every
+line and screentone of the input at its size, whatever size the network works at.
+
+Line-art input: the drawing is prepared with :func:`anime_colorize.data.lineart.to_line_art`
+(paper whitened, nothing binarised), the whole colour (L and ab) is predicted at the working
+size and upsampled, and the full-resolution drawing is laid back over it by multiplication
+(a "multiply" layer, as artists colour under their inks): paper leaves the colour as it is,
+ink stays as dark as drawn, so lines are as crisp as in the input.
 """
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ import numpy as np
 import tensorflow as tf
 
 from anime_colorize import color
+from anime_colorize.data import hints as hints_lib
+from anime_colorize.data.lineart import to_line_art
 
 
 def working_shape(height: int, width: int, working_size: int, stride: int) -> tuple[int, int]:
@@ -45,27 +53,90 @@ def lightness(rgb: np.ndarray) -> tf.Tensor:
     return l
 
 
-def colorize(generator, rgb: np.ndarray, z: np.ndarray, batch_size: int = 8) -> np.ndarray:
+def colors_to_rgb(colors, l=None, lines=None):
+    """Model outputs -> float RGB (B, H, W, 3) in [0, 1].
+
+    ``colors``: normalised ab (B, H, W, 2), joined with the normalised lightness ``l``
+    (B, H, W, 1); or normalised Lab (B, H, W, 3), multiplied by ``lines`` (B, H, W, 1) in
+    [0, 1] (1 = paper) when given.
+    """
+    colors = tf.convert_to_tensor(colors, tf.float32)
+    if colors.shape[-1] == 2:
+        if l is None:
+            raise ValueError("ab outputs need the lightness l to make a picture")
+        return color.l_ab_to_rgb(l, colors)
+    rgb = color.l_ab_to_rgb(colors[..., :1], colors[..., 1:])
+    return rgb if lines is None else rgb * tf.convert_to_tensor(lines, tf.float32)
+
+
+def prepare_input(rgb: np.ndarray, input_kind: str) -> tf.Tensor:
+    """What the model sees at full resolution, before resizing: float RGB (H, W, 3) in [0, 1]
+    -> (H, W, 1) in [-1, 1]: the lightness (gray models) or the prepared drawing (line art)."""
+    if input_kind == "lineart":
+        return color.normalize_lines(tf.constant(to_line_art(rgb))[..., None])
+    return lightness(rgb)
+
+
+def check_hints(generator, hints) -> None:
+    """Raises ValueError when ``hints`` are given to a model that was trained without the
+    kinds they need (spatial hints: points / scribble / blur; a histogram: histogram /
+    reference). Hints that are all zeros ("none given") are always accepted."""
+    spatial = "hint_mask" in (hints or {}) and bool(np.any(np.asarray(hints["hint_mask"]) > 0))
+    global_ = "hint_hist" in (hints or {}) and bool(np.any(np.asarray(hints["hint_hist"]) > 0))
+    if not (spatial or global_):
+        return
+    kinds = set(generator.hint_kinds)
+    if not kinds:
+        raise ValueError("this model was trained without colour hints (--hints none), so it cannot use "
+                         "hint files or a reference picture; train one with --hints mix")
+    if spatial and not kinds & set(hints_lib.SPATIAL_KINDS):
+        raise ValueError(f"this model takes hints of kinds {sorted(kinds)}, not colour points or strokes")
+    if global_ and not kinds & set(hints_lib.GLOBAL_KINDS):
+        raise ValueError(f"this model takes hints of kinds {sorted(kinds)}, not a reference picture")
+
+
+def colorize(generator, rgb: np.ndarray, z: np.ndarray, hints: dict | None = None,
+             batch_size: int = 8) -> np.ndarray:
     """Colourings of one picture, one per row of ``z``.
 
     Args:
         generator: a loaded generator (see :func:`anime_colorize.export.load_generator`).
-        rgb: float RGB (H, W, 3) in [0, 1]; a colour picture is reduced to its lightness.
+        rgb: float RGB (H, W, 3) in [0, 1]: for gray models a colour picture is reduced to
+            its lightness; for line-art models a drawing, sketch or manga page.
         z: float32 (K, z_dim).
+        hints: optional, for hint models: ``hint_ab`` (1, H, W, 2) and ``hint_mask``
+            (1, H, W, 1) at the picture's size, and / or ``hint_hist`` (1, 512) (see
+            :mod:`anime_colorize.data.hints`); the others are taken as "none given".
     Returns float32 RGB (K, H, W, 3) in [0, 1] at the input's full resolution.
     """
     if z.ndim != 2 or z.shape[1] != generator.z_dim:
         raise ValueError(f"z must be (K, {generator.z_dim}), got {z.shape}")
+    check_hints(generator, hints)
+    if not generator.hint_kinds:
+        hints = None  # all zeros (checked above): the same as none
     height, width = rgb.shape[:2]
-    l_full = lightness(rgb)
+    full = prepare_input(rgb, generator.input_kind)
     work = working_shape(height, width, generator.working_size, generator.stride)
-    l_work = tf.image.resize(l_full[None], work, method="bilinear", antialias=True)
+    net_input = tf.image.resize(full[None], work, method="bilinear", antialias=True)
+    work_hints = None
+    if hints:
+        work_hints = dict(hints)
+        if "hint_mask" in hints:
+            work_hints = hints_lib.resize_hints(work_hints, *work)
     outputs = []
     for start in range(0, len(z), batch_size):
         chunk = z[start:start + batch_size]
-        ab = generator(tf.repeat(l_work, len(chunk), axis=0), chunk)
-        ab_full = tf.image.resize(ab, (height, width), method="bilinear")
-        outputs.append(color.l_ab_to_rgb(tf.repeat(l_full[None], len(chunk), axis=0), ab_full).numpy())
+        k = len(chunk)
+        chunk_hints = None if work_hints is None else {
+            key: tf.repeat(value, k, axis=0) for key, value in work_hints.items()}
+        colors = generator(tf.repeat(net_input, k, axis=0), chunk, chunk_hints)
+        colors_full = tf.image.resize(colors, (height, width), method="bilinear")
+        if generator.input_kind == "lineart":
+            lines = (tf.repeat(full[None], k, axis=0) + 1.0) / 2.0
+            rgb_out = colors_to_rgb(colors_full, lines=lines)
+        else:
+            rgb_out = colors_to_rgb(colors_full, l=tf.repeat(full[None], k, axis=0))
+        outputs.append(tf.clip_by_value(rgb_out, 0.0, 1.0).numpy())
     return np.concatenate(outputs)
 
 

@@ -8,7 +8,9 @@ Run folder layout (``config.train.out``)::
     checkpoints/       tf.train.Checkpoint of models, optimizers, step and random state
     logs/              TensorBoard events (scalars, preview grids)
     samples/           preview grids as PNG: input | truth | four z samples, per row
-    examples/          the preview pictures in colour, handy inputs for the sample command
+                       (hint models: input | hints | truth | samples, with simulated hints)
+    examples/          the preview pictures in colour (and, for line-art models, their
+                       line drawings as <k>_lines.png), handy inputs for sample / colorize
     metrics.csv        the logged losses, one row per --log-every steps
     loss_curves.png    plots of metrics.csv
     generator.keras, saved_model/    the exported generator
@@ -31,8 +33,8 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from anime_colorize import config as config_lib
-from anime_colorize import color, distribute, export
-from anime_colorize.data import pipeline
+from anime_colorize import color, distribute, export, sampling
+from anime_colorize.data import lineart, pipeline
 from anime_colorize.data.io import write_bytes_atomic, write_image
 from anime_colorize.sampling import make_grid
 from anime_colorize.summaries import SummaryWriter
@@ -93,17 +95,43 @@ def preview_batch(source, config) -> np.ndarray:
     return np.stack(pictures)
 
 
+def preview_lines(pictures: np.ndarray) -> np.ndarray:
+    """Fixed line drawings (N, S, S) in [0, 1] of the preview pictures: XDoG, thin, black."""
+    return np.stack([lineart.extract_lines(p) for p in pictures])
+
+
+def preview_inputs(pictures: np.ndarray, model_config, seed: int) -> dict:
+    """A batch (see :func:`pipeline.batch_signature`) of the preview pictures, with line art
+    and simulated hints as the model takes them ("mix" shows point hints)."""
+    lines = preview_lines(pictures) if model_config.input == "lineart" else None
+    kind = {"none": "none", "mix": "points"}.get(model_config.hints, model_config.hints)
+    return pipeline.rgb_batch_to_model_inputs(pictures, lines, kind, (seed, 0))
+
+
+def hint_picture(batch) -> tf.Tensor:
+    """Spatial hints drawn over a white page: RGB (B, H, W, 3), the hint colour at half
+    lightness where hinted (histogram-only hints leave it white)."""
+    mask = batch["hint_mask"]
+    hinted = color.l_ab_to_rgb(tf.zeros_like(mask), batch["hint_ab"])
+    return mask * hinted + (1.0 - mask)
+
+
 def preview_grid(trainer, pictures: np.ndarray, seed: int) -> np.ndarray:
-    """uint8 grid: one row per picture, columns gray input | truth | PREVIEW_SAMPLES colourings."""
-    inputs = pipeline.rgb_batch_to_model_inputs(pictures)
-    l = inputs["l"]
+    """uint8 grid: one row per picture, columns input | [hints |] truth | PREVIEW_SAMPLES colourings."""
+    batch = preview_inputs(pictures, trainer.config.model, seed)
+    condition = trainer.condition(batch)
     n = len(pictures)
     z = tf.constant(np.random.default_rng(seed).standard_normal((PREVIEW_SAMPLES, trainer.config.model.z_dim)),
                     tf.float32)
-    columns = [color.l_ab_to_rgb(l, tf.zeros_like(inputs["ab"])), tf.cast(pictures, tf.float32) / 255.0]
+    lines = (batch["lines"] + 1.0) / 2.0 if "lines" in batch else None
+    columns = [tf.tile(lines, [1, 1, 1, 3]) if lines is not None
+               else color.l_ab_to_rgb(batch["l"], tf.zeros_like(batch["ab"]))]
+    if "hint_mask" in batch:
+        columns.append(hint_picture(batch))
+    columns.append(tf.cast(pictures, tf.float32) / 255.0)
     for k in range(PREVIEW_SAMPLES):
-        ab = trainer.generate(l, tf.repeat(z[k:k + 1], n, axis=0), training=False)
-        columns.append(color.l_ab_to_rgb(l, ab))
+        colors = trainer.generate(condition, tf.repeat(z[k:k + 1], n, axis=0), training=False)
+        columns.append(tf.clip_by_value(sampling.colors_to_rgb(colors, l=batch["l"], lines=lines), 0.0, 1.0))
     tiles = tf.stack(columns, axis=1).numpy().reshape((-1,) + pictures.shape[1:])
     grid = make_grid(tiles, n, len(columns))
     return np.clip(np.rint(grid * 255), 0, 255).astype(np.uint8)
@@ -245,6 +273,9 @@ class _Run:
             _saving(CONFIG_NAME, lambda: write_bytes_atomic(out / CONFIG_NAME, config_lib.to_json(config).encode()))
             for k, picture in enumerate(self.pictures):
                 write_image(out / "examples" / f"{k}.png", picture)
+            if config.model.input == "lineart":
+                for k, lines in enumerate(preview_lines(self.pictures)):
+                    write_image(out / "examples" / f"{k}_lines.png", np.rint(lines * 255).astype(np.uint8))
             self.writer = SummaryWriter(out / "logs")
             self.metrics = _MetricsLog(out / "metrics.csv", self.start)
         self.nan_streak = 0
@@ -284,7 +315,8 @@ class _Run:
         t = self.t
         deadline = None if t.max_minutes is None else time.monotonic() + 60 * t.max_minutes
         dataset = pipeline.training_dataset(self.source, self.config.data.size, self.config.data.batch_size,
-                                            t.seed, start_step=self.step, flip=self.config.data.flip)
+                                            t.seed, start_step=self.step, flip=self.config.data.flip,
+                                            input_kind=self.config.model.input, hints=self.config.model.hints)
         for batch in distribute.distribute_dataset(self.strategy, dataset):
             if self.step >= t.steps:
                 return False

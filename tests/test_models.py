@@ -26,7 +26,7 @@ def test_noise_reaches_the_decoder_at_several_scales():
     broadcasts = [layer for layer in g.layers if isinstance(layer, SpatialBroadcast)]
     # input + one per decoder level: a z concatenated only at the input gets ignored
     assert len(broadcasts) == 1 + 3
-    assert {layer.name for layer in broadcasts} == {"z_to_input", "z_to_up0", "z_to_up1", "z_to_up2"}
+    assert {layer.name for layer in broadcasts} == {"input_global", "up0_global", "up1_global", "up2_global"}
     a, b = inputs(seed=1), inputs(seed=1)
     b["z"] = b["z"] + 1.0
     assert np.abs(np.asarray(g(a)) - np.asarray(g(b))).mean() > 1e-4
@@ -53,7 +53,7 @@ def test_discriminators_score_each_sample_and_round_trip(cls, tmp_path):
     d = cls(filters=8, layers_count=2)
     rng = np.random.default_rng(0)
     batch = {"l": rng.uniform(-1, 1, (3, 32, 24, 1)).astype("float32"),
-             "ab": rng.uniform(-1, 1, (3, 32, 24, 2)).astype("float32")}
+             "color": rng.uniform(-1, 1, (3, 32, 24, 2)).astype("float32")}
     scores = np.asarray(d(batch))
     assert scores.shape == (3, 1)
     d.save(tmp_path / "d.keras")

@@ -68,6 +68,6 @@ def test_mixed_precision_steps_are_finite_and_keep_float32_outputs(algo, xla, ti
     for _ in range(2):
         logs = trainer.train_step(tiny_batch())
     assert all(np.isfinite(float(v)) for v in logs.values()), logs
-    out = trainer.generate(tiny_batch()["l"], tf.zeros((4, 4)), training=False)
+    out = trainer.generate({"l": tiny_batch()["l"]}, tf.zeros((4, 4)), training=False)
     assert out.dtype == tf.float32
     assert all(v.dtype == "float32" for v in trainer.generator.trainable_variables)

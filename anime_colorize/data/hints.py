@@ -25,8 +25,11 @@ import numpy as np
 import tensorflow as tf
 
 from anime_colorize import color
+from anime_colorize.config import HINT_KINDS  # noqa: F401  (one list of kinds, re-exported)
 
-HINT_KINDS = ("points", "scribble", "blur", "histogram", "reference")
+# Kinds given as a colour image (hint_ab + hint_mask) and as a global histogram (hint_hist).
+SPATIAL_KINDS = ("points", "scribble", "blur")
+GLOBAL_KINDS = ("histogram", "reference")
 HIST_BINS = 8
 HIST_SIZE = HIST_BINS ** 3
 # "mix": per-image probability of each kind. "reference" at training time is the image's

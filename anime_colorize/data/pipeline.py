@@ -12,6 +12,15 @@ Design:
   number. So a run resumed at step k rebuilds exactly the stream an uninterrupted run would
   see (``start_step``), without checkpointing iterator state, and parallel decoding keeps
   the order (tf.data's map is deterministic by default).
+- Line art (``input_kind="lineart"``) is extracted per picture inside the same parallel
+  map (:func:`anime_colorize.data.lineart.lines_from_seed`, keyed by the element number);
+  colour hints are simulated per batch, vectorised, keyed by the batch's first element
+  number (:func:`anime_colorize.data.hints.simulate`). Both stay deterministic.
+
+The batch contract (:func:`batch_signature`): ``l`` (B, H, W, 1) and ``ab`` (B, H, W, 2), the
+truth normalised as in :mod:`anime_colorize.color`; ``lines`` (B, H, W, 1), the line drawing
+normalised to [-1, 1] (line-art input only); ``hint_ab``, ``hint_mask``, ``hint_hist`` (with
+hints only, see :mod:`anime_colorize.data.hints`).
 """
 from __future__ import annotations
 
@@ -27,6 +36,8 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from anime_colorize import color
+from anime_colorize.data import hints as hints_lib
+from anime_colorize.data import lineart
 from anime_colorize.data.io import DEFAULT_MAX_PIXELS, find_images, read_image_or_none
 from anime_colorize.data.synthetic import make_cel_images
 
@@ -175,18 +186,43 @@ def source_from_config(data_config, seed: int, progress: bool = True):
     return FileSource(report.paths, load_size, data_config.max_pixels), report
 
 
-def rgb_batch_to_model_inputs(rgb_uint8):
-    """uint8 RGB (B, H, W, 3) -> {"l": (B, H, W, 1), "ab": (B, H, W, 2)}, normalised."""
-    l, ab = color.rgb_to_l_ab(tf.cast(rgb_uint8, tf.float32) / 255.0)
-    return {"l": l, "ab": ab}
+def batch_signature(input_kind: str = "gray", hints: str = "none") -> dict:
+    """TensorSpecs of a training batch (unknown B, H, W); see the module docstring."""
+    spec = {"l": tf.TensorSpec((None, None, None, 1), tf.float32),
+            "ab": tf.TensorSpec((None, None, None, 2), tf.float32)}
+    if input_kind == "lineart":
+        spec["lines"] = tf.TensorSpec((None, None, None, 1), tf.float32)
+    if hints != "none":
+        spec.update(hint_ab=tf.TensorSpec((None, None, None, 2), tf.float32),
+                    hint_mask=tf.TensorSpec((None, None, None, 1), tf.float32),
+                    hint_hist=tf.TensorSpec((None, hints_lib.HIST_SIZE), tf.float32))
+    return spec
+
+
+def rgb_batch_to_model_inputs(rgb_uint8, lines=None, hints: str = "none", hint_seed=(0, 0)):
+    """A training batch (see :func:`batch_signature`) from uint8 RGB (B, H, W, 3).
+
+    ``lines``: the line drawings (B, H, W) in [0, 1], given for line-art input. ``hints``: the
+    kind to simulate from the pictures, with the stateless seed ``hint_seed`` (2,).
+    """
+    rgb = tf.cast(rgb_uint8, tf.float32) / 255.0
+    l, ab = color.rgb_to_l_ab(rgb)
+    batch = {"l": l, "ab": ab}
+    if lines is not None:
+        batch["lines"] = color.normalize_lines(tf.cast(lines, tf.float32)[..., None])
+    if hints != "none":
+        batch.update(hints_lib.simulate(hints, rgb, hint_seed))
+    return batch
 
 
 def training_dataset(source, size: int, batch_size: int, seed: int, start_step: int = 0,
-                     flip: bool = True) -> tf.data.Dataset:
-    """An endless dataset of training batches {"l", "ab"} (see
-    :func:`rgb_batch_to_model_inputs`), starting at ``start_step`` batches into the stream.
+                     flip: bool = True, input_kind: str = "gray", hints: str = "none") -> tf.data.Dataset:
+    """An endless dataset of training batches (see :func:`batch_signature`), starting at
+    ``start_step`` batches into the stream.
 
-    Each element is a random ``size`` x ``size`` crop of one picture, flipped at random.
+    Each element is a random ``size`` x ``size`` crop of one picture, flipped at random; with
+    ``input_kind="lineart"`` its line drawing is extracted with a random method, thickness
+    and darkness; with ``hints`` other than ``"none"`` each batch gets simulated hints.
     """
     n = len(source)
     load_size = source.load_size
@@ -216,12 +252,21 @@ def training_dataset(source, size: int, batch_size: int, seed: int, start_step: 
         picture = tf.image.stateless_random_crop(picture, (size, size, 3), seed=crop_key)
         if flip:
             picture = tf.image.stateless_random_flip_left_right(picture, seed=flip_key)
-        return picture, ok
+        element = {"rgb": picture, "number": number}
+        if input_kind == "lineart":
+            line_key = tf.random.experimental.stateless_fold_in(key, 1)
+            lines = tf.numpy_function(lineart.lines_from_seed, [picture, line_key], tf.float32, stateful=False)
+            element["lines"] = tf.ensure_shape(lines, (size, size))
+        return element, ok
+
+    def to_batch(element):
+        hint_seed = tf.stack([tf.constant(augment_seed, tf.int64), -1 - element["number"][0]])
+        return rgb_batch_to_model_inputs(element["rgb"], element.get("lines"), hints, hint_seed)
 
     return (elements
             .map(load_and_augment, num_parallel_calls=tf.data.AUTOTUNE)
-            .filter(lambda picture, ok: ok)
-            .map(lambda picture, ok: picture)
+            .filter(lambda element, ok: ok)
+            .map(lambda element, ok: element)
             .batch(batch_size, drop_remainder=True)
-            .map(rgb_batch_to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE)
+            .map(to_batch, num_parallel_calls=tf.data.AUTOTUNE)
             .prefetch(tf.data.AUTOTUNE))

@@ -1,7 +1,9 @@
 """Discriminators that judge a colouring together with its lightness.
 
-Both take ``{"l": (B, H, W, 1), "ab": (B, H, W, 2)}`` (normalised, any H and W divisible by
-``2**layers``) and return one score per sample, ``(B, 1)``: the mean of a patch map, so the
+Both take ``{"l": (B, H, W, 1), "color": (B, H, W, C)}`` (normalised, any H and W divisible
+by ``2**layers``): ``l`` is what the generator saw (lightness or line art) and ``color`` the
+colouring to judge, ab (C = 2) for gray input or L and ab (C = 3) for line art. They return
+one score per sample, ``(B, 1)``: the mean of a patch map, so the
 judgement is local (PatchGAN) but the interface is per-sample, which the gradient penalty
 needs.
 """
@@ -19,10 +21,10 @@ class _PatchScorer(keras.Model):
     norm = "none"
     score_bias = True
 
-    def __init__(self, filters=32, layers_count=3, **kwargs):
+    def __init__(self, filters=32, layers_count=3, color_channels=2, **kwargs):
         l_in = keras.Input((None, None, 1), name="l")
-        ab_in = keras.Input((None, None, 2), name="ab")
-        x = layers.Concatenate(name="lab")([l_in, ab_in])
+        color_in = keras.Input((None, None, color_channels), name="color")
+        x = layers.Concatenate(name="pair")([l_in, color_in])
         for i in range(layers_count):
             # The first layer is never normalised (DCGAN): it would erase absolute colour.
             norm = "none" if i == 0 else self.norm
@@ -34,13 +36,14 @@ class _PatchScorer(keras.Model):
         patches = layers.Conv2D(1, 3, padding="same", use_bias=self.score_bias, dtype="float32",
                                 name="patch_scores")(x)
         score = layers.GlobalAveragePooling2D(dtype="float32", name="score")(patches)
-        super().__init__(inputs={"l": l_in, "ab": ab_in}, outputs=score, **kwargs)
+        super().__init__(inputs={"l": l_in, "color": color_in}, outputs=score, **kwargs)
         self.filters = filters
         self.layers_count = layers_count
+        self.color_channels = color_channels
 
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable, "filters": self.filters,
-                "layers_count": self.layers_count}
+                "layers_count": self.layers_count, "color_channels": self.color_channels}
 
     @classmethod
     def from_config(cls, config):

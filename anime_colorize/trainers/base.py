@@ -5,8 +5,12 @@ their optimizers, the one seed generator and a ``tf.train.Checkpoint`` of all of
 ``train_step(batch)`` is a ``tf.function`` (or, with ``eager=True``, the same function run
 eagerly for debugging).
 
-Batches are dicts of normalised tensors: ``l`` (B, H, W, 1) and ``ab`` (B, H, W, 2), both in
-[-1, 1] (see :mod:`anime_colorize.color`).
+Batches are dicts of normalised tensors (:func:`anime_colorize.data.pipeline.batch_signature`):
+``l`` (B, H, W, 1) and ``ab`` (B, H, W, 2) in [-1, 1] (see :mod:`anime_colorize.color`), plus
+``lines`` for line-art input and ``hint_ab``, ``hint_mask``, ``hint_hist`` for hint models.
+:meth:`Trainer.condition` picks what the generator sees (the ``l`` input: lightness or line
+art, and the hints) and :meth:`Trainer.target` what it must produce (ab, or L and ab for line
+art). Discriminators judge ``{"l": condition["l"], "color": target or fake}``.
 
 Distribution: everything is built in ``strategy.scope()`` and the step body runs under
 ``strategy.run`` on each replica's share of the global batch. So that a step gives the same
@@ -25,12 +29,8 @@ import keras
 import tensorflow as tf
 
 from anime_colorize import distribute, losses
+from anime_colorize.data.pipeline import batch_signature
 from anime_colorize.models import build_generator
-
-BATCH_SIGNATURE = {
-    "l": tf.TensorSpec((None, None, None, 1), tf.float32),
-    "ab": tf.TensorSpec((None, None, None, 2), tf.float32),
-}
 
 
 class StepRandom:
@@ -104,8 +104,9 @@ class Trainer:
             self.train_step = self.train_step_fn
         else:
             distributed = self.strategy.num_replicas_in_sync > 1
+            signature = [batch_signature(config.model.input, config.model.hints)]
             self.train_step = tf.function(self.train_step_fn, jit_compile=t.xla,
-                                          input_signature=None if distributed else [BATCH_SIGNATURE],
+                                          input_signature=None if distributed else signature,
                                           reduce_retracing=True)
 
     # --- what subclasses provide -------------------------------------------------------
@@ -113,9 +114,10 @@ class Trainer:
         """The discriminator / critic model, or None."""
         raise NotImplementedError
 
-    def discriminator_step(self, l, ab_real, rng: StepRandom):
-        """Updates the discriminator once per generator step; returns {name: this replica's
-        share of the global-batch mean}."""
+    def discriminator_step(self, condition, real, rng: StepRandom):
+        """Updates the discriminator once per generator step, for generator inputs
+        ``condition`` (see :meth:`condition`) and true colours ``real`` (see :meth:`target`);
+        returns {name: this replica's share of the global-batch mean}."""
         raise NotImplementedError
 
     def adversarial_loss(self, fake_scores):
@@ -128,45 +130,86 @@ class Trainer:
         """This replica's share of the mean over the global batch: sum / global count."""
         return tf.reduce_sum(per_sample) / tf.cast(global_count, per_sample.dtype)
 
-    def generate(self, l, z, training=True):
-        return self.generator({"l": l, "z": z}, training=training)
+    @property
+    def color_channels(self) -> int:
+        """Channels of what the generator produces and the discriminator judges."""
+        return 3 if self.config.model.input == "lineart" else 2
 
-    def fake_for_discriminator(self, l, rng: StepRandom):
+    def condition(self, batch) -> dict:
+        """The generator's inputs other than z, from a batch: ``l`` (lightness or line art)
+        and, for hint models, the hints."""
+        inputs = {"l": batch["lines"] if self.config.model.input == "lineart" else batch["l"]}
+        if self.generator.hint_kinds:
+            inputs.update({k: batch[k] for k in ("hint_ab", "hint_mask", "hint_hist")})
+        return inputs
+
+    def target(self, batch):
+        """What the generator must produce: ab (B, H, W, 2), or L and ab (B, H, W, 3) for line art."""
+        if self.config.model.input == "lineart":
+            return tf.concat([batch["l"], batch["ab"]], axis=-1)
+        return batch["ab"]
+
+    def generate(self, condition, z, training=True):
+        return self.generator({**condition, "z": z}, training=training)
+
+    def judge(self, condition, colors, training=True):
+        """Discriminator scores (B, 1) of colourings (B, H, W, C) for their conditions."""
+        return self.discriminator({"l": condition["l"], "color": colors}, training=training)
+
+    def fake_for_discriminator(self, condition, rng: StepRandom):
         """A colouring for the discriminator's update, with no gradient into the generator."""
-        return tf.stop_gradient(self.generate(l, rng.normal(self.config.model.z_dim)))
+        return tf.stop_gradient(self.generate(condition, rng.normal(self.config.model.z_dim)))
+
+    @staticmethod
+    def doubled(condition) -> dict:
+        """Each input twice along the batch axis (two z per image in one forward pass)."""
+        return {k: tf.concat([v, v], axis=0) for k, v in condition.items()}
+
+    @staticmethod
+    def hint_error(colors, condition):
+        """Per-sample (B,) mean |ab - hint ab| over the hinted pixels (mask-weighted; 0 where
+        an image has no spatial hint). ``colors`` (B, H, W, C): ab are its last 2 channels."""
+        mask = condition["hint_mask"]
+        diff = tf.reduce_sum(tf.abs(colors[..., -2:] - condition["hint_ab"]) * mask, axis=[1, 2, 3])
+        return diff / tf.maximum(2.0 * tf.reduce_sum(mask, axis=[1, 2, 3]), 1.0)
 
     # --- the step ------------------------------------------------------------------------
-    def generator_losses(self, l, ab_real, rng: StepRandom):
+    def generator_losses(self, condition, real, rng: StepRandom):
         """Total generator loss (this replica's share) and its terms, from two z per image.
 
         Both colourings are made in one forward pass of a doubled batch. The L1 term pulls
-        only the better of the two towards the truth; the mode-seeking term pushes them apart.
+        only the better of the two towards the truth; the mode-seeking term pushes them apart;
+        for hint models, the hint term pulls both to the hint colour where hints were given
+        (hints are facts, not one mode among several).
         """
         t = self.config.train
         z_dim = self.config.model.z_dim
-        local = tf.shape(l)[0]
+        local = tf.shape(real)[0]
         z_1, z_2 = rng.normal(z_dim), rng.normal(z_dim)
-        l_2 = tf.concat([l, l], axis=0)
-        ab_both = self.generate(l_2, tf.concat([z_1, z_2], axis=0))
-        ab_1, ab_2 = ab_both[:local], ab_both[local:]
-        terms = {"l1": self.average(losses.best_of_l1(ab_real, [ab_1, ab_2]), rng.global_batch),
-                 "ms": self.average(losses.mode_seeking_loss(ab_1, ab_2, z_1, z_2), rng.global_batch)}
+        condition_2 = self.doubled(condition)
+        both = self.generate(condition_2, tf.concat([z_1, z_2], axis=0))
+        fake_1, fake_2 = both[:local], both[local:]
+        terms = {"l1": self.average(losses.best_of_l1(real, [fake_1, fake_2]), rng.global_batch),
+                 "ms": self.average(losses.mode_seeking_loss(fake_1, fake_2, z_1, z_2), rng.global_batch)}
         total = t.lambda_l1 * terms["l1"] + t.lambda_ms * terms["ms"]
+        if "hint_mask" in condition:
+            terms["hint"] = self.average(self.hint_error(both, condition_2), 2 * rng.global_batch)
+            total += t.lambda_hint * terms["hint"]
         if self.discriminator is not None:
-            fake_scores = self.discriminator({"l": l_2, "ab": ab_both}, training=True)
+            fake_scores = self.judge(condition_2, both)
             terms["g_adv"] = self.average(self.adversarial_loss(fake_scores), 2 * rng.global_batch)
             total += t.lambda_adv * terms["g_adv"]
         return total, terms
 
     def replica_step(self, batch, seed):
         """The step on one replica's share of the batch; returns its shares of the losses."""
-        l, ab_real = batch["l"], batch["ab"]
-        rng = StepRandom(seed, tf.shape(l)[0], self.strategy.num_replicas_in_sync)
+        condition, real = self.condition(batch), self.target(batch)
+        rng = StepRandom(seed, tf.shape(real)[0], self.strategy.num_replicas_in_sync)
         logs = {}
         if self.discriminator is not None:
-            logs.update(self.discriminator_step(l, ab_real, rng))
+            logs.update(self.discriminator_step(condition, real, rng))
         with tf.GradientTape() as tape:
-            g_loss, terms = self.generator_losses(l, ab_real, rng)
+            g_loss, terms = self.generator_losses(condition, real, rng)
             scaled = self.g_optimizer.scale_loss(g_loss)  # loss scaling under float16; else as is
         variables = self.generator.trainable_variables
         self.g_optimizer.apply(tape.gradient(scaled, variables), variables)

@@ -14,20 +14,20 @@ from anime_colorize.trainers.registry import register_trainer
 class DCGANTrainer(Trainer):
 
     def build_discriminator(self):
-        return DCGANDiscriminator(filters=self.config.model.filters, name="discriminator")
+        return DCGANDiscriminator(filters=self.config.model.filters, color_channels=self.color_channels,
+                                  name="discriminator")
 
     def adversarial_loss(self, fake_scores):
         return losses.bce_generator_loss(fake_scores)
 
-    def discriminator_step(self, l, ab_real, rng):
-        disc = self.discriminator
-        ab_fake = self.fake_for_discriminator(l, rng)
+    def discriminator_step(self, condition, real, rng):
+        fake = self.fake_for_discriminator(condition, rng)
         with tf.GradientTape() as tape:
             # One pass over real and fake together keeps batch-norm statistics shared.
-            scores = disc({"l": tf.concat([l, l], 0), "ab": tf.concat([ab_real, ab_fake], 0)}, training=True)
-            real, fake = tf.split(scores, 2, axis=0)
-            d_loss = self.average(losses.bce_discriminator_loss(real, fake), rng.global_batch)
+            scores = self.judge(self.doubled(condition), tf.concat([real, fake], 0))
+            real_scores, fake_scores = tf.split(scores, 2, axis=0)
+            d_loss = self.average(losses.bce_discriminator_loss(real_scores, fake_scores), rng.global_batch)
             scaled = self.d_optimizer.scale_loss(d_loss)
-        variables = disc.trainable_variables
+        variables = self.discriminator.trainable_variables
         self.d_optimizer.apply(tape.gradient(scaled, variables), variables)
         return {"d_loss": d_loss}

@@ -19,25 +19,23 @@ from anime_colorize.trainers.registry import register_trainer
 class WGANGPTrainer(Trainer):
 
     def build_discriminator(self):
-        return WGANCritic(filters=self.config.model.filters, name="critic")
+        return WGANCritic(filters=self.config.model.filters, color_channels=self.color_channels, name="critic")
 
     def adversarial_loss(self, fake_scores):
         return losses.wgan_generator_loss(fake_scores)
 
-    def discriminator_step(self, l, ab_real, rng):
+    def discriminator_step(self, condition, real, rng):
         t = self.config.train
-        critic = self.discriminator
-        variables = critic.trainable_variables
+        variables = self.discriminator.trainable_variables
         for _ in range(t.n_critic):  # unrolled at trace time: n_critic is a Python int
-            ab_fake = self.fake_for_discriminator(l, rng)
+            fake = self.fake_for_discriminator(condition, rng)
             alpha = rng.uniform(1, 1, 1)  # one U[0, 1] weight per sample
             with tf.GradientTape() as tape:
-                real = critic({"l": l, "ab": ab_real}, training=True)
-                fake = critic({"l": l, "ab": ab_fake}, training=True)
+                real_scores = self.judge(condition, real)
+                fake_scores = self.judge(condition, fake)
                 gp = self.average(losses.gradient_penalty(
-                    lambda ab: critic({"l": l, "ab": ab}, training=True), ab_real, ab_fake, alpha),
-                    rng.global_batch)
-                wasserstein = self.average(losses.wgan_critic_loss(real, fake), rng.global_batch)
+                    lambda colors: self.judge(condition, colors), real, fake, alpha), rng.global_batch)
+                wasserstein = self.average(losses.wgan_critic_loss(real_scores, fake_scores), rng.global_batch)
                 d_loss = wasserstein + t.lambda_gp * gp
                 scaled = self.d_optimizer.scale_loss(d_loss)
             self.d_optimizer.apply(tape.gradient(scaled, variables), variables)
