@@ -84,6 +84,13 @@ def train_step_flops(algo: str, g_macs: int, d_macs: int, batch_size: int, n_cri
     * wgangp, ``n_critic`` times: G on B, critic on real and fake (``3 D B`` each), and the
       gradient penalty: forward D B, input gradient D B, then the outer gradient through both
       (the double backward, 2x of each): ``6 D B``; in all ``G B + 12 D B`` per update.
+    * pix2pix: as dcgan (one patch discriminator pass on real + fake).
+    * pix2pix_gp: G on B; the real pass serves the R1 penalty and the loss: forward D B,
+      input gradient D B, double backward 2x of each (``6 D B``); fake ``3 D B``:
+      ``G B + 9 D B``.
+    * pix2pixhd (D = all scales): discriminator update as dcgan; the generator update adds a
+      forward of D on the B real colourings for the feature-matching targets: ``+ D B``.
+    * l2: no discriminator; one colouring per image: generator update ``3 G B``.
 
     Returns FLOPs ``{"generator_update", "discriminator_update", "total"}``; ValueError for
     an algorithm this estimate does not know. Cross-check: for the 64 px generator the
@@ -92,10 +99,17 @@ def train_step_flops(algo: str, g_macs: int, d_macs: int, batch_size: int, n_cri
     """
     g, d, b = g_macs, d_macs, batch_size
     generator_update = 3 * g * 2 * b + 2 * d * 2 * b
-    if algo == "dcgan":
+    if algo in ("dcgan", "pix2pix"):
         discriminator_update = g * b + 3 * d * 2 * b
     elif algo == "wgangp":
         discriminator_update = n_critic * (g * b + 3 * d * b * 2 + 6 * d * b)
+    elif algo == "pix2pix_gp":
+        discriminator_update = g * b + 9 * d * b
+    elif algo == "pix2pixhd":
+        generator_update += d * b
+        discriminator_update = g * b + 3 * d * 2 * b
+    elif algo == "l2":
+        generator_update, discriminator_update = 3 * g * b, 0
     else:
         raise ValueError(f"no FLOP estimate for algorithm '{algo}'")
     flops = {"generator_update": 2 * generator_update, "discriminator_update": 2 * discriminator_update}
@@ -109,7 +123,8 @@ def trainer_flops(trainer, size: int, batch_size: int) -> dict | None:
     l = np.zeros((1, size, size, 1), np.float32)
     g = sum(layer_macs(trainer.generator, {"l": l, "z": z}).values())
     d = 0 if trainer.discriminator is None else sum(layer_macs(
-        trainer.discriminator, {"l": l, "ab": np.zeros((1, size, size, 2), np.float32)}).values())
+        trainer.discriminator, {"l": l, "color": np.zeros((1, size, size, trainer.color_channels), np.float32)}
+    ).values())
     try:
         return train_step_flops(trainer.name, g, d, batch_size, trainer.config.train.n_critic)
     except ValueError:

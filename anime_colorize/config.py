@@ -33,6 +33,13 @@ def _f(default, help_text, **metadata):
 @dataclass(frozen=True)
 class DataConfig:
     data: str | None = _f(None, "folder of colour images, searched recursively (default: built-in cel pictures)")
+    data_a: str | None = _f(None, "cyclegan: folder of black-and-white pages (domain A), searched recursively "
+                                  "(default, with --data-b also absent: built-in pictures turned gray)")
+    data_b: str | None = _f(None, "cyclegan: folder of colour images (domain B), unpaired with --data-a "
+                                  "(default, with --data-a also absent: other built-in cel pictures)")
+    page_scale: float = _f(4.0, "cyclegan: pages (--data-a) are loaded with their shorter side at size*page_scale, "
+                                "as two squares (top/left and bottom/right) so the whole page is used, then "
+                                "cropped at random; inference colours a page at the same scale")
     exclude: str | None = _f(None, "leave out files whose name matches this glob, e.g. a held-out year: '*_2011.jpg'")
     size: int = _f(64, "training crop size in pixels (height = width); must be divisible by 2**depth")
     batch_size: int = _f(16, "images per training step")
@@ -52,6 +59,7 @@ class ModelConfig:
     filters: int = _f(16, "filters at full resolution (doubled per level, capped at 8x)")
     norm: str = _f("batch", "generator normalisation", choices=("batch", "instance", "group", "none"))
     z_dim: int = _f(8, "size of the noise vector z")
+    resnet_blocks: int = _f(6, "residual blocks of the ResNet generators (cyclegan; --filters sets their width)")
     input: str = _f("gray", "what the generator sees: the picture's lightness (it predicts ab) or line art "
                             "extracted from it (it predicts L and ab)", choices=INPUT_KINDS)
     hints: str = _f("none", "colour hints simulated in training and accepted at inference ('mix': each "
@@ -75,6 +83,19 @@ class TrainConfig:
     lambda_hint: float = _f(10.0, "weight of the L1 loss between the output and the hint colour at hinted "
                                   "pixels (models trained with --hints)")
     lambda_ms: float = _f(0.1, "mode-seeking (diversity) weight; 0 disables it")
+    lambda_l2: float = _f(100.0, "weight of the mean-squared-error loss on the colours (l2, the regression "
+                                 "baseline)")
+    lambda_r1: float = _f(10.0, "R1 penalty weight gamma: gamma / 2 * ||grad D(real)||^2 per sample "
+                                "(pix2pix_gp)")
+    lambda_fm: float = _f(10.0, "weight of the discriminator feature-matching loss (pix2pixhd)")
+    num_scales: int = _f(3, "discriminator scales, each seeing the picture average-pooled by 2 once more "
+                            "(pix2pixhd)")
+    lambda_cycle: float = _f(10.0, "cycle-consistency L1 weight, both directions (cyclegan)")
+    lambda_identity: float = _f(5.0, "identity L1 weight (cyclegan; the paper's 0.5 x --lambda-cycle): the "
+                                     "colourer on a colour picture's lightness gives its colours, the page "
+                                     "maker leaves a colourless picture as it is; 0 disables it")
+    pool_size: int = _f(50, "generated images kept per domain in the history pool the discriminators also see "
+                            "(cyclegan); 0 = judge only the newest")
     log_every: int = _f(25, "steps between logged losses")
     sample_every: int = _f(250, "steps between sample grids")
     checkpoint_every: int = _f(250, "steps between checkpoints")
@@ -153,6 +174,44 @@ def validate(config: RunConfig) -> None:
         (min(t.log_every, t.sample_every, t.checkpoint_every) >= 1, "logging intervals must be positive"),
         (t.max_minutes is None or t.max_minutes > 0, "--max-minutes must be positive"),
         (t.nan_retries >= 0, "--nan-retries must be at least 0"),
+        (min(t.lambda_l2, t.lambda_r1, t.lambda_fm) >= 0,
+         "--lambda-l2, --lambda-r1 and --lambda-fm must be at least 0"),
+        (t.num_scales >= 1, "--num-scales must be at least 1"),
+        # The coarsest discriminator scale must still see a picture, not a few pixels.
+        (t.algo != "pix2pixhd" or d.size // 2 ** (t.num_scales - 1) >= 8,
+         f"--num-scales {t.num_scales} pools --size {d.size} below 8 px at the coarsest scale; "
+         f"use fewer scales or a larger size"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(message)
+    _validate_unpaired(config)
+
+
+UNPAIRED_ALGOS = ("cyclegan",)
+
+
+def _validate_unpaired(config: RunConfig) -> None:
+    """The two-folder settings of unpaired training (cyclegan) against the paired ones."""
+    d, m, t = config.data, config.model, config.train
+    if t.algo not in UNPAIRED_ALGOS:
+        if d.data_a is not None or d.data_b is not None:
+            raise ValueError(f"--data-a and --data-b are for unpaired training (--algo {', '.join(UNPAIRED_ALGOS)}); "
+                             f"--algo {t.algo} takes one folder of colour images: --data")
+        return
+    checks = [
+        (d.data is None, f"--algo {t.algo} trains on two unpaired folders: give --data-a (black-and-white "
+                         "pages) and --data-b (colour images) instead of --data"),
+        ((d.data_a is None) == (d.data_b is None),
+         f"--algo {t.algo} needs both --data-a (black-and-white pages) and --data-b (colour images), "
+         f"or neither (built-in pictures); only --data-{'a' if d.data_a is not None else 'b'} was given"),
+        (m.input == "gray", f"--algo {t.algo} colours pages from their lightness: --input must be gray"),
+        (m.hints == "none", f"--algo {t.algo} has no colour hints: --hints must be none"),
+        (d.size % 4 == 0, f"--size {d.size} must be divisible by 4 for the ResNet generators"),
+        (d.page_scale >= 1.0, "--page-scale must be at least 1"),
+        (m.resnet_blocks >= 1, "--resnet-blocks must be at least 1"),
+        (min(t.lambda_cycle, t.lambda_identity) >= 0, "--lambda-cycle and --lambda-identity must be at least 0"),
+        (t.pool_size >= 0, "--pool-size must be at least 0"),
     ]
     for ok, message in checks:
         if not ok:

@@ -3,6 +3,10 @@
 Both carry the model's metadata (``input_kind``, ``working_size``, ``z_dim``, ``hint_kinds``,
 ``stride``), so sampling and colouring need no flags to use a model right.
 
+A generator is any of :data:`GENERATOR_TYPES` (the U-Net of the paired trainers, the ResNet
+colourer of cyclegan): Keras models with the same interface, inputs ``{"l", "z"[, hints]}``
+and attributes ``metadata``, ``z_dim``, ``stride``, ``output_name``, ``hint_kinds``.
+
 The SavedModel runs from plain TensorFlow without anime_colorize::
 
     m = tf.saved_model.load("runs/x/saved_model")
@@ -32,13 +36,16 @@ import tensorflow as tf
 
 from anime_colorize.data import hints as hints_lib
 from anime_colorize.models import UNetGenerator
+from anime_colorize.models.resnet import ResNetGenerator
 
 KERAS_NAME = "generator.keras"
 SAVED_MODEL_NAME = "saved_model"
+GENERATOR_TYPES = (UNetGenerator, ResNetGenerator)
+Generator = UNetGenerator | ResNetGenerator
 
 
 class _ServingModule(tf.Module):
-    def __init__(self, generator: UNetGenerator):
+    def __init__(self, generator: Generator):
         super().__init__()
         self.generator = generator
         self.metadata_json = tf.Variable(json.dumps(generator.metadata), trainable=False)
@@ -72,7 +79,7 @@ def _temporary_sibling(path: Path, suffix: str = "") -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp{suffix}")
 
 
-def save_keras(generator: UNetGenerator, path) -> Path:
+def save_keras(generator: Generator, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary_sibling(path, ".keras")  # keras insists on the extension
@@ -84,7 +91,7 @@ def save_keras(generator: UNetGenerator, path) -> Path:
     return path
 
 
-def save_saved_model(generator: UNetGenerator, path) -> Path:
+def save_saved_model(generator: Generator, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp, old = _temporary_sibling(path), _temporary_sibling(path, ".old")
@@ -101,8 +108,11 @@ def save_saved_model(generator: UNetGenerator, path) -> Path:
     return path
 
 
-def export_generator(generator: UNetGenerator, out_dir) -> tuple[Path, Path]:
+def export_generator(generator: Generator, out_dir) -> tuple[Path, Path]:
     """Writes ``out_dir/generator.keras`` and ``out_dir/saved_model/``."""
+    if not isinstance(generator, GENERATOR_TYPES):
+        raise TypeError(f"cannot export a {type(generator).__name__}: not one of "
+                        f"{', '.join(t.__name__ for t in GENERATOR_TYPES)}")
     out_dir = Path(out_dir)
     return save_keras(generator, out_dir / KERAS_NAME), save_saved_model(generator, out_dir / SAVED_MODEL_NAME)
 
@@ -128,7 +138,7 @@ class LoadedGenerator:
         self.hint_kinds = tuple(metadata.get("hint_kinds", ()))
 
     @classmethod
-    def from_model(cls, model: UNetGenerator, path, jit_compile: bool = False) -> "LoadedGenerator":
+    def from_model(cls, model: Generator, path, jit_compile: bool = False) -> "LoadedGenerator":
         """Wraps an in-memory generator (inference mode, one traced function)."""
         infer = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True,
                             jit_compile=jit_compile)
@@ -180,7 +190,7 @@ def load_generator(path, safe_mode: bool = True) -> LoadedGenerator:
         model = keras.saving.load_model(path, safe_mode=safe_mode)
     except Exception as e:  # keras raises many types for a bad file; all mean the same here
         raise ValueError(f"{path} could not be loaded as a Keras model: {e}") from e
-    if not isinstance(model, UNetGenerator):
+    if not isinstance(model, GENERATOR_TYPES):
         raise ValueError(f"{path} holds a {type(model).__name__}, not an anime_colorize generator")
     return LoadedGenerator.from_model(model, path)
 

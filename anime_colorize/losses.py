@@ -6,6 +6,8 @@ batch (:meth:`anime_colorize.trainers.base.Trainer.average`), which stays correc
 batch is split across replicas: each replica sums its own samples and divides by the global
 batch size, and the optimizer sums the replicas' gradients.
 Scores are ``(B, 1)``; ab tensors are ``(B, H, W, 2)`` in [-1, 1]; z is ``(B, z_dim)``.
+The ``patch_*`` and ``lsgan_*`` losses also take PatchGAN maps ``(B, h, w, 1)``: the loss is
+taken on every patch and averaged over the patches of each sample.
 """
 from __future__ import annotations
 
@@ -35,6 +37,90 @@ def bce_discriminator_loss(real_logits, fake_logits):
 def bce_generator_loss(fake_logits):
     """Non-saturating generator loss: -log D(G(z))."""
     return tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(fake_logits), fake_logits)[:, 0]
+
+
+def per_sample_mean(x):
+    """Mean over all axes but the first: (B, ...) -> (B,)."""
+    return tf.reduce_mean(tf.reshape(x, [tf.shape(x)[0], -1]), axis=1)
+
+
+def patch_bce_discriminator_loss(real_logits, fake_logits):
+    """pix2pix discriminator loss (Isola et al. 2017): sigmoid cross-entropy on EVERY patch
+    logit (real -> 1, fake -> 0), averaged over the patches of each sample.
+
+    ``real_logits``, ``fake_logits``: (B, h, w, 1) patch maps (any shape (B, ...) works; a
+    (B, 1) score is one patch). Returns (B,), the sum of the real and fake patch means.
+    Averaging the per-patch losses is not the same as the loss of the averaged logit (what
+    :func:`bce_discriminator_loss` of a mean-pooled score gives): each patch is judged alone.
+    """
+    real = tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(real_logits), real_logits)
+    fake = tf.nn.sigmoid_cross_entropy_with_logits(tf.zeros_like(fake_logits), fake_logits)
+    return per_sample_mean(real) + per_sample_mean(fake)
+
+
+def patch_bce_generator_loss(fake_logits):
+    """Non-saturating pix2pix generator loss: -log D(G(x, z)) on every patch, averaged per
+    sample. (B, h, w, 1) -> (B,)."""
+    return per_sample_mean(tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(fake_logits), fake_logits))
+
+
+def lsgan_discriminator_loss(real_scores, fake_scores):
+    """Least-squares GAN discriminator loss (Mao et al. 2017) with targets real 1, fake 0, as
+    pix2pixHD uses it: ``0.5 * (mean (D(real) - 1)^2 + mean D(fake)^2)`` over the patches of
+    each sample. (B, h, w, 1) x2 -> (B,); ranges [0, inf)."""
+    return 0.5 * (per_sample_mean(tf.square(real_scores - 1.0)) + per_sample_mean(tf.square(fake_scores)))
+
+
+def lsgan_generator_loss(fake_scores):
+    """Least-squares GAN generator loss: mean (D(fake) - 1)^2 over the patches of each sample,
+    (B, h, w, 1) -> (B,)."""
+    return per_sample_mean(tf.square(fake_scores - 1.0))
+
+
+def feature_matching_loss(real_features, fake_features):
+    """pix2pixHD's discriminator feature-matching loss (Wang et al. 2018, eq. 4).
+
+    Args:
+        real_features, fake_features: one list per discriminator scale, each a list of the
+            intermediate feature maps (B, h_i, w_i, c_i) of that scale, for the real and the
+            generated colouring of the same conditions. The real features should be constants
+            (``tf.stop_gradient``): the generator moves its output towards them.
+
+    Returns (B,) >= 0, zero iff the features are identical: per layer, the per-sample mean
+    absolute difference; summed over a scale's layers and scaled by ``4 / layers`` and
+    averaged over the scales, the weighting of pix2pixHD's code (``feat_weights`` and
+    ``D_weights``), so the loss does not grow with the number of scales or layers.
+    """
+    per_scale = []
+    for real_scale, fake_scale in zip(real_features, fake_features, strict=True):
+        layer_terms = [per_sample_mean(tf.abs(tf.cast(f, tf.float32) - tf.cast(r, tf.float32)))
+                       for r, f in zip(real_scale, fake_scale, strict=True)]
+        per_scale.append(4.0 / len(layer_terms) * tf.add_n(layer_terms))
+    return tf.add_n(per_scale) / len(per_scale)
+
+
+def r1_penalty(discriminator_fn, real):
+    """R1 zero-centred gradient penalty on real data (Mescheder et al. 2018, eq. 9), per sample.
+
+    Args:
+        discriminator_fn: maps a batch like ``real`` to logits (B, 1) or a patch map
+            (B, h, w, 1); the conditioning input is held fixed inside it. Each sample's
+            logits must depend on that sample only (no batch normalisation in training mode).
+        real: (B, H, W, C) real colourings.
+
+    Returns ``(penalty, logits)``: ``||grad_x D(x)||^2`` at ``x = real``, shape (B,), where
+    ``D(x)`` is the sample's mean patch logit (so the penalty does not grow with the image
+    size), and the discriminator's output on ``real`` (recorded by any enclosing tape, so
+    the caller can reuse it for its adversarial loss). The caller weights the penalty by
+    ``gamma / 2``. No square root is taken, so it needs no epsilon to stay differentiable.
+    """
+    with tf.GradientTape() as tape:
+        tape.watch(real)
+        logits = discriminator_fn(real)
+        # Summing the per-sample scores gives each sample's own gradient: samples are independent.
+        total = tf.reduce_sum(per_sample_mean(tf.cast(logits, tf.float32)))
+    grads = tape.gradient(total, real)
+    return tf.reduce_sum(tf.reshape(tf.square(grads), [tf.shape(grads)[0], -1]), axis=1), logits
 
 
 def interpolate(real, fake, alpha):
@@ -71,6 +157,11 @@ def per_sample_l1(target, prediction):
     """Mean absolute error of each sample: (B, ...) x2 -> (B,)."""
     diff = tf.abs(target - prediction)
     return tf.reduce_mean(tf.reshape(diff, [tf.shape(diff)[0], -1]), axis=1)
+
+
+def per_sample_l2(target, prediction):
+    """Mean squared error of each sample: (B, ...) x2 -> (B,)."""
+    return per_sample_mean(tf.square(target - prediction))
 
 
 def best_of_l1(target, predictions):

@@ -109,35 +109,62 @@ def colorize(generator, rgb: np.ndarray, z: np.ndarray, hints: dict | None = Non
             :mod:`anime_colorize.data.hints`); the others are taken as "none given".
     Returns float32 RGB (K, H, W, 3) in [0, 1] at the input's full resolution.
     """
+    return colorize_batch(generator, [rgb], z, [hints], batch_size)[0]
+
+
+def colorize_batch(generator, pictures: list, z: np.ndarray, hints: list | None = None,
+                   batch_size: int = 8) -> list:
+    """:func:`colorize` for several pictures in shared model calls.
+
+    ``pictures``: float RGB (H_i, W_i, 3) in [0, 1] whose :func:`working_shape` is the same
+    (e.g. pages of one size); ``hints``: None or one hint dict (or None) per picture. The
+    network runs on ``batch_size`` (picture, z) pairs at a time. Returns one float32 RGB
+    (K, H_i, W_i, 3) array per picture.
+    """
     if z.ndim != 2 or z.shape[1] != generator.z_dim:
         raise ValueError(f"z must be (K, {generator.z_dim}), got {z.shape}")
-    check_hints(generator, hints)
-    if not generator.hint_kinds:
-        hints = None  # all zeros (checked above): the same as none
-    height, width = rgb.shape[:2]
-    full = prepare_input(rgb, generator.input_kind)
-    work = working_shape(height, width, generator.working_size, generator.stride)
-    net_input = tf.image.resize(full[None], work, method="bilinear", antialias=True)
-    work_hints = None
-    if hints:
-        work_hints = dict(hints)
-        if "hint_mask" in hints:
-            work_hints = hints_lib.resize_hints(work_hints, *work)
+    hints = list(hints) if hints is not None else [None] * len(pictures)
+    if len(hints) != len(pictures):
+        raise ValueError(f"{len(hints)} hint sets for {len(pictures)} pictures")
+    for h in hints:
+        check_hints(generator, h)
+    shapes = {working_shape(*p.shape[:2], generator.working_size, generator.stride) for p in pictures}
+    if len(shapes) != 1:
+        raise ValueError(f"pictures of one batch must share a working shape, got {sorted(shapes)}")
+    work = shapes.pop()
+    full = [prepare_input(p, generator.input_kind) for p in pictures]
+    net_input = tf.concat([tf.image.resize(f[None], work, method="bilinear", antialias=True) for f in full], 0)
+    net_hints = None
+    if generator.hint_kinds:
+        per_picture = []
+        for h in hints:
+            one = hints_lib.empty_hints(1, *work)
+            if h:
+                h = {key: tf.convert_to_tensor(value, tf.float32) for key, value in h.items()}
+                if "hint_mask" in h:
+                    h = hints_lib.resize_hints(h, *work)
+                one.update(h)
+            per_picture.append(one)
+        net_hints = {key: tf.concat([one[key] for one in per_picture], 0) for key in per_picture[0]}
+    k = len(z)
+    pairs = [(i, j) for i in range(len(pictures)) for j in range(k)]  # picture-major
+    colors = []
+    for start in range(0, len(pairs), batch_size):
+        rows = tf.constant([i for i, _ in pairs[start:start + batch_size]])
+        chunk_z = np.stack([z[j] for _, j in pairs[start:start + batch_size]])
+        chunk_hints = None if net_hints is None else {key: tf.gather(v, rows) for key, v in net_hints.items()}
+        colors.append(generator(tf.gather(net_input, rows), chunk_z, chunk_hints))
+    colors = tf.concat(colors, 0)
     outputs = []
-    for start in range(0, len(z), batch_size):
-        chunk = z[start:start + batch_size]
-        k = len(chunk)
-        chunk_hints = None if work_hints is None else {
-            key: tf.repeat(value, k, axis=0) for key, value in work_hints.items()}
-        colors = generator(tf.repeat(net_input, k, axis=0), chunk, chunk_hints)
-        colors_full = tf.image.resize(colors, (height, width), method="bilinear")
+    for i, (picture, f) in enumerate(zip(pictures, full)):
+        height, width = picture.shape[:2]
+        colors_full = tf.image.resize(colors[i * k:(i + 1) * k], (height, width), method="bilinear")
         if generator.input_kind == "lineart":
-            lines = (tf.repeat(full[None], k, axis=0) + 1.0) / 2.0
-            rgb_out = colors_to_rgb(colors_full, lines=lines)
+            rgb_out = colors_to_rgb(colors_full, lines=tf.repeat(f[None], k, axis=0) * 0.5 + 0.5)
         else:
-            rgb_out = colors_to_rgb(colors_full, l=tf.repeat(full[None], k, axis=0))
+            rgb_out = colors_to_rgb(colors_full, l=tf.repeat(f[None], k, axis=0))
         outputs.append(tf.clip_by_value(rgb_out, 0.0, 1.0).numpy())
-    return np.concatenate(outputs)
+    return outputs
 
 
 def fit_within(rgb: np.ndarray, max_side: int) -> np.ndarray:

@@ -84,7 +84,7 @@ def resolve_config(given: dict, resume: bool) -> config_lib.RunConfig:
 def preview_batch(source, config) -> np.ndarray:
     """uint8 (N, size, size, 3) pictures shown in the preview grids."""
     size, seed = config.data.size, config.train.seed
-    if config.data.data is None:
+    if config.data.data is None and config.data.data_a is None:  # built-in pictures
         return pipeline.builtin_holdout(PREVIEW_IMAGES, size, seed)
     pictures = []
     for index in range(min(PREVIEW_IMAGES, len(source))):
@@ -246,7 +246,7 @@ class _Run:
             raise RunFolderError(f"{out} already holds a training run; pass --resume to continue it, "
                                  "or choose another --out")
         # The data first: a folder with nothing usable fails before anything is written.
-        self.source, self.report = pipeline.source_from_config(config.data, t.seed, progress=self.progress)
+        self.source, self.report = trainer_cls.make_source(config, progress=self.progress)
         if self.report is not None:  # each skipped file was logged with its reason by the scan
             log.info(self.report.summary(config.data.data))
         out.mkdir(parents=True, exist_ok=True)
@@ -314,9 +314,7 @@ class _Run:
         """Steps until --steps or the time budget; returns True if stopped by the budget."""
         t = self.t
         deadline = None if t.max_minutes is None else time.monotonic() + 60 * t.max_minutes
-        dataset = pipeline.training_dataset(self.source, self.config.data.size, self.config.data.batch_size,
-                                            t.seed, start_step=self.step, flip=self.config.data.flip,
-                                            input_kind=self.config.model.input, hints=self.config.model.hints)
+        dataset = self.trainer.make_dataset(self.source, start_step=self.step)
         for batch in distribute.distribute_dataset(self.strategy, dataset):
             if self.step >= t.steps:
                 return False

@@ -81,3 +81,30 @@ def test_re_export_replaces_the_previous_model(exported, tmp_path):
     export.export_generator(other, tmp_path / "run")
     assert export.load_generator(saved_model_path).working_size == 48
     assert export.load_generator(tmp_path / "run" / "generator.keras").working_size == 48
+
+
+def test_a_resnet_generator_exports_loads_and_colours_like_the_u_net(tmp_path):
+    from anime_colorize.models.resnet import ResNetGenerator
+    from anime_colorize.sampling import colorize
+
+    generator = ResNetGenerator(z_dim=4, blocks=1, filters=8, working_size=32, name="generator")
+    export.export_generator(generator, tmp_path / "run")
+    l, z = inputs()
+    expected = np.asarray(generator({"l": l, "z": z}, training=False))
+    assert expected.shape == (3, 32, 40, 2)
+    for path in (tmp_path / "run" / export.KERAS_NAME, tmp_path / "run" / export.SAVED_MODEL_NAME):
+        loaded = export.load_generator(path)
+        np.testing.assert_allclose(loaded(l, z).numpy(), expected, atol=1e-5)
+        assert loaded.metadata == generator.metadata
+        assert (loaded.stride, loaded.working_size, loaded.input_kind, loaded.hint_kinds) == (4, 32, "gray", ())
+    page = np.random.default_rng(0).uniform(0, 1, (50, 37, 1)).repeat(3, axis=2).astype("float32")
+    colours = colorize(loaded, page, z[:2])
+    assert colours.shape == (2, 50, 37, 3) and np.isfinite(colours).all()
+
+
+def test_only_generators_are_exported(tmp_path):
+    from anime_colorize.models.resnet import PatchDiscriminator
+
+    with pytest.raises(TypeError, match="cannot export a PatchDiscriminator"):
+        export.export_generator(PatchDiscriminator(channels=1, filters=8), tmp_path / "run")
+    assert not (tmp_path / "run").exists()

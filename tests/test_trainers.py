@@ -19,10 +19,11 @@ def test_registry_knows_the_core_trainers_and_names_them_on_error():
 @pytest.mark.parametrize("algo", available_trainers())
 def test_every_trainer_takes_two_steps_that_change_all_models(algo, eager, tiny_config, tiny_batch):
     trainer = get_trainer(algo)(tiny_config(algo=algo, eager=eager))
-    models = [trainer.generator] + ([trainer.discriminator] if trainer.discriminator is not None else [])
+    models = trainer.models  # every trained model: generator, discriminator(s), cyclegan's backward pair
+    assert trainer.generator in models
     before = [weights(m) for m in models]
     for _ in range(2):
-        logs = trainer.train_step(tiny_batch())
+        logs = trainer.train_step(trainer.example_batch(tiny_batch()))
     assert int(trainer.step) == 2
     assert logs and all(np.isfinite(float(v)) for v in logs.values()), logs
     for model, old in zip(models, before):
@@ -34,7 +35,7 @@ def test_every_trainer_takes_two_steps_that_change_all_models(algo, eager, tiny_
 def test_a_short_last_batch_does_not_retrace(algo, tiny_config, tiny_batch):
     trainer = get_trainer(algo)(tiny_config(algo=algo))
     for batch_size in (3, 2, 1, 3):
-        trainer.train_step(tiny_batch(batch_size))
+        trainer.train_step(trainer.example_batch(tiny_batch(batch_size)))
     assert trainer.train_step.experimental_get_tracing_count() == 1
 
 
@@ -66,7 +67,7 @@ def test_mixed_precision_steps_are_finite_and_keep_float32_outputs(algo, xla, ti
     compute = {layer.dtype_policy.compute_dtype for layer in trainer.generator.layers if layer.weights}
     assert "bfloat16" in compute or "float16" in compute
     for _ in range(2):
-        logs = trainer.train_step(tiny_batch())
+        logs = trainer.train_step(trainer.example_batch(tiny_batch()))
     assert all(np.isfinite(float(v)) for v in logs.values()), logs
     out = trainer.generate({"l": tiny_batch()["l"]}, tf.zeros((4, 4)), training=False)
     assert out.dtype == tf.float32

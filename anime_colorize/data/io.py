@@ -288,6 +288,27 @@ def read_image(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     return rgb
 
 
+def read_rgba(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read an image keeping its transparency: float32 RGBA (H, W, 4) in [0, 1] (alpha 1
+    where the file has none). For hint layers (coloured strokes on a transparent
+    background), which are plain 8-bit pictures. Raises ImageReadError like :func:`read_image`.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ImageReadError(path, "file not found")
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                raise _too_large(path, w, h, max_pixels)
+            rgba = np.asarray(im.convert("RGBA"), np.float32) / 255.0
+    except ImageReadError:
+        raise
+    except Exception as e:  # unidentified, truncated, corrupt: all mean the same here
+        raise ImageReadError(path, f"cannot decode image ({type(e).__name__}: {e})") from e
+    return rgba
+
+
 def read_image_or_none(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray | None, str | None]:
     """``(image, None)`` on success, ``(None, reason)`` on failure; never raises for a bad file."""
     try:

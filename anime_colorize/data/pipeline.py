@@ -17,6 +17,15 @@ Design:
   colour hints are simulated per batch, vectorised, keyed by the batch's first element
   number (:func:`anime_colorize.data.hints.simulate`). Both stay deterministic.
 
+Unpaired training (cyclegan) reads two unrelated sources (:class:`UnpairedSource`): domain
+A, black-and-white pages, of which only the lightness is used, and domain B, colour pictures.
+A page's shorter side is scaled to ``size * page_scale`` (not ``size * crop_scale``): a
+1414x2000 manga page brought down to 72 px would show nothing a 64 px crop could learn from,
+while at 4x a crop shows part of a panel, faces at about the scale of a 64 px portrait. Each
+page gives two squares, its top and its bottom (or left and right), so a portrait page is used
+whole rather than centre-cropped. Each domain is its own deterministic stream
+(:func:`training_dataset` with its own seed), zipped batch by batch, so resume stays exact.
+
 The batch contract (:func:`batch_signature`): ``l`` (B, H, W, 1) and ``ab`` (B, H, W, 2), the
 truth normalised as in :mod:`anime_colorize.color`; ``lines`` (B, H, W, 1), the line drawing
 normalised to [-1, 1] (line-art input only); ``hint_ab``, ``hint_mask``, ``hint_hist`` (with
@@ -46,15 +55,16 @@ log = logging.getLogger(__name__)
 _FOREVER = 2**62
 
 
-def fit_square(rgb: np.ndarray, load_size: int) -> np.ndarray:
+def fit_square(rgb: np.ndarray, load_size: int, anchor: float = 0.5) -> np.ndarray:
     """Float RGB (H, W, 3) in [0, 1] -> uint8 (load_size, load_size, 3): the shorter side
-    resized to load_size (area filter when shrinking), the longer side centre-cropped."""
+    resized to load_size (area filter when shrinking), the longer side cropped: centred
+    (``anchor`` 0.5), at its start (0: top or left) or its end (1: bottom or right)."""
     h, w = rgb.shape[:2]
     scale = load_size / min(h, w)
     new_h, new_w = max(load_size, round(h * scale)), max(load_size, round(w * scale))
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
     resized = cv2.resize(rgb, (new_w, new_h), interpolation=interpolation)
-    top, left = (new_h - load_size) // 2, (new_w - load_size) // 2
+    top, left = round((new_h - load_size) * anchor), round((new_w - load_size) * anchor)
     square = resized[top:top + load_size, left:left + load_size]
     return np.clip(np.rint(square * 255.0), 0, 255).astype(np.uint8)
 
@@ -85,11 +95,13 @@ class ScanReport:
 
 def scan_folder(root, load_size: int, drop_gray: float = 0.0, cache: bool = False,
                 workers: int | None = None, progress: bool = True, exclude: str | None = None,
-                max_pixels: int = DEFAULT_MAX_PIXELS) -> ScanReport:
+                max_pixels: int = DEFAULT_MAX_PIXELS, anchors=(0.5,)) -> ScanReport:
     """Decodes every image under ``root`` once; see the module docstring.
 
     ``exclude``: a glob on file names (not folders) to leave out, e.g. a held-out year.
     ``max_pixels``: files with more pixels are skipped (see :func:`~anime_colorize.data.io.read_image`).
+    ``anchors``: the squares cut from each image (see :func:`fit_square` and
+    :class:`FileSource`); cached images are stacked file by file, anchor by anchor.
     Each skipped file is logged (warning) with its reason. Raises ValueError naming the
     folder when no usable image is left.
     """
@@ -103,24 +115,24 @@ def scan_folder(root, load_size: int, drop_gray: float = 0.0, cache: bool = Fals
         rgb, reason = read_image_or_none(path, max_pixels=max_pixels)
         if rgb is None:
             return path, None, reason
-        return path, fit_square(rgb, load_size), None
+        return path, [fit_square(rgb, load_size, anchor) for anchor in anchors], None
 
     report = ScanReport(paths=[], skipped=[], gray=[])
     kept = []
     workers = workers or min(8, (os.cpu_count() or 2) + 2)
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:  # cv2 and PIL release the GIL
         results = pool.map(inspect, paths)
-        for path, square, reason in tqdm(results, total=len(paths), desc="scanning images",
-                                         unit="img", disable=not progress, leave=False):
-            if square is None:
+        for path, squares, reason in tqdm(results, total=len(paths), desc="scanning images",
+                                          unit="img", disable=not progress, leave=False):
+            if squares is None:
                 report.skipped.append((path, reason))
                 log.warning("skipping unreadable image %s: %s", path, reason)
-            elif drop_gray > 0 and mean_chroma(square) < drop_gray:
+            elif drop_gray > 0 and mean_chroma(squares[0]) < drop_gray:
                 report.gray.append(path)
             else:
                 report.paths.append(path)
                 if cache:
-                    kept.append(square)
+                    kept.extend(squares)
     if not report.paths:
         raise ValueError(f"no usable image in {root}: {len(report.skipped)} unreadable (reasons above), "
                          f"{len(report.gray)} near-gray (see --drop-gray)")
@@ -146,22 +158,30 @@ class ArraySource:
 
 
 class FileSource:
-    """Pictures decoded from files on demand (after a :func:`scan_folder`)."""
+    """Pictures decoded from files on demand (after a :func:`scan_folder`).
 
-    def __init__(self, paths, load_size: int, max_pixels: int = DEFAULT_MAX_PIXELS):
+    ``anchors``: each file gives one square per anchor (see :func:`fit_square`); picture
+    ``k`` is file ``k // len(anchors)`` cut at anchor ``k % len(anchors)``, the order a cached
+    :func:`scan_folder` stacks them in.
+    """
+
+    def __init__(self, paths, load_size: int, max_pixels: int = DEFAULT_MAX_PIXELS, anchors=(0.5,)):
         self.paths = list(paths)
         self.load_size = load_size
         self.max_pixels = max_pixels
+        self.anchors = tuple(anchors)
 
     def __len__(self):
-        return len(self.paths)
+        return len(self.paths) * len(self.anchors)
 
     def load(self, index: int) -> np.ndarray | None:
-        rgb, reason = read_image_or_none(self.paths[index], max_pixels=self.max_pixels)
+        file_index, anchor_index = divmod(index, len(self.anchors))
+        path = self.paths[file_index]
+        rgb, reason = read_image_or_none(path, max_pixels=self.max_pixels)
         if rgb is None:  # changed on disk since the scan: skip it rather than stop training
-            log.warning("skipping image that became unreadable: %s: %s", self.paths[index], reason)
+            log.warning("skipping image that became unreadable: %s: %s", path, reason)
             return None
-        return fit_square(rgb, self.load_size)
+        return fit_square(rgb, self.load_size, self.anchors[anchor_index])
 
 
 def builtin_source(num_images: int, load_size: int, seed: int, progress: bool = True) -> ArraySource:
@@ -184,6 +204,84 @@ def source_from_config(data_config, seed: int, progress: bool = True):
     if report.images is not None:
         return ArraySource(report.images), report
     return FileSource(report.paths, load_size, data_config.max_pixels), report
+
+
+PAGE_ANCHORS = (0.0, 1.0)  # a page's top and bottom squares (left and right for a landscape page)
+B_SEED_OFFSET = 7919  # domain B's stream is keyed by seed + this, so it is unrelated to A's
+
+
+class UnpairedSource:
+    """Two unrelated sources: ``a`` (black-and-white pages; only their lightness is used) and
+    ``b`` (colour pictures). As a source (``len``, ``load``, ``load_size``) it is domain A:
+    previews and a run's examples show pages, what the trained colourer is for."""
+
+    def __init__(self, a, b):
+        self.a, self.b = a, b
+        self.load_size = a.load_size
+
+    def __len__(self):
+        return len(self.a)
+
+    def load(self, index: int) -> np.ndarray | None:
+        return self.a.load(index)
+
+
+@dataclasses.dataclass
+class UnpairedScanReport:
+    """The scans of the two folders (None for built-in data)."""
+
+    a: ScanReport
+    b: ScanReport
+    root_a: str
+    root_b: str
+
+    @property
+    def skipped(self) -> list:
+        return self.a.skipped + self.b.skipped
+
+    def summary(self, root=None) -> str:
+        """Both folders' summaries (``root`` is unused: each scan names its own folder)."""
+        return f"pages (A): {self.a.summary(self.root_a)}; colour (B): {self.b.summary(self.root_b)}"
+
+
+def unpaired_source_from_config(data_config, seed: int, progress: bool = True):
+    """(:class:`UnpairedSource`, :class:`UnpairedScanReport` or None) for a
+    :class:`~anime_colorize.config.DataConfig` with ``data_a`` and ``data_b`` (folders), or
+    neither: then A is built-in pictures (trained on through their lightness: turned gray)
+    and B other built-in pictures (another seed), both at ``size * crop_scale``."""
+    color_load = round(data_config.size * data_config.crop_scale)
+    if data_config.data_a is None:
+        return UnpairedSource(builtin_source(data_config.num_images, color_load, seed, progress),
+                              builtin_source(data_config.num_images, color_load, seed + B_SEED_OFFSET,
+                                             progress)), None
+    page_load = round(data_config.size * data_config.page_scale)
+    common = dict(cache=data_config.cache, progress=progress, exclude=data_config.exclude,
+                  max_pixels=data_config.max_pixels)
+    # Pages are gray by nature: --drop-gray applies to the colour folder only.
+    scan_a = scan_folder(data_config.data_a, page_load, anchors=PAGE_ANCHORS, **common)
+    scan_b = scan_folder(data_config.data_b, color_load, data_config.drop_gray, **common)
+    a = (ArraySource(scan_a.images) if scan_a.images is not None
+         else FileSource(scan_a.paths, page_load, data_config.max_pixels, PAGE_ANCHORS))
+    b = (ArraySource(scan_b.images) if scan_b.images is not None
+         else FileSource(scan_b.paths, color_load, data_config.max_pixels))
+    return UnpairedSource(a, b), UnpairedScanReport(scan_a, scan_b, str(data_config.data_a), str(data_config.data_b))
+
+
+def unpaired_batch_signature() -> dict:
+    """TensorSpecs of an unpaired batch: domain B's ``l`` (B, H, W, 1) and ``ab`` (B, H, W, 2)
+    as in :func:`batch_signature`, and domain A's lightness ``a_l`` (B, H, W, 1)."""
+    return {**batch_signature(), "a_l": tf.TensorSpec((None, None, None, 1), tf.float32)}
+
+
+def unpaired_training_dataset(source: UnpairedSource, size: int, batch_size: int, seed: int,
+                              start_step: int = 0, flip: bool = True) -> tf.data.Dataset:
+    """An endless dataset of unpaired batches (see :func:`unpaired_batch_signature`): domain A
+    and domain B each a :func:`training_dataset` of its own (B keyed by ``seed`` +
+    :data:`B_SEED_OFFSET`), zipped, from ``start_step`` batches into both streams."""
+    pages = training_dataset(source.a, size, batch_size, seed, start_step, flip)
+    colors = training_dataset(source.b, size, batch_size, seed + B_SEED_OFFSET, start_step, flip)
+    return tf.data.Dataset.zip(pages, colors).map(
+        lambda a, b: {"l": b["l"], "ab": b["ab"], "a_l": a["l"]})
 
 
 def batch_signature(input_kind: str = "gray", hints: str = "none") -> dict:

@@ -1,6 +1,7 @@
 """Models and a small factory: the trainers build everything through :func:`build_generator`."""
 from anime_colorize.config import hint_kinds_for
-from anime_colorize.models.discriminators import DCGANDiscriminator, WGANCritic
+from anime_colorize.models.discriminators import (DCGANDiscriminator, MultiScaleDiscriminator,
+                                                  PatchGANDiscriminator, WGANCritic)
 from anime_colorize.models.generator import UNetGenerator
 
 
@@ -12,4 +13,5 @@ def build_generator(model_config, working_size: int):
                          hint_kinds=hint_kinds_for(model_config.hints), name="generator")
 
 
-__all__ = ["UNetGenerator", "DCGANDiscriminator", "WGANCritic", "build_generator"]
+__all__ = ["UNetGenerator", "DCGANDiscriminator", "WGANCritic", "PatchGANDiscriminator", "MultiScaleDiscriminator",
+           "build_generator"]

@@ -29,7 +29,7 @@ import keras
 import tensorflow as tf
 
 from anime_colorize import distribute, losses
-from anime_colorize.data.pipeline import batch_signature
+from anime_colorize.data import pipeline
 from anime_colorize.models import build_generator
 
 
@@ -73,7 +73,11 @@ class Trainer:
         strategy: a ``tf.distribute.Strategy``; default: the current (default) strategy.
 
     Subclasses implement :meth:`build_discriminator`, :meth:`discriminator_step` and
-    :meth:`adversarial_loss`.
+    :meth:`adversarial_loss`. A trainer with other models or other data (cyclegan) overrides
+    :meth:`build_models`, :attr:`generator_variables`, :attr:`discriminator_variables`,
+    :meth:`checkpoint_extras`, :meth:`batch_signature`, :meth:`make_source`,
+    :meth:`make_dataset` and :meth:`example_batch`; ``generator`` is always the model that
+    a run exports.
     """
 
     name = "base"
@@ -86,17 +90,17 @@ class Trainer:
         # decides the initial weights too.
         keras.utils.set_random_seed(t.seed)
         with self.strategy.scope(), distribute.dtype_policy(t.mixed_precision):
-            self.generator = build_generator(config.model, working_size=config.data.size)
-            self.discriminator = self.build_discriminator()
+            self.build_models()
             self.g_optimizer = distribute.make_optimizer(t.lr_g, t.beta_1, t.beta_2, t.mixed_precision)
-            self.g_optimizer.build(self.generator.trainable_variables)
+            self.g_optimizer.build(self.generator_variables)
             tracked = {"generator": self.generator, "g_optimizer": self.g_optimizer}
             self.optimizers = [self.g_optimizer]
             if self.discriminator is not None:
                 self.d_optimizer = distribute.make_optimizer(t.lr_d, t.beta_1, t.beta_2, t.mixed_precision)
-                self.d_optimizer.build(self.discriminator.trainable_variables)
+                self.d_optimizer.build(self.discriminator_variables)
                 tracked.update(discriminator=self.discriminator, d_optimizer=self.d_optimizer)
                 self.optimizers.append(self.d_optimizer)
+            tracked.update(self.checkpoint_extras())
             self.seed_generator = keras.random.SeedGenerator(t.seed)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.checkpoint = tf.train.Checkpoint(step=self.step, seed_state=self.seed_generator.state, **tracked)
@@ -104,12 +108,59 @@ class Trainer:
             self.train_step = self.train_step_fn
         else:
             distributed = self.strategy.num_replicas_in_sync > 1
-            signature = [batch_signature(config.model.input, config.model.hints)]
+            signature = [self.batch_signature()]
             self.train_step = tf.function(self.train_step_fn, jit_compile=t.xla,
                                           input_signature=None if distributed else signature,
                                           reduce_retracing=True)
 
     # --- what subclasses provide -------------------------------------------------------
+    def build_models(self):
+        """Sets ``self.generator`` (the model a run exports) and ``self.discriminator`` (or
+        None); runs under the strategy's scope and the dtype policy, so a trainer with more
+        models builds them all here."""
+        self.generator = build_generator(self.config.model, working_size=self.config.data.size)
+        self.discriminator = self.build_discriminator()
+
+    @property
+    def models(self) -> list:
+        """Every model the step trains."""
+        return [self.generator] + ([self.discriminator] if self.discriminator is not None else [])
+
+    @property
+    def generator_variables(self) -> list:
+        """What ``g_optimizer`` updates."""
+        return self.generator.trainable_variables
+
+    @property
+    def discriminator_variables(self) -> list:
+        """What ``d_optimizer`` updates (when there is a discriminator)."""
+        return self.discriminator.trainable_variables
+
+    def checkpoint_extras(self) -> dict:
+        """More {name: trackable} for the checkpoint than the models, optimizers, step and seed."""
+        return {}
+
+    def batch_signature(self) -> dict:
+        """TensorSpecs of the batches :meth:`train_step` takes."""
+        return pipeline.batch_signature(self.config.model.input, self.config.model.hints)
+
+    @classmethod
+    def make_source(cls, config, progress: bool = True):
+        """(source, scan report or None): the training pictures (see :mod:`anime_colorize.data.pipeline`)."""
+        return pipeline.source_from_config(config.data, config.train.seed, progress=progress)
+
+    def make_dataset(self, source, start_step: int = 0):
+        """The endless batch stream from ``source`` from ``start_step`` batches in; a pure
+        function of (seed, element number), so a resumed run sees what it would have seen."""
+        d, m = self.config.data, self.config.model
+        return pipeline.training_dataset(source, d.size, d.batch_size, self.config.train.seed,
+                                         start_step=start_step, flip=d.flip, input_kind=m.input, hints=m.hints)
+
+    def example_batch(self, batch) -> dict:
+        """A batch :meth:`train_step` takes, made from a paired batch (see
+        :func:`~anime_colorize.data.pipeline.batch_signature`): tests feed every trainer this way."""
+        return batch
+
     def build_discriminator(self):
         """The discriminator / critic model, or None."""
         raise NotImplementedError
@@ -211,7 +262,7 @@ class Trainer:
         with tf.GradientTape() as tape:
             g_loss, terms = self.generator_losses(condition, real, rng)
             scaled = self.g_optimizer.scale_loss(g_loss)  # loss scaling under float16; else as is
-        variables = self.generator.trainable_variables
+        variables = self.generator_variables
         self.g_optimizer.apply(tape.gradient(scaled, variables), variables)
         logs.update(terms)
         logs["g_loss"] = g_loss

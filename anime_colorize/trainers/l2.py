@@ -1,0 +1,35 @@
+"""Plain U-Net regression baseline: mean squared error to the true colours, nothing else.
+
+No discriminator, one z per image (fed, but with nothing rewarding its use the network learns
+to ignore it), no best-of-two and no mode seeking. A colour that is ambiguous from the
+lightness or the lines (a red or a blue coat) is regressed to the mean of the possibilities:
+the dull, brownish-gray colourings this baseline is kept to show (Zhang et al. 2016, section
+2.1, on why a Euclidean loss desaturates). For hint models the base class's hint term (L1 to
+the hint colour at hinted pixels, weight ``--lambda-hint``) is added.
+
+Loss per sample: ``lambda_l2 * mean((target - G(condition, z))^2) [+ lambda_hint * hint]``,
+target and output in [-1, 1] (ab, or L and ab for line art). Logged: ``l2``, ``hint``,
+``g_loss``.
+"""
+from __future__ import annotations
+
+from anime_colorize import losses
+from anime_colorize.trainers.base import Trainer
+from anime_colorize.trainers.registry import register_trainer
+
+
+@register_trainer("l2")
+class L2Trainer(Trainer):
+
+    def build_discriminator(self):
+        return None
+
+    def generator_losses(self, condition, real, rng):
+        t = self.config.train
+        fake = self.generate(condition, rng.normal(self.config.model.z_dim))
+        terms = {"l2": self.average(losses.per_sample_l2(real, fake), rng.global_batch)}
+        total = t.lambda_l2 * terms["l2"]
+        if "hint_mask" in condition:
+            terms["hint"] = self.average(self.hint_error(fake, condition), rng.global_batch)
+            total += t.lambda_hint * terms["hint"]
+        return total, terms

@@ -1,0 +1,34 @@
+"""pix2pix with the R1 gradient penalty (Mescheder et al. 2018, "Which training methods for
+GANs do actually converge?", eq. 9).
+
+As :mod:`.pix2pix`, with the discriminator loss plus ``gamma / 2 * ||grad_x D(l, x)||^2`` at
+the REAL colourings ``x``, per sample (``gamma`` = ``--lambda-r1``), where ``D`` is the
+sample's mean patch logit (see :func:`anime_colorize.losses.r1_penalty`). The penalty is
+zero-centred and on real data only: it makes the discriminator flat on the data manifold,
+which is what makes the GAN's dynamics converge locally. The discriminator has no
+normalisation (as in the paper's experiments): batch norm would couple the samples of a
+batch and so the per-sample gradients. Logged: ``d_loss`` (with the penalty), ``r1``
+(the mean ``||grad||^2``), and the generator terms of :mod:`.pix2pix`.
+"""
+from __future__ import annotations
+
+from anime_colorize import losses
+from anime_colorize.trainers.pix2pix import Pix2PixTrainer
+from anime_colorize.trainers.registry import register_trainer
+
+
+@register_trainer("pix2pix_gp")
+class Pix2PixGPTrainer(Pix2PixTrainer):
+
+    discriminator_norm = "none"
+
+    def discriminator_losses(self, condition, real, fake, rng):
+        t = self.config.train
+        # The real logits come out of the penalty's own forward pass (recorded by the
+        # update's tape too), so the real batch goes through the discriminator once.
+        r1, real_logits = losses.r1_penalty(lambda colors: self.judge(condition, colors), real)
+        fake_logits = self.judge(condition, fake)
+        bce = self.average(losses.patch_bce_discriminator_loss(real_logits, fake_logits), rng.global_batch)
+        r1 = self.average(r1, rng.global_batch)
+        d_loss = bce + 0.5 * t.lambda_r1 * r1
+        return d_loss, {"d_loss": d_loss, "r1": r1}

@@ -1,0 +1,309 @@
+"""The colouring page end to end, in a real headless browser (Debian's chromium, driven by
+Playwright): upload line art, paint a stroke, place a point, colour, download.
+
+The browser is Debian's ``chromium`` package, installed here with apt-get when it is missing
+and this user may (root or password-less sudo); Playwright never downloads one. Set
+ANIME_COLORIZE_CHROMIUM to use another Chromium binary. Where no browser can be had, the tests
+skip and say why.
+
+The model is trained here, briefly (300 steps at 32 px, about 20-40 s on two CPU cores), with
+a strong hint weight, so a hint's colour really shows up in the colouring: nothing in the
+server lays hint colours over the result.
+
+The README's screenshot (docs/app.png) is made by ``test_readme_screenshot``, skipped unless
+ANIME_COLORIZE_SCREENSHOT names the file to write (see its docstring).
+"""
+import base64
+import io
+import json
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from anime_colorize import app as app_lib
+
+WIDTH, HEIGHT = 240, 180
+RED, BLUE = (220, 30, 30), (30, 60, 220)
+BRUSH = 18
+APT_TIMEOUT = 900
+
+
+def _chromium_on_path():
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def _install_chromium():
+    """Installs Debian's chromium package; returns None or the reason it could not be done."""
+    if not shutil.which("apt-get"):
+        return "no chromium on PATH and no apt-get to install it (set ANIME_COLORIZE_CHROMIUM)"
+    prefix = []
+    if os.geteuid() != 0:
+        sudo = shutil.which("sudo")
+        if not sudo or subprocess.run([sudo, "-n", "true"], capture_output=True).returncode != 0:
+            return "no chromium on PATH, and installing it needs root or password-less sudo"
+        prefix = [sudo, "-n"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    install = prefix + ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    result = None
+    for attempt in ("install", "update", "install"):
+        command = prefix + ["apt-get", "update", "-q"] if attempt == "update" else install
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=APT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            return f"'{' '.join(command)}' did not finish in {APT_TIMEOUT} s"
+        if attempt == "install" and result.returncode == 0:
+            return None
+    tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+    return f"'{' '.join(install)}' failed: {' | '.join(tail)}"
+
+
+@pytest.fixture(scope="session")
+def chromium_path():
+    """Debian's chromium (installed now if needed), or a skip with the reason."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip("the playwright Python package is not installed (pip install -e '.[test]')")
+    path = os.environ.get("ANIME_COLORIZE_CHROMIUM") or _chromium_on_path()
+    if not path:
+        reason = _install_chromium()
+        path = _chromium_on_path()
+        if not path:
+            pytest.skip(f"no browser for the end-to-end test: {reason or 'chromium installed but not on PATH'}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path):
+    from playwright.sync_api import Error, sync_playwright
+
+    with sync_playwright() as p:
+        try:
+            browser = p.chromium.launch(executable_path=chromium_path, headless=True,
+                                        args=["--no-sandbox", "--disable-gpu"])
+        except Error as e:
+            pytest.skip(f"{chromium_path} would not start under Playwright: {str(e).splitlines()[0]}")
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def obedient_model(tmp_path_factory):
+    """A line-art model with every hint kind, trained just long enough to follow hints."""
+    from anime_colorize import training
+    from anime_colorize.config import RunConfig, apply_overrides
+
+    out = tmp_path_factory.mktemp("hint_model")
+    config = apply_overrides(RunConfig(), {
+        "out": str(out), "size": 32, "batch_size": 8, "num_images": 64, "depth": 2, "filters": 8, "z_dim": 4,
+        "steps": 300, "log_every": 100, "sample_every": 10_000, "checkpoint_every": 10_000, "algo": "dcgan",
+        "hints": "mix", "input": "lineart", "lambda_hint": 100.0, "lambda_adv": 0.1})
+    return training.fit(config, progress=False)["keras"]
+
+
+def serve_model(model_path, **limits):
+    from anime_colorize.export import load_generator
+
+    service = app_lib.ColorizeService(load_generator(model_path), app_lib.Limits(**limits))
+    server = app_lib.AppServer(("127.0.0.1", 0), service)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def server(obedient_model):
+    server = serve_model(obedient_model)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def line_art(path: Path) -> Path:
+    """Black outlines on white: two big boxes and a circle, WIDTH x HEIGHT."""
+    import cv2
+
+    img = np.full((HEIGHT, WIDTH, 3), 255, np.uint8)
+    cv2.rectangle(img, (10, 10), (110, 170), (0, 0, 0), 2)
+    cv2.rectangle(img, (130, 10), (230, 170), (0, 0, 0), 2)
+    cv2.circle(img, (60, 130), 22, (0, 0, 0), 2)
+    Image.fromarray(img).save(path)
+    return path
+
+
+def decode_data_url(url: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+
+
+def page_point(page, x, y):
+    """Picture pixel (x, y) -> page coordinates of its centre on the hint canvas."""
+    box = page.locator("#hint-canvas").bounding_box()
+    return box["x"] + (x + 0.5) * box["width"] / WIDTH, box["y"] + (y + 0.5) * box["height"] / HEIGHT
+
+
+def set_range(page, selector, value):
+    page.eval_on_selector(selector, "(el, v) => { el.value = v; el.dispatchEvent(new Event('input')); }", value)
+
+
+def wait_coloured(page):
+    page.wait_for_function("() => { const s = document.getElementById('status');"
+                           " return s.className === 'ok' && s.textContent.startsWith('Coloured'); }", timeout=60_000)
+
+
+def redness(rgb: np.ndarray) -> float:
+    rgb = rgb.astype(np.float32)
+    return float(np.mean(rgb[..., 0] - (rgb[..., 1] + rgb[..., 2]) / 2))
+
+
+def blueness(rgb: np.ndarray) -> float:
+    rgb = rgb.astype(np.float32)
+    return float(np.mean(rgb[..., 2] - (rgb[..., 0] + rgb[..., 1]) / 2))
+
+
+def test_paint_a_stroke_and_colour_it(browser, server, tmp_path):
+    from anime_colorize.data import hints as H
+
+    picture = line_art(tmp_path / "drawing.png")
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"this is not a PNG")
+    context = browser.new_context(viewport={"width": 1400, "height": 800}, accept_downloads=True)
+    page = context.new_page()
+    errors, foreign = [], []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: None if r.url.startswith((server.url, "data:", "blob:")) else foreign.append(r.url))
+    page.goto(server.url)
+    page.wait_for_function("() => document.getElementById('model-info').textContent.includes('lineart')")
+
+    # upload: the page colours it once without hints
+    with page.expect_response("**/api/colorize") as first:
+        page.set_input_files("#file-input", str(picture))
+    before = decode_data_url("data:," + first.value.json()["variants"][0])
+    wait_coloured(page)
+    assert page.locator("#picture-info").inner_text().endswith("240×180 px")
+
+    # a red stroke across the left box; the page colours again on its own when it ends
+    page.fill("#color-input", "#%02x%02x%02x" % RED)
+    page.click("[data-tool=brush]")
+    set_range(page, "#size-input", BRUSH)
+    y, xs = 80, (30, 90)
+    with page.expect_request(lambda r: r.url.endswith("/api/colorize") and "hints_png" in (r.post_data or "")) as sent:
+        page.mouse.move(*page_point(page, xs[0], y))
+        page.mouse.down()
+        for x in range(xs[0], xs[1] + 1, 6):
+            page.mouse.move(*page_point(page, x, y))
+        page.mouse.up()
+    body = sent.value.post_data_json
+    wait_coloured(page)
+    layer = decode_data_url(body["hints_png"])
+    assert layer.shape == (HEIGHT, WIDTH, 4)
+    assert (layer[y, xs[0]:xs[1] + 1] == RED + (255,)).all()  # exactly the painted colour, full size
+    assert set(np.unique(layer[..., 3])) == {0, 255}  # a hard mask, as hints_from_stroke_png reads it
+    assert layer[y - BRUSH // 2 + 2, 60, 3] == 255 and layer[y - BRUSH // 2 - 3, 60, 3] == 0
+    assert layer[:, 120:, 3].max() == 0 and layer[:50, :, 3].max() == 0
+
+    # the colouring is red where the stroke was, and it was not before
+    with page.expect_download() as result_download:
+        page.click("#download-result")
+    result = np.asarray(Image.open(result_download.value.path()))
+    assert result.shape == (HEIGHT, WIDTH, 3)  # the upload's full resolution
+    band = np.s_[y - 5:y + 6, xs[0] + 5:xs[1] - 5]
+    assert redness(result[band]) > 60, redness(result[band])
+    assert redness(result[band]) > redness(before[band]) + 40
+    assert redness(result[band]) > redness(result[y - 5:y + 6, 150:210]) + 40  # not everywhere
+
+    # a blue colour point in the right box
+    page.fill("#color-input", "#%02x%02x%02x" % BLUE)
+    page.click("[data-tool=point]")
+    with page.expect_request(lambda r: r.url.endswith("/api/colorize") and '"points"' in (r.post_data or "")) as sent:
+        page.mouse.click(*page_point(page, 180, 90))
+    assert sent.value.post_data_json["points"] == {"points": [{"x": 180, "y": 90, "rgb": list(BLUE), "size": BRUSH}]}
+    wait_coloured(page)
+    with page.expect_download() as result_download:
+        page.click("#download-result")
+    result = np.asarray(Image.open(result_download.value.path()))
+    assert blueness(result[85:96, 175:186]) > max(30, blueness(result[band]) + 40)
+
+    # the hint downloads are what the library's loaders read, and hold what was sent
+    with page.expect_download() as png_download:
+        page.click("#download-hints-png")
+    with page.expect_download() as json_download:
+        page.click("#download-points")
+    assert png_download.value.suggested_filename == "drawing_hints.png"
+    saved_layer = np.asarray(Image.open(png_download.value.path()))
+    np.testing.assert_array_equal(saved_layer, layer)
+    stroke_hints = H.hints_from_stroke_png(saved_layer)
+    np.testing.assert_array_equal(np.asarray(stroke_hints["hint_mask"])[0, ..., 0], layer[..., 3] > 0)
+    points = json.loads(Path(json_download.value.path()).read_text())
+    point_hints = H.hints_from_points_json(points, HEIGHT, WIDTH)
+    assert np.asarray(point_hints["hint_mask"])[0, 82:100, 172:190].min() == 1
+
+    # undo takes the point away; the stroke stays
+    with page.expect_request(lambda r: r.url.endswith("/api/colorize")) as sent:
+        page.click("#undo-button")
+    assert "points" not in sent.value.post_data_json and "hints_png" in sent.value.post_data_json
+    assert page.locator("#download-points").is_disabled()
+    wait_coloured(page)
+
+    # a broken upload gets a message, and the page keeps the drawing
+    page.set_input_files("#file-input", str(bad))
+    page.wait_for_function("() => document.getElementById('status').className === 'error'")
+    message = page.locator("#status").inner_text()
+    assert "could not be read" in message and "Traceback" not in message
+    assert page.locator("#picture-info").inner_text().startswith("drawing.png")
+
+    assert errors == [] and foreign == []
+    context.close()
+
+
+def test_readme_screenshot(browser):
+    """Writes the README's screenshot; skipped unless ANIME_COLORIZE_SCREENSHOT is set:
+
+        ANIME_COLORIZE_SCREENSHOT=docs/app.png ANIME_COLORIZE_SCREENSHOT_MODEL=runs/x/generator.keras \\
+        ANIME_COLORIZE_SCREENSHOT_INPUT=drawing.png python -m pytest tests/test_app_browser.py -k screenshot
+
+    Strokes are painted at fixed places given as fractions of the picture's size
+    (ANIME_COLORIZE_SCREENSHOT_STROKES, JSON [[hex, [[fx, fy], ...]], ...], overrides them).
+    """
+    out = os.environ.get("ANIME_COLORIZE_SCREENSHOT")
+    if not out:
+        pytest.skip("set ANIME_COLORIZE_SCREENSHOT (and _MODEL, _INPUT) to write the README's screenshot")
+    model, picture = os.environ["ANIME_COLORIZE_SCREENSHOT_MODEL"], os.environ["ANIME_COLORIZE_SCREENSHOT_INPUT"]
+    strokes = json.loads(os.environ.get("ANIME_COLORIZE_SCREENSHOT_STROKES", "null") or "null") or [
+        ["#e0463c", [[0.3, 0.3], [0.45, 0.35], [0.5, 0.45]]],
+        ["#3c7de0", [[0.6, 0.6], [0.7, 0.7], [0.75, 0.8]]],
+        ["#f2c53d", [[0.2, 0.75], [0.3, 0.85]]]]
+    server = serve_model(model)
+    try:
+        page = browser.new_page(viewport={"width": 1440, "height": 820})
+        page.goto(server.url)
+        page.wait_for_function("() => document.getElementById('model-info').textContent.startsWith('model')")
+        page.set_input_files("#file-input", picture)
+        wait_coloured(page)
+        box = page.locator("#hint-canvas").bounding_box()
+        page.eval_on_selector("#auto-input", "el => { el.checked = false; }")
+        for color, path in strokes:
+            page.fill("#color-input", color)
+            page.mouse.move(box["x"] + path[0][0] * box["width"], box["y"] + path[0][1] * box["height"])
+            page.mouse.down()
+            for fx, fy in path[1:]:
+                page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"], steps=8)
+            page.mouse.up()
+        page.eval_on_selector("#auto-input", "el => { el.checked = true; }")
+        page.click("#colorize-button")
+        wait_coloured(page)
+        page.mouse.move(10, 10)
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=out)
+        page.close()
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,181 @@
+"""cyclegan: settings, the history pool, the two-domain data, and runs that learn, resume and export."""
+import csv
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from anime_colorize import config as config_lib
+from anime_colorize import training
+from anime_colorize.data import pipeline
+from anime_colorize.data.io import write_image
+from anime_colorize.data.synthetic import make_cel_images
+from anime_colorize.trainers import get_trainer
+from anime_colorize.trainers.base import StepRandom
+
+TINY_CYCLEGAN = dict(algo="cyclegan", resnet_blocks=1, pool_size=6)
+
+
+def cyclegan_config(tiny_config, **overrides):
+    return tiny_config(**{**TINY_CYCLEGAN, **overrides})
+
+
+@pytest.mark.parametrize("given, message", [
+    (dict(algo="cyclegan", data="x"), "give --data-a .* and --data-b .* instead of --data"),
+    (dict(algo="cyclegan", data_a="x"), "needs both --data-a .* and --data-b .*only --data-a was given"),
+    (dict(algo="cyclegan", data_b="x"), "only --data-b was given"),
+    (dict(algo="cyclegan", input="lineart"), "--input must be gray"),
+    (dict(algo="cyclegan", hints="points"), "--hints must be none"),
+    (dict(algo="cyclegan", page_scale=0.5), "--page-scale"),
+    (dict(algo="cyclegan", pool_size=-1), "--pool-size"),
+    (dict(algo="wgangp", data_a="x"), "--data-a and --data-b are for unpaired training .*--data$"),
+])
+def test_settings_that_cannot_work_name_their_flags(given, message):
+    config = config_lib.apply_overrides(config_lib.RunConfig(), given)
+    with pytest.raises(ValueError, match=message):
+        config_lib.validate(config)
+
+
+def test_cyclegan_refuses_a_multi_device_strategy(tiny_config):
+    import types
+
+    strategy = types.SimpleNamespace(num_replicas_in_sync=2)  # refused before anything is built on it
+    with pytest.raises(ValueError, match="one device.*--strategy default"):
+        get_trainer("cyclegan")(cyclegan_config(tiny_config), strategy)
+
+
+def test_the_history_pool_fills_then_swaps_without_losing_an_image(tiny_config):
+    trainer = get_trainer("cyclegan")(cyclegan_config(tiny_config, pool_size=4, eager=True))
+    pool = trainer.pool_a
+
+    def query(values, seed):
+        images = tf.constant(values, tf.float32)[:, None, None, None] * tf.ones((1, 32, 32, 1))
+        rng = StepRandom(tf.constant([seed, 7], tf.int64), len(values), 1)
+        shown = trainer.query_pool(pool, images, rng)
+        trainer.pool_count.assign(min(int(trainer.pool_count) + len(values), 4))
+        return list(shown.numpy()[:, 0, 0, 0]), sorted(pool.numpy()[:, 0, 0, 0])
+
+    # Filling: every new image is shown and stored; the last one of a straddling batch only shown.
+    assert query([1, 2, 3], 0) == ([1, 2, 3], [0, 1, 2, 3])
+    assert query([4, 5], 1) == ([4, 5], [1, 2, 3, 4])
+    # Full: each shown image is its own new one or a stored one it replaced; nothing is lost.
+    swapped = kept = 0
+    for step in range(20):
+        before = sorted(pool.numpy()[:, 0, 0, 0])
+        new = [10.0 * (step + 1) + k for k in range(3)]
+        shown, after = query(new, 100 + step)
+        assert sorted(shown + after) == sorted(new + before)
+        swapped += sum(s != n for s, n in zip(shown, new))
+        kept += sum(s == n for s, n in zip(shown, new))
+    assert swapped > 10 and kept > 10  # about half each (60 draws)
+
+
+def make_folders(root, pages=2, colours=5):
+    """Tall gray pages (dark top half, light bottom half) and small colour pictures."""
+    page = np.full((160, 100, 3), 40, np.uint8)
+    page[80:] = 220
+    for k in range(pages):
+        write_image(root / "pages" / f"page{k}.png", page)
+    for k, picture in enumerate(make_cel_images(colours, 40, seed=3)):
+        write_image(root / "colour" / f"c{k}.png", picture)
+    return str(root / "pages"), str(root / "colour")
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_pages_are_used_whole_and_the_stream_resumes_exactly(tmp_path, cache):
+    data_a, data_b = make_folders(tmp_path)
+    data = config_lib.DataConfig(data_a=data_a, data_b=data_b, size=32, batch_size=2, page_scale=2.0, cache=cache)
+    source, report = pipeline.unpaired_source_from_config(data, seed=0, progress=False)
+    assert "pages (A)" in report.summary() and report.skipped == []
+    assert (len(source), len(source.b), source.load_size) == (4, 5, 64)  # two squares per page
+    top, bottom = source.load(0), source.load(1)
+    assert top.shape == (64, 64, 3) and top.mean() < 60 and bottom.mean() > 200
+
+    def batches(start, count):
+        stream = pipeline.unpaired_training_dataset(source, 32, 2, seed=0, start_step=start)
+        return [{k: v.numpy() for k, v in b.items()} for b in stream.take(count)]
+
+    straight, resumed = batches(0, 3), batches(2, 1)
+    assert set(straight[0]) == {"l", "ab", "a_l"} and straight[0]["a_l"].shape == (2, 32, 32, 1)
+    for key in ("l", "ab", "a_l"):
+        np.testing.assert_array_equal(straight[2][key], resumed[0][key])
+    assert np.abs(straight[0]["ab"]).max() > 0.1  # domain B has colour
+
+
+def test_a_short_built_in_run_learns_to_colour(tiny_config):
+    """Built-in data: B's colours are what G must give to a gray picture's lightness (identity)
+    and recover from F's pages (cycle); both errors must fall, and G's colours on held-out
+    pictures must get closer to the truth."""
+    import keras
+
+    from anime_colorize.data.pipeline import builtin_holdout, rgb_batch_to_model_inputs
+
+    config = cyclegan_config(tiny_config, steps=150, batch_size=8, num_images=128, filters=8, log_every=25)
+    heldout = rgb_batch_to_model_inputs(builtin_holdout(32, 32, seed=0))
+
+    def ab_error(generator):
+        ab = generator({"l": heldout["l"], "z": tf.zeros((32, 4))}, training=False)
+        return float(tf.reduce_mean(tf.abs(ab - heldout["ab"])))
+
+    before = ab_error(get_trainer("cyclegan")(config).generator)
+    summary = training.fit(config, progress=False)
+    after = ab_error(keras.saving.load_model(summary["keras"]))
+    with open(f"{config.train.out}/metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    first, last = rows[0], rows[-1]
+    assert float(last["identity_b"]) < 0.8 * float(first["identity_b"]), (first, last)
+    assert float(last["cycle_b"]) < 0.8 * float(first["cycle_b"]), (first, last)
+    assert after < 0.8 * before, (before, after)
+
+
+def test_a_built_in_run_resumes_exactly_and_exports_a_page_colourer(tiny_config, tmp_path):
+    import keras
+
+    from anime_colorize.export import load_generator
+    from anime_colorize.sampling import colorize
+
+    straight = training.fit(cyclegan_config(tiny_config, steps=4, pool_size=6, out=str(tmp_path / "a")),
+                            progress=False)
+    training.fit(cyclegan_config(tiny_config, steps=2, pool_size=6, out=str(tmp_path / "b")), progress=False)
+    resumed = training.fit(training.resolve_config({"out": str(tmp_path / "b"), "steps": 4}, resume=True),
+                           resume=True, progress=False)
+    assert resumed["start_step"] == 2 and resumed["step"] == 4
+    for x, y in zip(keras.saving.load_model(straight["keras"]).get_weights(),
+                    keras.saving.load_model(resumed["keras"]).get_weights()):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+    # The backward models and the pools are in the checkpoint, so they resume too.
+    readers = [tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / name / "checkpoints")))
+               for name in ("a", "b")]
+    names = [k for k in readers[0].get_variable_to_shape_map() if k.startswith(("pool_", "page_"))
+             and "OPTIMIZER" not in k]
+    assert any(k.startswith("pool_b") for k in names) and any(k.startswith("page_generator") for k in names)
+    for name in names:
+        np.testing.assert_allclose(readers[0].get_tensor(name), readers[1].get_tensor(name), rtol=1e-5, atol=1e-6)
+
+    colourer = load_generator(tmp_path / "a" / "saved_model")
+    assert colourer.metadata["architecture"] == "resnet" and colourer.working_size == 32
+    page = np.linspace(0, 1, 45 * 70).reshape(70, 45, 1).repeat(3, axis=2).astype(np.float32)
+    colours = colorize(colourer, page, np.zeros((1, 4), np.float32))
+    assert colours.shape == (1, 70, 45, 3) and np.isfinite(colours).all()
+    assert list((tmp_path / "a" / "samples").glob("step_*.png"))
+
+
+def test_the_cli_trains_on_two_folders(tmp_path, capsys):
+    from anime_colorize import train
+    from anime_colorize.export import load_generator
+
+    data_a, data_b = make_folders(tmp_path)
+    out = tmp_path / "run"
+    argv = ["--algo", "cyclegan", "--data-a", data_a, "--data-b", data_b, "--size", "32", "--page-scale", "2",
+            "--batch-size", "2", "--filters", "8", "--resnet-blocks", "1", "--steps", "2", "--log-every", "1",
+            "--out", str(out), "--quiet"]
+    assert train.main(argv) == 0, capsys.readouterr().err
+    saved = json.loads((out / "config.json").read_text())
+    assert (saved["data"]["data_a"], saved["data"]["data_b"]) == (data_a, data_b)
+    assert load_generator(out).working_size == 64  # pages were trained at size * page_scale
+    header = (out / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"cycle_a", "cycle_b", "identity_a", "identity_b", "d_a", "d_b", "g_loss"} <= set(header)
+    assert (out / "examples" / "0.png").exists()
+    assert train.main(argv[:4] + ["--out", str(tmp_path / "bad"), "--quiet"]) == 2
+    assert "--data-b" in capsys.readouterr().err
