@@ -7,6 +7,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["anime_colorize", "anime_colorize.*"]),
+    package_data={"anime_colorize": ["app_static/*"]},  # the colouring page (python -m anime_colorize.app)
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.16",
@@ -17,5 +18,6 @@ setup(
         "matplotlib",
         "tqdm",
     ],
-    extras_require={"test": ["pytest"]},
+    # playwright drives Debian's chromium in tests/test_app_browser.py; it never downloads a browser there
+    extras_require={"test": ["pytest", "playwright"]},
 )

@@ -26,10 +26,14 @@ Endpoints (JSON in and out; images as base64 or ``data:`` URLs; errors are
 ``POST /api/prepare`` ``{"image"}``
     checks an upload; returns ``{"width", "height", "preview"}``, the picture as the server
     reads it (PNG), so the browser shows exactly what is coloured
-``POST /api/colorize`` ``{"image", "hints_png"?, "points"?, "reference"?, "variants"?, "seed"?}``
+``POST /api/colorize`` ``{"image", "hints_png"?, "points"?, "reference"?, "variants"?, "seed"?,
+"variant"?, "max_side"?}``
     ``hints_png``: RGBA strokes the size of the picture; ``points``: ``{"points": [...]}`` in
-    picture pixels; returns ``{"width", "height", "seed", "variants": [PNG, ...],
-    "warnings", "seconds"}``; variant k is row k of ``sampling.random_sweep(n, z_dim, seed)``
+    picture pixels. Variant k is coloured with row k of ``sampling.random_sweep(variants,
+    z_dim, seed)``; ``variant`` asks for that one only. ``max_side`` colours a quick preview,
+    the picture (and its hints) shrunk to at most that many pixels on its longer side; without
+    it the colouring has the upload's full size. Returns ``{"width", "height", "full_width",
+    "full_height", "seed", "first_variant", "variants": [PNG, ...], "warnings", "seconds"}``.
 """
 from __future__ import annotations
 
@@ -125,7 +129,8 @@ def png_bytes(rgb) -> bytes:
         arr = arr[:, :, ::-1]  # OpenCV writes BGR
     elif arr.ndim == 3 and arr.shape[2] == 4:
         arr = arr[:, :, [2, 1, 0, 3]]
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(arr), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    # level 1: fast; the PNG is sent once, not kept
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(arr), [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise ValueError("OpenCV could not encode the picture as PNG")
     return buf.tobytes()
@@ -157,8 +162,10 @@ class ColorizeService:
 
         self.generator = generator
         self.limits = limits or Limits()
-        self.model_name = model_name or Path(getattr(generator, "path", "model")).name
+        self.model_name = model_name or str(getattr(generator, "path", "model"))
         self.lock = threading.Lock()
+        # uploads checked at the same time as a colouring runs, bounded in number (memory)
+        self.prepare_slots = threading.BoundedSemaphore(2)
         kinds = set(generator.hint_kinds)
         self.spatial_hints = bool(kinds & set(hints_lib.SPATIAL_KINDS))
         self.reference_hints = bool(kinds & set(hints_lib.GLOBAL_KINDS))
@@ -213,22 +220,30 @@ class ColorizeService:
     # --- the work -----------------------------------------------------------------------------
     def prepare(self, payload: dict) -> dict:
         """Checks an upload; returns its size and a PNG preview of the picture as read."""
-        rgb = self.read_picture(decode_base64(payload.get("image"), "image"), "picture")
+        data = decode_base64(payload.get("image"), "image")
+        if not self.prepare_slots.acquire(timeout=self.limits.busy_timeout):
+            raise RequestError(503, "the server is busy reading other uploads; try again in a moment")
+        try:
+            rgb = self.read_picture(data, "picture")
+            preview = base64.b64encode(png_bytes(rgb)).decode("ascii")
+        finally:
+            self.prepare_slots.release()
         height, width = rgb.shape[:2]
-        return {"width": width, "height": height,
-                "preview": base64.b64encode(png_bytes(rgb)).decode("ascii")}
+        return {"width": width, "height": height, "preview": preview}
 
     def build_hints(self, payload: dict, height: int, width: int, warnings_out: list) -> dict | None:
         """The request's stroke layer, points and reference picture -> one hints dict (B = 1)
-        or None. Points overwrite strokes where both are given; the reference gives hint_hist."""
+        or None, combined as the colorize command combines its hint files: points drawn over
+        the strokes, hint_hist from the reference."""
         import tensorflow as tf
 
+        from anime_colorize.colorize import merge_hints
         from anime_colorize.data import hints as hints_lib
 
-        parts = []
+        hints = None
         if payload.get("hints_png"):
             rgba = self.read_stroke_layer(decode_base64(payload["hints_png"], "hints_png"), height, width)
-            parts.append(hints_lib.hints_from_stroke_png(rgba))
+            hints = hints_lib.hints_from_stroke_png(rgba)
         points = payload.get("points")
         if points:
             if isinstance(points, dict) and isinstance(points.get("points"), list) \
@@ -236,21 +251,14 @@ class ColorizeService:
                 raise RequestError(400, f"too many colour points ({len(points['points'])}); at most {MAX_POINTS}")
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                try:
-                    parts.append(hints_lib.hints_from_points_json(points, height, width))
+                try:  # drawn over the strokes, as the colorize command does with both files
+                    hints = merge_hints(hints, hints_lib.hints_from_points_json(points, height, width))
                 except ValueError as e:
                     raise RequestError(400, f"colour points: {e}") from None
             warnings_out += [str(w.message) for w in caught]
-        hints = None
-        if parts:
-            hints = dict(parts[0])
-            for later in parts[1:]:
-                mask = later["hint_mask"]
-                hints["hint_ab"] = tf.where(mask > 0, later["hint_ab"], hints["hint_ab"])
-                hints["hint_mask"] = tf.maximum(mask, hints["hint_mask"])
-            if not self.spatial_hints and float(tf.reduce_max(hints["hint_mask"])) > 0:
-                raise RequestError(400, "this model was trained without stroke or point hints; "
-                                        "clear the hint layer (or load a model trained with --hints mix)")
+        if hints and not self.spatial_hints and float(tf.reduce_max(hints["hint_mask"])) > 0:
+            raise RequestError(400, "this model was trained without stroke or point hints; "
+                                    "clear the hint layer (or load a model trained with --hints mix)")
         if payload.get("reference"):
             if not self.reference_hints:
                 raise RequestError(400, "this model was trained without reference pictures; remove the "
@@ -270,18 +278,32 @@ class ColorizeService:
     def colorize(self, payload: dict) -> dict:
         """The colouring request: see the module docstring for its fields."""
         from anime_colorize import sampling
+        from anime_colorize.data import hints as hints_lib
 
         variants = self._int_field(payload, "variants", 4, 1, self.limits.max_variants)
         seed = self._int_field(payload, "seed", 0, 0, MAX_SEED)
+        only = payload.get("variant")
+        if only is not None:
+            only = self._int_field(payload, "variant", 0, 0, variants - 1)
+        max_side = payload.get("max_side")
+        if max_side is not None:
+            max_side = self._int_field(payload, "max_side", 0, 16, 1_000_000)
         if not self.lock.acquire(timeout=self.limits.busy_timeout):
             raise RequestError(503, "the server is busy with other colourings; try again in a moment")
         try:
             start = time.perf_counter()
             rgb = self.read_picture(decode_base64(payload.get("image"), "image"), "picture")
-            height, width = rgb.shape[:2]
+            full_height, full_width = rgb.shape[:2]
             notes = []
-            hints = self.build_hints(payload, height, width, notes)
+            hints = self.build_hints(payload, full_height, full_width, notes)
+            if max_side is not None:  # a quick preview: the picture and its hints, shrunk alike
+                rgb = sampling.fit_within(rgb, max_side)
+                if hints and "hint_mask" in hints and rgb.shape[:2] != (full_height, full_width):
+                    hints = hints_lib.resize_hints(hints, *rgb.shape[:2])
+            height, width = rgb.shape[:2]
             z = sampling.random_sweep(variants, self.generator.z_dim, seed)
+            if only is not None:
+                z = z[only:only + 1]
             try:
                 images = sampling.colorize(self.generator, rgb, z, hints)
             except ValueError as e:  # hints the model cannot take (checked above, but said clearly)
@@ -290,10 +312,11 @@ class ColorizeService:
             seconds = time.perf_counter() - start
         finally:
             self.lock.release()
-        log.info("coloured a %dx%d picture, %d variant(s), seed %d, in %.2f s", width, height, variants,
-                 seed, seconds)
-        return {"width": width, "height": height, "seed": seed, "variants": encoded,
-                "warnings": notes, "seconds": round(seconds, 3)}
+        log.info("coloured a %dx%d picture at %dx%d, %d variant(s), seed %d, in %.2f s", full_width,
+                 full_height, width, height, len(z), seed, seconds)
+        return {"width": width, "height": height, "full_width": full_width, "full_height": full_height,
+                "seed": seed, "first_variant": only or 0, "variants": encoded, "warnings": notes,
+                "seconds": round(seconds, 3)}
 
 
 class AppHandler(BaseHTTPRequestHandler):
@@ -359,7 +382,7 @@ class AppHandler(BaseHTTPRequestHandler):
             return self._error(507, "the server ran out of memory for this picture; try a smaller one")
         except Exception:  # a bug or an environment failure: logged in full here, never sent out
             log.exception("%s failed", path)
-            return self._error(500, "internal error while colouring; the server's log has the details")
+            return self._error(500, "internal error in the server; its log has the details")
         return self._json(200, result)
 
     def _read_json(self) -> dict:
@@ -372,8 +395,10 @@ class AppHandler(BaseHTTPRequestHandler):
         try:
             length = int(length_text)
         except ValueError:
+            length = -1
+        if length < 0:
             self.close_connection = True
-            raise RequestError(400, "bad Content-Length header") from None
+            raise RequestError(400, "bad Content-Length header")
         if length > limit:
             self.close_connection = True  # the unread body must not be taken for a next request
             raise RequestError(413, f"the upload is {_megabytes(length)}; this server accepts at most "
@@ -467,7 +492,7 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as e:
         return cli_common.fail(cli_common.describe(e).splitlines()[0])
     limits = Limits(int(args.max_upload_mb * 2**20), args.max_pixels, args.max_variants, args.busy_timeout)
-    service = ColorizeService(generator, limits, model_name=Path(args.model).name)
+    service = ColorizeService(generator, limits, model_name=args.model)
     try:
         server = AppServer((args.host, args.port), service)
     except OSError as e:

@@ -216,6 +216,32 @@ def test_colorize_uses_strokes_points_and_reference(serve, hint_generator):
     assert np.abs(got.astype(int) - without).max() > 0  # the hints changed the colouring
 
 
+def test_previews_are_shrunk_and_one_variant_can_be_asked_for(serve, hint_generator):
+    """max_side colours the picture and its hints shrunk alike (the page's quick previews);
+    variant=k colours only z row k, as in the full set (the page's full-size download)."""
+    from anime_colorize import sampling
+    from anime_colorize.data import hints as H
+
+    client = serve(hint_generator)
+    image, rgba = drawing(), stroke_layer()
+    body = {"image": png_b64(image), "hints_png": png_b64(rgba, "RGBA"), "variants": 3, "seed": 2}
+    status, preview = client.post("/api/colorize", dict(body, max_side=40))
+    assert status == 200, preview
+    assert (preview["width"], preview["height"], preview["full_width"], preview["full_height"]) == (40, 28, 75, 53)
+    small = sampling.fit_within(image.astype(np.float32) / 255.0, 40)
+    hints = H.resize_hints(H.hints_from_stroke_png(rgba), 28, 40)
+    expected = sampling.colorize(hint_generator, small, sampling.random_sweep(3, Z_DIM, 2), hints)
+    got = np.stack([decode_png(v) for v in preview["variants"]])
+    np.testing.assert_allclose(got, (expected * 255 + 0.5).astype(np.uint8), atol=1)
+
+    _, full = client.post("/api/colorize", body)
+    _, one = client.post("/api/colorize", dict(body, variant=2))
+    assert (one["width"], one["height"], one["first_variant"]) == (75, 53, 2)
+    assert one["variants"] == full["variants"][2:]
+    _, big = client.post("/api/colorize", dict(body, max_side=5000))  # never enlarged
+    assert big["variants"] == full["variants"]
+
+
 def test_points_outside_the_picture_are_clipped_with_a_warning(serve, hint_generator):
     status, answer = serve(hint_generator).post("/api/colorize", {
         "image": png_b64(drawing()), "variants": 1,
@@ -254,6 +280,8 @@ BAD_REQUESTS = [
      400, "points[0].rgb"),
     ("variants", {"image": png_b64(drawing()), "variants": 99}, 400, "'variants'"),
     ("seed", {"image": png_b64(drawing()), "seed": -1}, 400, "'seed'"),
+    ("variant", {"image": png_b64(drawing()), "variants": 2, "variant": 2}, 400, "'variant'"),
+    ("max_side", {"image": png_b64(drawing()), "max_side": "big"}, 400, "'max_side'"),
     ("reference", {"image": png_b64(drawing()), "reference": base64.b64encode(b"nope").decode()}, 400,
      "reference picture could not be read"),
 ]
@@ -289,7 +317,7 @@ def test_an_internal_error_is_logged_not_sent(serve, hint_generator, caplog, mon
     with caplog.at_level(logging.ERROR, logger="anime_colorize.app"):
         status, answer = serve(hint_generator).post("/api/colorize", {"image": png_b64(drawing())})
     assert status == 500
-    assert "secret" not in answer["error"] and "server's log" in answer["error"]
+    assert "secret" not in answer["error"] and "its log has the details" in answer["error"]
     assert any(r.exc_info and "secret internals" in str(r.exc_info[1]) for r in caplog.records)
 
 
@@ -415,7 +443,7 @@ def test_command_serves_an_exported_model(tmp_path):
         assert match, line + proc.stderr.read() if proc.poll() is not None else line
         with urllib.request.urlopen(match.group(1) + "api/info", timeout=30) as r:
             info = json.loads(r.read())
-        assert info["input_kind"] == "gray" and info["hint_kinds"] == [] and info["model"] == "generator.keras"
+        assert info["input_kind"] == "gray" and info["hint_kinds"] == [] and info["model"] == str(path)
     finally:
         proc.terminate()
         proc.wait(30)

@@ -17,9 +17,11 @@ import base64
 import io
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import threading
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,7 @@ import pytest
 from PIL import Image
 
 from anime_colorize import app as app_lib
+from anime_colorize import colorize as colorize_cli
 
 WIDTH, HEIGHT = 240, 180
 RED, BLUE = (220, 30, 30), (30, 60, 220)
@@ -159,6 +162,16 @@ def wait_coloured(page):
                            " return s.className === 'ok' && s.textContent.startsWith('Coloured'); }", timeout=60_000)
 
 
+def download_result(page) -> np.ndarray:
+    """The chosen variant, as the download button saves it: at the upload's full size."""
+    with page.expect_request(lambda r: r.url.endswith("/api/colorize")) as sent, page.expect_download() as saved:
+        page.click("#download-result")
+    assert "max_side" not in sent.value.post_data_json and sent.value.post_data_json["variant"] == 0
+    result = np.asarray(Image.open(saved.value.path()))
+    assert result.shape == (HEIGHT, WIDTH, 3)
+    return result
+
+
 def redness(rgb: np.ndarray) -> float:
     rgb = rgb.astype(np.float32)
     return float(np.mean(rgb[..., 0] - (rgb[..., 1] + rgb[..., 2]) / 2))
@@ -169,7 +182,7 @@ def blueness(rgb: np.ndarray) -> float:
     return float(np.mean(rgb[..., 2] - (rgb[..., 0] + rgb[..., 1]) / 2))
 
 
-def test_paint_a_stroke_and_colour_it(browser, server, tmp_path):
+def test_paint_a_stroke_and_colour_it(browser, server, obedient_model, tmp_path, monkeypatch):
     from anime_colorize.data import hints as H
 
     picture = line_art(tmp_path / "drawing.png")
@@ -183,12 +196,17 @@ def test_paint_a_stroke_and_colour_it(browser, server, tmp_path):
     page.goto(server.url)
     page.wait_for_function("() => document.getElementById('model-info').textContent.includes('lineart')")
 
+    # quick previews at 120 px; downloads are coloured again at the upload's full size
+    page.eval_on_selector("#preview-select", "el => { el.add(new Option('120 px', '120')); el.value = '120'; }")
+
     # upload: the page colours it once without hints
     with page.expect_response("**/api/colorize") as first:
         page.set_input_files("#file-input", str(picture))
-    before = decode_data_url("data:," + first.value.json()["variants"][0])
+    assert first.value.json()["width"] == 120 and len(first.value.json()["variants"]) == 4
     wait_coloured(page)
     assert page.locator("#picture-info").inner_text().endswith("240×180 px")
+    assert "preview 120×90 px (downloads: 240×180)" in page.locator("#result-info").inner_text()
+    before = download_result(page)
 
     # a red stroke across the left box; the page colours again on its own when it ends
     page.fill("#color-input", "#%02x%02x%02x" % RED)
@@ -211,10 +229,7 @@ def test_paint_a_stroke_and_colour_it(browser, server, tmp_path):
     assert layer[:, 120:, 3].max() == 0 and layer[:50, :, 3].max() == 0
 
     # the colouring is red where the stroke was, and it was not before
-    with page.expect_download() as result_download:
-        page.click("#download-result")
-    result = np.asarray(Image.open(result_download.value.path()))
-    assert result.shape == (HEIGHT, WIDTH, 3)  # the upload's full resolution
+    result = download_result(page)
     band = np.s_[y - 5:y + 6, xs[0] + 5:xs[1] - 5]
     assert redness(result[band]) > 60, redness(result[band])
     assert redness(result[band]) > redness(before[band]) + 40
@@ -227,9 +242,7 @@ def test_paint_a_stroke_and_colour_it(browser, server, tmp_path):
         page.mouse.click(*page_point(page, 180, 90))
     assert sent.value.post_data_json["points"] == {"points": [{"x": 180, "y": 90, "rgb": list(BLUE), "size": BRUSH}]}
     wait_coloured(page)
-    with page.expect_download() as result_download:
-        page.click("#download-result")
-    result = np.asarray(Image.open(result_download.value.path()))
+    result = download_result(page)
     assert blueness(result[85:96, 175:186]) > max(30, blueness(result[band]) + 40)
 
     # the hint downloads are what the library's loaders read, and hold what was sent
@@ -245,6 +258,20 @@ def test_paint_a_stroke_and_colour_it(browser, server, tmp_path):
     points = json.loads(Path(json_download.value.path()).read_text())
     point_hints = H.hints_from_points_json(points, HEIGHT, WIDTH)
     assert np.asarray(point_hints["hint_mask"])[0, 82:100, 172:190].min() == 1
+
+    # the hints folder and the command shown on the page give the same colouring from the command line
+    with page.expect_download() as zip_download:
+        page.click("#download-hints-zip")
+    with zipfile.ZipFile(zip_download.value.path()) as archive:
+        assert sorted(archive.namelist()) == ["hints/drawing.json", "hints/drawing.png"]
+        archive.extractall(tmp_path)
+    command = shlex.split(page.locator("#command-line").inner_text())
+    assert command[:3] == ["python", "-m", "anime_colorize.colorize"]
+    assert command[command.index("--model") + 1] == obedient_model and "--hints-dir" in command
+    monkeypatch.chdir(tmp_path)
+    assert colorize_cli.main(command[3:] + ["--quiet"]) == 0
+    from_cli = np.asarray(Image.open(tmp_path / "colored" / "drawing_0.png"))
+    assert np.abs(from_cli.astype(int) - result).max() <= 2
 
     # undo takes the point away; the stroke stays
     with page.expect_request(lambda r: r.url.endswith("/api/colorize")) as sent:

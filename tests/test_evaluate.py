@@ -116,9 +116,10 @@ def test_metrics_of_truth_against_itself():
 
 def test_perfect_predictor_scores_perfectly():
     images = np.stack([np.rint(colour_image(np.random.default_rng(i)) * 255).astype(np.uint8) for i in range(3)])
-    predictors = {"oracle": lambda inputs, truth_ab: truth_ab[:, None],
+    predictors = {"oracle": lambda batch: (batch["ab"][:, None], None),
                   "gray": evaluate.constant_predictor(np.zeros((SIZE, SIZE, 2), np.float32))}
-    results, truth_colour, _, _, sheet = evaluate.score_dataset(images, predictors, batch_size=2)
+    results, truth_colour, _, _, sheets = evaluate.score_dataset(images, predictors, batch_size=2, sheets=["oracle"])
+    sheet = sheets["oracle"]
     oracle, gray = results["oracle"], results["gray"]
     assert oracle["psnr_mean_z"] > 60 and oracle["ssim"] > 0.999
     assert oracle["ciede2000"] < 0.05 and oracle["ab_hist_js"] < 1e-3
@@ -159,3 +160,84 @@ def test_missing_model_and_data(setup, tmp_path, capsys):
     assert evaluate.main(["--model", str(setup / "run"), "--data", str(tmp_path / "none"),
                           "--out", str(tmp_path / "x")]) == 2
     assert "data folder not found" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- line art and hints
+
+@pytest.fixture(scope="module")
+def lineart_setup(setup):
+    """An untrained line-art model taking every hint kind, and real-looking line art pairs."""
+    root = setup / "lineart"
+    export_generator(UNetGenerator(z_dim=4, depth=2, filters=8, working_size=16, input_kind="lineart",
+                                   hint_kinds=("points", "histogram"), name="generator"), root / "run")
+    rng = np.random.default_rng(7)
+    for i in range(4):
+        picture = colour_image(rng)
+        write_image(root / "colors" / f"e{i}.png", picture)
+        lines = np.ones((SIZE, SIZE), np.float32)
+        lines[4 + 5 * i, :] = 0.0
+        write_image(root / "lines" / f"e{i}.png", lines)
+    write_image(root / "colors" / "unpaired.png", colour_image(rng))
+    return root
+
+
+def run_lineart(root, out, *extra):
+    return evaluate.main(["--model", str(root / "run" / "generator.keras"), "--lines", str(root / "lines"),
+                          "--colors", str(root / "colors"), "--size", "32", "--num-samples", "2",
+                          "--train-data", str(root / "colors"), "--hint-points", "0,3",
+                          "--out", str(out), "--quiet", *extra])
+
+
+def test_lineart_pairs_hint_sweep_and_reference_rows(lineart_setup, tmp_path):
+    out = tmp_path / "r"
+    assert run_lineart(lineart_setup, out) == 0
+    data = json.loads((out / "metrics.json").read_text())
+    assert data["input"] == "lineart" and data["num_images"] == 4  # the unpaired colour file is skipped
+    assert data["unreadable"][0]["file"].endswith("unpaired.png")
+    results = data["results"]
+    assert set(results) == {"model", "gray baseline", "training-mean baseline", "model, 3 hints",
+                            "model, no reference", "model, reference"}
+    assert results["model, 3 hints"]["hint_error"] > 0 and results["model"]["hint_error"] is None
+    assert 0 <= results["model, no reference"]["palette_match"] <= 1
+    for name in ("hint_sweep.png", "hint_sheet.png", "contact_sheet.png"):
+        assert (out / name).exists(), name
+    again = tmp_path / "again"
+    assert run_lineart(lineart_setup, again) == 0
+    assert json.loads((again / "metrics.json").read_text())["results"] == results
+
+
+def test_line_art_outputs_keep_the_lines_black():
+    images = np.stack([np.rint(colour_image(np.random.default_rng(i)) * 255).astype(np.uint8) for i in range(2)])
+    lines = np.ones((2, SIZE, SIZE), np.float32)
+    lines[:, 10, :] = 0.0
+    white = evaluate.constant_predictor(np.concatenate([np.ones((SIZE, SIZE, 1)), np.zeros((SIZE, SIZE, 2))], -1)
+                                        .astype(np.float32))
+    results, _, _, rows, sheets = evaluate.score_dataset(images, {"model": white}, input_kind="lineart", lines=lines)
+    outputs = sheets["model"][:, -1]  # the colouring column
+    np.testing.assert_allclose(outputs[:, 10], 0.0, atol=1e-6)
+    np.testing.assert_allclose(outputs[:, 5], 1.0, atol=1e-3)
+
+
+def test_hint_error_is_zero_for_outputs_that_take_the_hint_colour():
+    images = np.stack([np.rint(colour_image(np.random.default_rng(i)) * 255).astype(np.uint8) for i in range(2)])
+    hint_fn = evaluate.point_hints(5, seed=0)
+    oracle = lambda batch: (batch["ab"][:, None], hint_fn(batch))  # noqa: E731  (the truth obeys its own hints)
+    flat = lambda batch: (tf_zeros_like(batch["ab"])[:, None], hint_fn(batch))  # noqa: E731
+    results, *_ = evaluate.score_dataset(images, {"oracle": oracle, "flat": flat}, sheets=[])
+    assert results["oracle"]["hint_error"] < 3.0  # hints are 1-3 px patch means of the truth
+    assert results["flat"]["hint_error"] > 10.0
+
+
+def tf_zeros_like(x):
+    import tensorflow as tf
+    return tf.zeros_like(x)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--lines", "x"], "--lines and --colors go together"),
+    (["--hint-points", "a,b"], "--hint-points takes numbers"),
+])
+def test_pairing_and_hint_flag_errors(setup, tmp_path, capsys, extra, message):
+    assert evaluate.main(["--model", str(setup / "run" / "generator.keras"), "--data", str(setup / "data"),
+                          "--out", str(tmp_path / "x"), "--quiet", *extra]) == 2
+    assert message in capsys.readouterr().err

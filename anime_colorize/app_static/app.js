@@ -22,7 +22,8 @@ const state = {
   size: 12,
   zoom: "fit",
   background: "drawing",
-  result: null,       // {seed, urls: [object URLs], blobs, selected, width, height}
+  result: null,       // {seed, urls: [object URLs], blobs, selected, width, height, fullBlobs, body}
+  lastBody: null,     // the request that made the result (downloads colour it again at full size)
   busy: false,
   pending: false,
   autoTimer: null,
@@ -453,6 +454,20 @@ function readNumber(input, low, high, name) {
   return value;
 }
 
+// What the server needs to colour the picture with the hints as they are now.
+function requestBody() {
+  const body = {
+    image: state.picture.dataUrl,
+    variants: readNumber($("variants-input"), 1, state.info ? state.info.max_variants : 8, "Variants"),
+    seed: readNumber($("seed-input"), 0, 2147483647, "Seed"),
+  };
+  const layer = strokeLayerCanvas();
+  if (layer) body.hints_png = layer.toDataURL("image/png");
+  if (state.points.size) body.points = pointsJson();
+  if (state.reference) body.reference = state.reference.dataUrl;
+  return body;
+}
+
 async function colorize() {
   if (!state.picture) {
     showError("upload a drawing first");
@@ -464,25 +479,20 @@ async function colorize() {
   }
   let body;
   try {
-    body = {
-      image: state.picture.dataUrl,
-      variants: readNumber($("variants-input"), 1, state.info ? state.info.max_variants : 8, "Variants"),
-      seed: readNumber($("seed-input"), 0, 2147483647, "Seed"),
-    };
+    body = requestBody();
   } catch (e) {
     showError(e.message);
     return;
   }
-  const layer = strokeLayerCanvas();
-  if (layer) body.hints_png = layer.toDataURL("image/png");
-  if (state.points.size) body.points = pointsJson();
-  if (state.reference) body.reference = state.reference.dataUrl;
+  const preview = $("preview-select").value;
+  if (preview !== "full") body.max_side = Number(preview);
   state.busy = true;
   state.pending = false;
   updateButtons();
   setStatus("Colouring…", "busy");
   try {
     const answer = await postJson("/api/colorize", body);
+    state.lastBody = body;
     showResult(answer);
     const notes = answer.warnings && answer.warnings.length ? " · " + answer.warnings.join("; ") : "";
     setStatus(`Coloured in ${answer.seconds.toFixed(1)} s${notes}`, "ok");
@@ -509,8 +519,11 @@ function showResult(answer) {
   const keep = state.result ? Math.min(state.result.selected, answer.variants.length - 1) : 0;
   const blobs = answer.variants.map((b64) => base64ToBlob(b64));
   const old = state.result;
-  state.result = { seed: answer.seed, blobs, urls: blobs.map((b) => URL.createObjectURL(b)), selected: keep,
-                   width: answer.width, height: answer.height };
+  state.result = { seed: answer.seed, variants: answer.variants.length, blobs,
+                   urls: blobs.map((b) => URL.createObjectURL(b)), selected: keep, width: answer.width,
+                   height: answer.height, fullWidth: answer.full_width, fullHeight: answer.full_height,
+                   body: state.lastBody, fullBlobs: [], referenceName: state.reference && state.reference.name };
+  state.result.fullSize = answer.width === answer.full_width && answer.height === answer.full_height;
   const strip = $("variants");
   strip.replaceChildren();
   state.result.urls.forEach((url, k) => {
@@ -526,6 +539,7 @@ function showResult(answer) {
     strip.appendChild(button);
   });
   selectVariant(keep);
+  updateCommandLine();
   if (old) old.urls.forEach((u) => URL.revokeObjectURL(u));
 }
 
@@ -537,8 +551,9 @@ function selectVariant(k) {
   img.src = state.result.urls[k];
   img.hidden = false;
   $("result-empty").hidden = true;
-  $("result-info").textContent = `variant ${k + 1} of ${state.result.urls.length} · seed ${state.result.seed} · ` +
-    `${state.result.width}×${state.result.height} px`;
+  const r = state.result;
+  $("result-info").textContent = `variant ${k + 1} of ${r.urls.length} · seed ${r.seed} · ` +
+    (r.fullSize ? `${r.width}×${r.height} px` : `preview ${r.width}×${r.height} px (downloads: ${r.fullWidth}×${r.fullHeight})`);
   if (state.background === "result") $("background").src = state.result.urls[k];
   updateButtons();
 }
@@ -621,10 +636,35 @@ function download(blob, name) {
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
-function downloadResult() {
-  if (!state.result) return;
-  const k = state.result.selected;
-  download(state.result.blobs[k], `${stem()}_colored_seed${state.result.seed}_${k}.png`);
+// Previews are coloured small; the download is the chosen variant coloured again at the
+// upload's full size, with the hints the preview was made with.
+async function downloadResult() {
+  const r = state.result;
+  if (!r) return;
+  const k = r.selected;
+  const name = `${stem()}_colored_seed${r.seed}_${k}.png`;
+  if (r.fullSize) {
+    download(r.blobs[k], name);
+    return;
+  }
+  if (!r.fullBlobs[k]) {
+    const button = $("download-result");
+    button.disabled = true;
+    setStatus(`Colouring variant ${k + 1} at ${r.fullWidth}×${r.fullHeight} px…`, "busy");
+    try {
+      const body = Object.assign({}, r.body, { variant: k });
+      delete body.max_side;
+      const answer = await postJson("/api/colorize", body);
+      r.fullBlobs[k] = base64ToBlob(answer.variants[0]);
+      setStatus(`Full-size result ready (${answer.seconds.toFixed(1)} s)`, "ok");
+    } catch (e) {
+      showError(e.message);
+      return;
+    } finally {
+      updateButtons();
+    }
+  }
+  download(r.fullBlobs[k], name);
 }
 
 function downloadHintsPng() {
@@ -634,6 +674,101 @@ function downloadHintsPng() {
     return;
   }
   layer.toBlob((blob) => download(blob, `${stem()}_hints.png`), "image/png");
+}
+
+// A ZIP of stored (uncompressed) files: enough for two small hint files, and no library.
+const CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+function crc32(bytes) {
+  let c = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 255] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+function zipFiles(files) {
+  const encoder = new TextEncoder();
+  const local = [], central = [];
+  let offset = 0;
+  for (const file of files) {
+    const name = encoder.encode(file.name);
+    const crc = crc32(file.bytes), size = file.bytes.length;
+    const head = new DataView(new ArrayBuffer(30));
+    head.setUint32(0, 0x04034b50, true);
+    head.setUint16(4, 20, true);       // version needed: 2.0
+    head.setUint16(6, 0x0800, true);   // UTF-8 names
+    head.setUint16(12, 0x21, true);    // 1980-01-01
+    head.setUint32(14, crc, true);
+    head.setUint32(18, size, true);
+    head.setUint32(22, size, true);
+    head.setUint16(26, name.length, true);
+    local.push(head, name, file.bytes);
+    const entry = new DataView(new ArrayBuffer(46));
+    entry.setUint32(0, 0x02014b50, true);
+    entry.setUint16(4, 20, true);
+    entry.setUint16(6, 20, true);
+    entry.setUint16(8, 0x0800, true);
+    entry.setUint16(14, 0x21, true);
+    entry.setUint32(16, crc, true);
+    entry.setUint32(20, size, true);
+    entry.setUint32(24, size, true);
+    entry.setUint16(28, name.length, true);
+    entry.setUint32(42, offset, true);
+    central.push(entry, name);
+    offset += 30 + name.length + size;
+  }
+  const centralSize = central.reduce((sum, part) => sum + part.byteLength, 0);
+  const end = new DataView(new ArrayBuffer(22));
+  end.setUint32(0, 0x06054b50, true);
+  end.setUint16(8, files.length, true);
+  end.setUint16(10, files.length, true);
+  end.setUint32(12, centralSize, true);
+  end.setUint32(16, offset, true);
+  return new Blob([...local, ...central, end], { type: "application/zip" });
+}
+
+function canvasBytes(canvas) {
+  return new Promise((resolve) => canvas.toBlob(async (blob) => resolve(new Uint8Array(await blob.arrayBuffer())),
+                                                 "image/png"));
+}
+
+// hints/NAME.png (strokes) and hints/NAME.json (points): what the colorize command's
+// --hints-dir looks for beside an input NAME.*
+async function downloadHintsZip() {
+  const files = [];
+  const layer = strokeLayerCanvas();
+  if (layer) files.push({ name: `hints/${stem()}.png`, bytes: await canvasBytes(layer) });
+  if (state.points.size) {
+    files.push({ name: `hints/${stem()}.json`, bytes: new TextEncoder().encode(JSON.stringify(pointsJson(), null, 1)) });
+  }
+  if (!files.length) {
+    showError("there are no hints to download");
+    return;
+  }
+  download(zipFiles(files), `${stem()}_hints.zip`);
+}
+
+function quoteArg(text) {
+  return /^[\w.\/:=+-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`;
+}
+
+// The colorize command that makes the shown result's variants at full size.
+function updateCommandLine() {
+  const r = state.result;
+  if (!r || !r.body) return;
+  const model = state.info ? state.info.model : "MODEL";
+  const parts = ["python -m anime_colorize.colorize", "--model", quoteArg(model), "--input", quoteArg(state.picture.name)];
+  if (r.body.hints_png || r.body.points) parts.push("--hints-dir", "hints");
+  if (r.body.reference) parts.push("--reference", quoteArg(r.referenceName));
+  parts.push("--num-samples", String(r.variants), "--seed", String(r.seed), "--out", "colored");
+  $("command-line").textContent = parts.join(" ");
 }
 
 function downloadPoints() {
@@ -694,6 +829,7 @@ function updateButtons() {
   $("download-result").disabled = !state.result;
   $("download-hints-png").disabled = !hasPicture || !state.actions.length;
   $("download-points").disabled = !hasPicture || !state.points.size;
+  $("download-hints-zip").disabled = !hasPicture || !state.actions.length;
 }
 
 function isTyping(event) {
@@ -719,7 +855,7 @@ function onKey(event) {
     const step = Math.max(1, Math.round(state.size * 0.15));
     input.value = state.size + (key === "]" ? step : -step);
     updateSize();
-  } else if (key === "enter") {
+  } else if (key === "enter" && event.target.tagName !== "BUTTON") {
     colorize();
   }
 }
@@ -770,6 +906,8 @@ function setup() {
   $("download-result").addEventListener("click", downloadResult);
   $("download-hints-png").addEventListener("click", downloadHintsPng);
   $("download-points").addEventListener("click", downloadPoints);
+  $("download-hints-zip").addEventListener("click", downloadHintsZip);
+  $("preview-select").addEventListener("change", () => { if (state.picture) scheduleColorize(0); });
   $("background-select").addEventListener("change", (e) => setBackground(e.target.value));
   $("zoom-select").addEventListener("change", (e) => { state.zoom = e.target.value; layoutStage(); });
   hintCanvas.addEventListener("pointerdown", onPointerDown);

@@ -69,20 +69,25 @@ def _box(y0, x0, height, width, h, w):
     return in_rows[:, :, None] & in_cols[:, None, :]
 
 
-def simulate_points(rgb, seed, max_points=20, patch_sizes=(1, 2, 3), centre_std=0.25) -> dict:
+def simulate_points(rgb, seed, max_points=20, patch_sizes=(1, 2, 3), centre_std=0.25, count=None) -> dict:
     """Point hints as in Zhang et al. 2017, for rgb float32 (B, H, W, 3) in [0, 1].
 
     Each image gets n points, n geometric with P(n) = (1/8) (7/8)^n clipped to
-    ``max_points`` (1/8 of the images get none, mean ~7). A point's centre is normal around
+    ``max_points`` (1/8 of the images get none, mean ~7), or exactly ``count`` points when
+    given (a Python int, as the evaluation's hint sweep uses). A point's centre is normal around
     the image centre (std ``centre_std`` * side, clipped to the image); it hints a square
     patch (side drawn from ``patch_sizes``) with the patch's MEAN normalised ab, mask 1;
     later points overwrite earlier ones. Returns hint_ab / hint_mask, zero hint_hist."""
     rgb, seed, b, h, w = _prepare(rgb, seed)
     _, ab = color.rgb_to_l_ab(rgb)
     count_seed, pos_seed, side_seed = _split(seed, 3)
-    u = 1.0 - tf.random.stateless_uniform([b], count_seed)  # (0, 1]
-    count = tf.cast(tf.minimum(tf.floor(tf.math.log(u) / math.log(1.0 - _POINT_P)),
-                               float(max_points)), tf.int32)
+    if count is not None:
+        max_points = max(max_points, int(count))
+        count = tf.fill([b], int(count))
+    else:
+        u = 1.0 - tf.random.stateless_uniform([b], count_seed)  # (0, 1]
+        count = tf.cast(tf.minimum(tf.floor(tf.math.log(u) / math.log(1.0 - _POINT_P)),
+                                   float(max_points)), tf.int32)
     hw = tf.cast(tf.stack([h, w]), tf.float32)
     centre = hw / 2.0 + tf.random.stateless_normal([b, max_points, 2], pos_seed) * centre_std * hw
     centre = tf.cast(tf.round(tf.clip_by_value(centre, 0.0, hw - 1.0)), tf.int32)

@@ -17,13 +17,17 @@ Models (:mod:`anime_colorize.models.resnet`, instance-normalised ResNets; chosen
   ``size`` with built-in data), so inference brings a page's shorter side to that scale.
 * ``page_generator`` F: B -> A, maps a colour picture (Lab, 3 channels) to a page's
   lightness (1 channel): it learns to draw a colour picture as a black-and-white page.
-* ``discriminator`` D_B judges colour pictures (Lab); ``page_discriminator`` D_A judges pages
-  (L). Both are unconditional PatchGANs scored with the least-squares loss on every patch.
+* ``discriminator`` D_B judges the colours (ab) of colour pictures; ``page_discriminator`` D_A
+  judges pages (L). Both are unconditional PatchGANs scored with the least-squares loss on
+  every patch. D_B sees ab alone, not Lab, because G cannot change L: a page's lightness
+  (screentone, text, balloons) and a colour picture's differ whatever G does, so a D_B that
+  saw L told the domains apart by L alone and pushed G towards adversarial chroma noise (seen:
+  cyan and yellow stripes over whole crops after 2,000 steps of manga_bw against faces64).
 
 Generator objective (G and F updated together by ``g_optimizer``, per sample, averaged over
 the global batch)::
 
-    lambda_adv      * (LS(D_B(L_a, G(L_a))) + LS(D_A(F(b))))
+    lambda_adv      * (LS(D_B(G(L_a))) + LS(D_A(F(b))))
   + lambda_cycle    * (|F(L_a, G(L_a)) - L_a| + |(F(b), G(F(b))) - b|)
   + lambda_identity * (|G(L_b) - ab_b| + |F(L_a, 0) - L_a|)
 
@@ -81,9 +85,9 @@ class CycleGANTrainer(Trainer):
         self.generator = ResNetGenerator(z_dim=m.z_dim, input_kind="gray", working_size=working_size(self.config),
                                          name="generator", **resnet)
         self.page_generator = ResNetTranslator(in_channels=3, out_channels=1, name="page_generator", **resnet)
-        self.discriminator = PatchDiscriminator(channels=3, filters=m.filters, name="discriminator")
+        self.discriminator = PatchDiscriminator(channels=2, filters=m.filters, name="discriminator")
         self.page_discriminator = PatchDiscriminator(channels=1, filters=m.filters, name="page_discriminator")
-        self.pool_b = tf.Variable(tf.zeros((t.pool_size, d.size, d.size, 3)), trainable=False, name="pool_b")
+        self.pool_b = tf.Variable(tf.zeros((t.pool_size, d.size, d.size, 2)), trainable=False, name="pool_b")
         self.pool_a = tf.Variable(tf.zeros((t.pool_size, d.size, d.size, 1)), trainable=False, name="pool_a")
         self.pool_count = tf.Variable(0, dtype=tf.int32, trainable=False, name="pool_count")
 
@@ -168,7 +172,7 @@ class CycleGANTrainer(Trainer):
             rec_a, fake_a, identity_a = pages[:local], pages[local:2 * local], pages[2 * local:]
             rec_b = tf.concat([fake_a, self.generator({"l": fake_a, "z": rng.normal(z_dim)}, training=True)], -1)
             terms = {
-                "g_adv_b": self.average(losses.lsgan_generator_loss(self.discriminator(fake_b, training=True)), n),
+                "g_adv_b": self.average(losses.lsgan_generator_loss(self.discriminator(fake_ab, training=True)), n),
                 "g_adv_a": self.average(losses.lsgan_generator_loss(self.page_discriminator(fake_a, training=True)), n),
                 "cycle_a": self.average(losses.per_sample_l1(real_a, rec_a), n),
                 "cycle_b": self.average(losses.per_sample_l1(real_b, rec_b), n),
@@ -182,11 +186,11 @@ class CycleGANTrainer(Trainer):
         variables = self.generator_variables
         self.g_optimizer.apply(tape.gradient(scaled, variables), variables)
 
-        shown_b = self.query_pool(self.pool_b, tf.stop_gradient(fake_b), rng)
+        shown_b = self.query_pool(self.pool_b, tf.stop_gradient(fake_ab), rng)
         shown_a = self.query_pool(self.pool_a, tf.stop_gradient(fake_a), rng)
         self.pool_count.assign(tf.minimum(self.pool_count + local, self.pool_b.shape[0]))
         with tf.GradientTape() as tape:
-            real_b_scores, fake_b_scores = tf.split(self.discriminator(tf.concat([real_b, shown_b], 0),
+            real_b_scores, fake_b_scores = tf.split(self.discriminator(tf.concat([ab_b, shown_b], 0),
                                                                        training=True), 2, axis=0)
             real_a_scores, fake_a_scores = tf.split(self.page_discriminator(tf.concat([real_a, shown_a], 0),
                                                                             training=True), 2, axis=0)
