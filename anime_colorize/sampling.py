@@ -20,11 +20,26 @@ from anime_colorize.data import hints as hints_lib
 from anime_colorize.data.lineart import to_line_art
 
 
-def working_shape(height: int, width: int, working_size: int, stride: int) -> tuple[int, int]:
-    """The network-side size for an input: the shorter side scaled to ``working_size`` and
-    both sides rounded to multiples of ``stride`` (at least one stride)."""
+def working_shape(height: int, width: int, working_size: int, stride: int = 1) -> tuple[int, int]:
+    """The network-side size of an input: its shorter side scaled to ``working_size``, the
+    aspect ratio kept (each side rounded, at least 1 px). The network then gets it padded to
+    :func:`padded_shape`; ``stride`` is accepted for symmetry and unused."""
     scale = working_size / min(height, width)
-    return tuple(max(stride, int(round(side * scale / stride)) * stride) for side in (height, width))
+    return tuple(max(1, int(round(side * scale))) for side in (height, width))
+
+
+def padded_shape(shape, stride: int) -> tuple[int, int]:
+    """``shape`` rounded up to multiples of ``stride``: what the U-Net needs."""
+    return tuple(-(-side // stride) * stride for side in shape)
+
+
+def _pad(x, padded, value=None):
+    """(B, h, w, C) -> (B, *padded, C), padded at the bottom and right: mirrored content
+    (``value`` None; for lightness, so the network sees no false edge) or a constant."""
+    pads = [[0, 0], [0, padded[0] - x.shape[1]], [0, padded[1] - x.shape[2]], [0, 0]]
+    if value is None and pads[1][1] < x.shape[1] and pads[2][1] < x.shape[2]:
+        return tf.pad(x, pads, mode="SYMMETRIC")
+    return tf.pad(x, pads, constant_values=0.0 if value is None else value)
 
 
 def random_sweep(count: int, z_dim: int, seed: int = 0) -> np.ndarray:
@@ -132,8 +147,11 @@ def colorize_batch(generator, pictures: list, z: np.ndarray, hints: list | None 
     if len(shapes) != 1:
         raise ValueError(f"pictures of one batch must share a working shape, got {sorted(shapes)}")
     work = shapes.pop()
+    padded = padded_shape(work, generator.stride)
     full = [prepare_input(p, generator.input_kind) for p in pictures]
     net_input = tf.concat([tf.image.resize(f[None], work, method="bilinear", antialias=True) for f in full], 0)
+    # Line art is padded with paper; lightness with its mirror image (no false edge).
+    net_input = _pad(net_input, padded, 1.0 if generator.input_kind == "lineart" else None)
     net_hints = None
     if generator.hint_kinds:
         per_picture = []
@@ -146,6 +164,7 @@ def colorize_batch(generator, pictures: list, z: np.ndarray, hints: list | None 
                 one.update(h)
             per_picture.append(one)
         net_hints = {key: tf.concat([one[key] for one in per_picture], 0) for key in per_picture[0]}
+        net_hints.update({key: _pad(net_hints[key], padded, 0.0) for key in ("hint_ab", "hint_mask")})
     k = len(z)
     pairs = [(i, j) for i in range(len(pictures)) for j in range(k)]  # picture-major
     colors = []
@@ -154,7 +173,7 @@ def colorize_batch(generator, pictures: list, z: np.ndarray, hints: list | None 
         chunk_z = np.stack([z[j] for _, j in pairs[start:start + batch_size]])
         chunk_hints = None if net_hints is None else {key: tf.gather(v, rows) for key, v in net_hints.items()}
         colors.append(generator(tf.gather(net_input, rows), chunk_z, chunk_hints))
-    colors = tf.concat(colors, 0)
+    colors = tf.concat(colors, 0)[:, :work[0], :work[1]]
     outputs = []
     for i, (picture, f) in enumerate(zip(pictures, full)):
         height, width = picture.shape[:2]

@@ -5,12 +5,13 @@ from anime_colorize import color, export, sampling
 from anime_colorize.models import UNetGenerator
 
 
-def test_working_shape_keeps_aspect_and_stride():
-    assert sampling.working_shape(64, 64, 64, 16) == (64, 64)
-    assert sampling.working_shape(2000, 1414, 64, 16) == (96, 64)
-    assert sampling.working_shape(10, 10, 64, 16) == (64, 64)
-    h, w = sampling.working_shape(300, 7, 32, 8)
-    assert h % 8 == 0 and w % 8 == 0 and w >= 8
+def test_working_shape_keeps_aspect_and_padding_reaches_the_stride():
+    assert sampling.working_shape(64, 64, 64) == (64, 64)
+    assert sampling.working_shape(2000, 1414, 64) == (91, 64)  # 2000 * 64 / 1414 = 90.5
+    assert sampling.padded_shape((91, 64), 16) == (96, 64)
+    assert sampling.working_shape(10, 10, 64) == (64, 64)
+    h, w = sampling.working_shape(300, 7, 32)
+    assert w == 32 and h == round(300 * 32 / 7)
 
 
 def test_segment_sweep_moves_one_segment_per_row():
