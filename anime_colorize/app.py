@@ -5,9 +5,12 @@
 
 Upload a drawing (line art, a gray picture or a manga page), paint colour hints over it
 (strokes, points, eraser, undo), optionally add a reference picture, and colour it: the page
-shows a strip of noise variants to choose from and downloads the chosen one at the upload's
-full resolution, and the hint layer as the stroke PNG and points JSON that
-:mod:`anime_colorize.data.hints` reads, so the work can go on from the command line.
+shows a strip of noise variants to choose from (quick previews, at most 1024 px by default)
+and downloads the chosen one at the upload's full resolution. The hints download as the
+stroke PNG and points JSON that :mod:`anime_colorize.data.hints` reads, or as a ZIP holding
+``hints/NAME.png`` and ``hints/NAME.json``, and the page shows the ``anime_colorize.colorize``
+command (``--hints-dir hints --num-samples K --seed S``) whose ``NAME_k.png`` is its variant
+k: the work goes on from the command line with the same colourings.
 
 The page works offline: every script, style and icon is served from
 ``anime_colorize/app_static``. The server is the standard library's threading HTTP server;
@@ -118,19 +121,13 @@ def decode_base64(value, field: str) -> bytes:
 
 
 def png_bytes(rgb) -> bytes:
-    """float RGB (H, W, 3) in [0, 1] (or uint8 (H, W, C), C in 1, 3, 4 as RGB(A)) -> PNG bytes."""
+    """float RGB (H, W, 3) in [0, 1] -> PNG bytes (8 bits)."""
     import cv2
     import numpy as np
 
-    arr = np.asarray(rgb)
-    if np.issubdtype(arr.dtype, np.floating):
-        arr = (np.clip(np.nan_to_num(arr, nan=0.0), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    if arr.ndim == 3 and arr.shape[2] == 3:
-        arr = arr[:, :, ::-1]  # OpenCV writes BGR
-    elif arr.ndim == 3 and arr.shape[2] == 4:
-        arr = arr[:, :, [2, 1, 0, 3]]
-    # level 1: fast; the PNG is sent once, not kept
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(arr), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    arr = (np.clip(np.nan_to_num(np.asarray(rgb), nan=0.0), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    # level 1: fast; the PNG is sent once, not kept. [::-1]: OpenCV writes BGR
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(arr[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise ValueError("OpenCV could not encode the picture as PNG")
     return buf.tobytes()

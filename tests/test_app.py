@@ -324,7 +324,8 @@ def test_an_internal_error_is_logged_not_sent(serve, hint_generator, caplog, mon
 def test_a_model_without_hints_says_so(serve, plain_generator):
     client = serve(plain_generator)
     image = drawing()
-    status, answer = client.post("/api/colorize", {"image": png_b64(image), "hints_png": png_b64(stroke_layer(), "RGBA")})
+    strokes = png_b64(stroke_layer(), "RGBA")
+    status, answer = client.post("/api/colorize", {"image": png_b64(image), "hints_png": strokes})
     assert status == 400 and "without stroke or point hints" in answer["error"]
     status, answer = client.post("/api/colorize", {"image": png_b64(image), "reference": png_b64(image)})
     assert status == 400 and "without reference" in answer["error"]

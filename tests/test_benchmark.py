@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from anime_colorize import benchmark
+from anime_colorize.trainers import available_trainers
 
 TINY = ["--size", "32", "--batch-size", "2", "--filters", "8", "--depth", "2", "--steps", "1",
         "--warmup", "1", "--xla", "off", "--page-size", "48x40", "--matmul-size", "256",
@@ -92,7 +93,7 @@ def test_main_measures_memory_in_a_child_process(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--algos", "gan9000"], "unknown algorithm 'gan9000'; known: dcgan, wgangp"),
+    (["--algos", "gan9000"], "unknown algorithm 'gan9000'; known: " + ", ".join(available_trainers())),
     (["--size", "40"], "not divisible by 2**depth"),
     (["--size", "64,x"], "--size takes comma-separated integers"),
     (["--size", "0"], "--size must be positive"),

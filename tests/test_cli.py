@@ -4,6 +4,7 @@ import pytest
 
 from anime_colorize import sample, train
 from anime_colorize.data.io import read_image, write_image
+from anime_colorize.trainers import available_trainers
 
 TINY_FLAGS = ["--size", "32", "--batch-size", "4", "--num-images", "16", "--depth", "2",
               "--filters", "8", "--z-dim", "4", "--steps", "3", "--log-every", "1", "--quiet"]
@@ -36,7 +37,7 @@ def test_train_overwrite_starts_afresh(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--algo", "gan9000"], "unknown algorithm 'gan9000'; known: dcgan, wgangp"),
+    (["--algo", "gan9000"], "unknown algorithm 'gan9000'; known: " + ", ".join(available_trainers())),
     (["--size", "40"], "not divisible by 2**depth"),
     (["--data", "/no/such/folder"], "/no/such/folder"),
 ])

@@ -110,3 +110,17 @@ def test_hint_error_is_zero_where_the_output_matches_the_hints():
     np.testing.assert_allclose(error, [0.375, 0.0])  # mean |ab - hint| over the hinted pixel; none in image 2
     colors[0, 2, 2, 1:] = [0.5, -0.25]
     assert Trainer.hint_error(tf.constant(colors), {"hint_ab": hint_ab, "hint_mask": mask}).numpy().max() == 0
+
+
+def test_hinted_images_pull_both_colourings_and_are_not_pushed_apart(tiny_config):
+    from anime_colorize.trainers.base import StepRandom
+    trainer = get_trainer("dcgan")(tiny_config(algo="dcgan", hints="histogram"))
+    pictures = make_cel_images(4, 32, seed=5)
+    hinted = pipeline.rgb_batch_to_model_inputs(pictures, None, "histogram", (0, 1))
+    plain = pipeline.rgb_batch_to_model_inputs(pictures, None, "none")
+    plain.update({k: tf.zeros_like(v) for k, v in hinted.items() if k.startswith("hint")})
+    seed = tf.constant([1, 2], tf.int64)
+    for batch, expect_ms in ((hinted, False), (plain, True)):
+        condition, real = trainer.condition(batch), trainer.target(batch)
+        _, terms = trainer.generator_losses(condition, real, StepRandom(seed, 4, 1))
+        assert (float(terms["ms"]) > 0) == expect_ms

@@ -187,3 +187,17 @@ def test_train_cli_runs_pix2pixhd_end_to_end(tmp_path):
     generator = load_generator(out / "generator.keras")
     colours = generator(tf.zeros((1, 32, 32, 1)), tf.zeros((1, 4)))
     assert colours.shape == (1, 32, 32, 2) and np.all(np.abs(colours.numpy()) <= 1.0)
+
+
+def test_flop_estimates_know_the_paired_algorithms():
+    from anime_colorize.benchmark import train_step_flops
+
+    g, d, b = 100, 10, 4
+    dcgan = train_step_flops("dcgan", g, d, b)
+    assert train_step_flops("pix2pix", g, d, b) == dcgan
+    assert train_step_flops("l2", g, d, b) == {"generator_update": 2 * 3 * g * b, "discriminator_update": 0,
+                                               "total": 2 * 3 * g * b}
+    assert train_step_flops("pix2pix_gp", g, d, b)["discriminator_update"] == 2 * (g * b + 9 * d * b)
+    hd = train_step_flops("pix2pixhd", g, d, b)
+    assert hd["generator_update"] == dcgan["generator_update"] + 2 * d * b  # the real features for FM
+    assert hd["discriminator_update"] == dcgan["discriminator_update"]

@@ -369,7 +369,8 @@ function onPointerDown(event) {
     showError("this model takes no stroke or point hints");
     return;
   }
-  event.preventDefault();
+  event.preventDefault();  // this also keeps the focus where it was: take it off a select, for the shortcuts
+  if (document.activeElement instanceof HTMLElement) document.activeElement.blur();
   if (state.tool === "pick" || event.altKey) {
     pickColor(event);
     return;

@@ -17,9 +17,12 @@ throughout. Differences, each for a reason:
 (gray input) or ``lab`` (line art), ``metadata``, ``stride``, ``output_name``, ``hint_kinds``
 (always empty: this model takes no colour hints), ``z_dim``, ``working_size``. So it exports,
 loads and colours pages exactly like the U-Net (see :mod:`anime_colorize.export`,
-:func:`anime_colorize.sampling.colorize`). ``z`` is broadcast into the first residual block's
-input; a CycleGAN is trained without any diversity term, so z is accepted for the shared
-interface but the mapping learnt is close to deterministic.
+:func:`anime_colorize.sampling.colorize`). ``z`` is accepted for that interface and ignored:
+CycleGAN's generators are deterministic (the cycle loss penalises any variation z would
+bring). A first version broadcast z into the bottleneck, as the U-Net does, but instance
+normalisation removes any per-channel constant, so z changed nothing (outputs for two z
+differed by 1e-7) while its weights looked trained; a noise sweep of this model shows one
+colouring repeated.
 
 :class:`ResNetTranslator` is the same body between plain images, ``(B, H, W, in) -> (B, H, W,
 out)``, used for the backward map F (colour picture -> page). :class:`PatchDiscriminator`
@@ -34,7 +37,7 @@ import keras
 from keras import layers
 
 from anime_colorize.config import INPUT_KINDS
-from anime_colorize.models.layers import PACKAGE, SpatialBroadcast, Upsample2x, conv_block
+from anime_colorize.models.layers import PACKAGE, Upsample2x, conv_block
 
 RESNET_STRIDE = 4
 
@@ -46,14 +49,11 @@ def _residual_block(x, width, norm, name):
     return layers.Add(name=f"{name}_add")([x, y])
 
 
-def _resnet_body(x_in, filters, blocks, norm, global_vector=None):
-    """Everything but the head: (B, H, W, C) -> (B, H, W, filters), the input concatenated."""
+def _resnet_body(x_in, filters, blocks, norm):
+    """Everything but the head: (B, H, W, C) -> (B, H, W, filters + C), the input concatenated."""
     x = conv_block(x_in, filters, kernel=7, norm=norm, activation="relu", name="stem")
     x = conv_block(x, 2 * filters, strides=2, norm=norm, activation="relu", name="down0")
     x = conv_block(x, 4 * filters, strides=2, norm=norm, activation="relu", name="down1")
-    if global_vector is not None:
-        x = layers.Concatenate(name="global_cat")([x, SpatialBroadcast(name="global")([x, global_vector])])
-        x = conv_block(x, 4 * filters, kernel=1, norm=norm, activation="relu", name="global_mix")
     for i in range(blocks):
         x = _residual_block(x, 4 * filters, norm, name=f"res{i}")
     x = Upsample2x(name="up1_resize")(x)
@@ -76,8 +76,8 @@ class ResNetGenerator(keras.Model):
         working_size: the pixel scale inference should bring an input's shorter side to.
         hint_kinds: must be empty (accepted so the config has the generators' common keys).
 
-    Inputs ``l`` (B, H, W, 1) in [-1, 1] and ``z`` (B, z_dim); output float32, tanh, ``ab``
-    (B, H, W, 2) or ``lab`` (B, H, W, 3); H and W multiples of 4.
+    Inputs ``l`` (B, H, W, 1) in [-1, 1] and ``z`` (B, z_dim), ignored; output float32, tanh,
+    ``ab`` (B, H, W, 2) or ``lab`` (B, H, W, 3); H and W multiples of 4.
     """
 
     def __init__(self, z_dim=8, blocks=6, filters=32, norm="instance", input_kind="gray",
@@ -87,7 +87,7 @@ class ResNetGenerator(keras.Model):
         if tuple(hint_kinds):
             raise ValueError("ResNetGenerator takes no colour hints")
         inputs = {"l": keras.Input((None, None, 1), name="l"), "z": keras.Input((z_dim,), name="z")}
-        x = _resnet_body(inputs["l"], filters, blocks, norm, global_vector=inputs["z"])
+        x = _resnet_body(inputs["l"], filters, blocks, norm)  # z is not used: see the module docstring
         output_name = "ab" if input_kind == "gray" else "lab"
         # float32 head: under mixed precision the output (and every loss on it) stays float32.
         out = layers.Conv2D(len(output_name), 7, padding="same", activation="tanh", dtype="float32",

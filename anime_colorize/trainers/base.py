@@ -224,14 +224,25 @@ class Trainer:
         diff = tf.reduce_sum(tf.abs(colors[..., -2:] - condition["hint_ab"]) * mask, axis=[1, 2, 3])
         return diff / tf.maximum(2.0 * tf.reduce_sum(mask, axis=[1, 2, 3]), 1.0)
 
+    @staticmethod
+    def hinted(condition):
+        """(B,) bool: the images given any hint (a spatial hint or a histogram)."""
+        if "hint_mask" not in condition:
+            return None
+        return ((tf.reduce_max(condition["hint_mask"], axis=[1, 2, 3]) > 0)
+                | (tf.reduce_sum(condition["hint_hist"], axis=1) > 0))
+
     # --- the step ------------------------------------------------------------------------
     def generator_losses(self, condition, real, rng: StepRandom):
         """Total generator loss (this replica's share) and its terms, from two z per image.
 
-        Both colourings are made in one forward pass of a doubled batch. The L1 term pulls
-        only the better of the two towards the truth; the mode-seeking term pushes them apart;
-        for hint models, the hint term pulls both to the hint colour where hints were given
-        (hints are facts, not one mode among several).
+        Both colourings are made in one forward pass of a doubled batch. Without hints the L1
+        term pulls only the better of the two towards the truth and the mode-seeking term
+        pushes them apart: the colouring of a drawing is ambiguous, and z picks one answer.
+        A hinted image is much less ambiguous, so there both colourings are pulled to the
+        truth (mean L1) and not pushed apart: otherwise the second colouring is free to
+        ignore the hints and the network learns to spread them only half the time. The hint
+        term pulls both to the hint colour where hints were given.
         """
         t = self.config.train
         z_dim = self.config.model.z_dim
@@ -240,17 +251,30 @@ class Trainer:
         condition_2 = self.doubled(condition)
         both = self.generate(condition_2, tf.concat([z_1, z_2], axis=0))
         fake_1, fake_2 = both[:local], both[local:]
-        terms = {"l1": self.average(losses.best_of_l1(real, [fake_1, fake_2]), rng.global_batch),
-                 "ms": self.average(losses.mode_seeking_loss(fake_1, fake_2, z_1, z_2), rng.global_batch)}
+        l1 = losses.best_of_l1(real, [fake_1, fake_2])
+        ms = losses.mode_seeking_loss(fake_1, fake_2, z_1, z_2)
+        hinted = self.hinted(condition)
+        if hinted is not None:
+            mean_l1 = 0.5 * (losses.per_sample_l1(real, fake_1) + losses.per_sample_l1(real, fake_2))
+            l1 = tf.where(hinted, mean_l1, l1)
+            ms = tf.where(hinted, tf.zeros_like(ms), ms)
+        terms = {"l1": self.average(l1, rng.global_batch), "ms": self.average(ms, rng.global_batch)}
         total = t.lambda_l1 * terms["l1"] + t.lambda_ms * terms["ms"]
-        if "hint_mask" in condition:
+        if hinted is not None:
             terms["hint"] = self.average(self.hint_error(both, condition_2), 2 * rng.global_batch)
             total += t.lambda_hint * terms["hint"]
         if self.discriminator is not None:
-            fake_scores = self.judge(condition_2, both)
-            terms["g_adv"] = self.average(self.adversarial_loss(fake_scores), 2 * rng.global_batch)
-            total += t.lambda_adv * terms["g_adv"]
+            adversarial, weighted = self.generator_adversarial_terms(condition, condition_2, real, both, rng)
+            terms.update(adversarial)
+            total += weighted
         return total, terms
+
+    def generator_adversarial_terms(self, condition, condition_2, real, fakes, rng: StepRandom):
+        """The generator's adversarial terms for its 2B colourings ``fakes`` of the doubled
+        condition ``condition_2``: ({name: share}, their weighted sum). Override to add terms
+        that need the discriminator (pix2pixHD's feature matching)."""
+        g_adv = self.average(self.adversarial_loss(self.judge(condition_2, fakes)), 2 * rng.global_batch)
+        return {"g_adv": g_adv}, self.config.train.lambda_adv * g_adv
 
     def replica_step(self, batch, seed):
         """The step on one replica's share of the batch; returns its shares of the losses."""

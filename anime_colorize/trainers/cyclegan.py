@@ -10,7 +10,8 @@ pictures' (:func:`~anime_colorize.data.pipeline.unpaired_batch_signature`).
 Models (:mod:`anime_colorize.models.resnet`, instance-normalised ResNets; chosen automatically,
 ``--resnet-blocks`` deep and ``--filters`` wide):
 
-* ``generator`` G: A -> B, the colourer. It takes ``l`` (+ ``z``) and predicts ``ab``; the
+* ``generator`` G: A -> B, the colourer. It takes ``l`` (and ``z``, ignored: CycleGAN is
+  deterministic, see :mod:`anime_colorize.models.resnet`) and predicts ``ab``; the
   colour picture it makes of a page is (the page's L, ab). So it is a gray-input model like
   any other: it is what a run exports, and it colours pages with ``sample`` / ``colorize``.
   Its ``working_size`` is the scale pages were trained at, ``size * page_scale`` (just

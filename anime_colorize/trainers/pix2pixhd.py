@@ -55,28 +55,15 @@ class Pix2PixHDTrainer(Trainer):
         self.d_optimizer.apply(tape.gradient(scaled, variables), variables)
         return {"d_loss": d_loss}
 
-    def generator_losses(self, condition, real, rng):
-        """As :meth:`Trainer.generator_losses`, plus feature matching, which needs the
-        discriminator's features of the real colourings as well as of the two fakes."""
+    def generator_adversarial_terms(self, condition, condition_2, real, fakes, rng):
+        """LSGAN over the scales, plus feature matching, which needs the discriminator's
+        features of the real colourings as well as of the two fakes."""
         t = self.config.train
-        z_dim = self.config.model.z_dim
-        local = tf.shape(real)[0]
-        z_1, z_2 = rng.normal(z_dim), rng.normal(z_dim)
-        condition_2 = self.doubled(condition)
-        both = self.generate(condition_2, tf.concat([z_1, z_2], axis=0))
-        fake_1, fake_2 = both[:local], both[local:]
-        terms = {"l1": self.average(losses.best_of_l1(real, [fake_1, fake_2]), rng.global_batch),
-                 "ms": self.average(losses.mode_seeking_loss(fake_1, fake_2, z_1, z_2), rng.global_batch)}
-        total = t.lambda_l1 * terms["l1"] + t.lambda_ms * terms["ms"]
-        if "hint_mask" in condition:
-            terms["hint"] = self.average(self.hint_error(both, condition_2), 2 * rng.global_batch)
-            total += t.lambda_hint * terms["hint"]
-        fake_outputs = self.judge(condition_2, both)
+        fake_outputs = self.judge(condition_2, fakes)
         # The real features are targets: constants, computed once and paired with both fakes.
         real_features, _ = _split_outputs(self.judge(condition, real))
         real_features = [[tf.stop_gradient(tf.concat([f, f], axis=0)) for f in scale] for scale in real_features]
         fake_features, _ = _split_outputs(fake_outputs)
-        terms["g_adv"] = self.average(self.adversarial_loss(fake_outputs), 2 * rng.global_batch)
-        terms["fm"] = self.average(losses.feature_matching_loss(real_features, fake_features), 2 * rng.global_batch)
-        total += t.lambda_adv * terms["g_adv"] + t.lambda_fm * terms["fm"]
-        return total, terms
+        terms = {"g_adv": self.average(self.adversarial_loss(fake_outputs), 2 * rng.global_batch),
+                 "fm": self.average(losses.feature_matching_loss(real_features, fake_features), 2 * rng.global_batch)}
+        return terms, t.lambda_adv * terms["g_adv"] + t.lambda_fm * terms["fm"]
