@@ -19,6 +19,8 @@ Hints (hint models only; giving them to a model without hints is an error):
   points drawn over the strokes); inputs without one are coloured without spatial hints.
 * ``--reference PICTURE``: the reference's colour histogram for every input, so one
   character keeps the same palette across pages.
+A model trained with blurred hints only (``--hints blur``) takes a PNG as a rough colouring
+instead: faded toward white and blurred, as in training (deepcolor's hint).
 
 Outputs: ``<stem>.png``, or ``<stem>_<k>.png`` for k < K with ``--num-samples K`` (one z list,
 drawn from ``--seed``, shared by every input so a folder is coloured consistently). A single
@@ -65,10 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_hint_file(path: Path, height: int, width: int) -> dict:
+def load_hint_file(path: Path, height: int, width: int, blur: bool = False) -> dict:
     """A user hint file for an input of (height, width) -> hints with B = 1.
 
-    Raises ValueError naming the file for a bad file or a stroke image of another size.
+    ``blur``: a PNG is a rough colouring for a model trained with blurred hints only
+    (deepcolor's kind): it is faded toward white and blurred as in training. Raises ValueError
+    naming the file for a bad file or a stroke image of another size.
     """
     from anime_colorize.data import hints as hints_lib
     from anime_colorize.data.io import read_rgba
@@ -88,7 +92,7 @@ def load_hint_file(path: Path, height: int, width: int) -> dict:
         if rgba[..., 3].min() >= 1.0:
             raise ValueError(f"{path}: the stroke image has no transparent pixels; draw strokes on a "
                              "transparent layer (RGBA PNG)")
-        return hints_lib.hints_from_stroke_png(rgba)
+        return hints_lib.hints_from_colouring_png(rgba) if blur else hints_lib.hints_from_stroke_png(rgba)
     raise ValueError(f"{path}: hint files are .json (points) or .png (strokes)")
 
 
@@ -110,7 +114,14 @@ def merge_hints(first: dict | None, second: dict | None) -> dict | None:
     return merged
 
 
-def hints_for(path: Path, height: int, width: int, args, reference) -> dict | None:
+def blurred_hints_only(generator) -> bool:
+    """True for a model trained with blurred colour hints and no exact ones: its stroke
+    images are faded and blurred as in training."""
+    kinds = set(generator.hint_kinds)
+    return "blur" in kinds and not kinds & {"points", "scribble"}
+
+
+def hints_for(path: Path, height: int, width: int, args, reference, blur: bool = False) -> dict | None:
     """The hints of one input: its hint file(s) and the reference histogram, or None."""
     found = []
     if args.hints:
@@ -122,7 +133,7 @@ def hints_for(path: Path, height: int, width: int, args, reference) -> dict | No
             log.info("%s: no hint file in %s", path.name, args.hints_dir)
     hints = None
     for hint_path in found:  # strokes first, points drawn over them
-        hints = merge_hints(hints, load_hint_file(hint_path, height, width))
+        hints = merge_hints(hints, load_hint_file(hint_path, height, width, blur))
     if reference is not None:
         hints = dict(hints or {}, hint_hist=reference)
     return hints
@@ -191,7 +202,7 @@ def colour_all(generator, inputs: list, out: Path, single_file: bool, args, refe
                 bar.update(1)
                 continue
             try:
-                hints = hints_for(path, rgb.shape[0], rgb.shape[1], args, reference)
+                hints = hints_for(path, rgb.shape[0], rgb.shape[1], args, reference, blurred_hints_only(generator))
             except (ValueError, OSError) as e:
                 log.warning("skipped %s: %s", path, cli_common.describe(e))
                 skipped += 1

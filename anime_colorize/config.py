@@ -132,7 +132,9 @@ def add_arguments(parser: argparse.ArgumentParser, cls, title: str) -> None:
         kind = hints[f.name]
         base = [a for a in typing.get_args(kind) if a is not type(None)]
         kind = base[0] if base else kind
-        help_text = f"{f.metadata.get('help', '')} (default: {f.default})"
+        choices = f.metadata.get("choices")
+        help_text = f.metadata.get("help", "") + (f"; one of: {', '.join(choices)}" if choices else "")
+        help_text = f"{help_text} (default: {f.default})"
         kwargs = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
         if kind is bool:
             group.add_argument(flag_name(f.name), action=argparse.BooleanOptionalAction, **kwargs)

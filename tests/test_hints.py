@@ -288,3 +288,15 @@ def test_resize_averages_ab_weighted_by_mask():
     small = H.resize_hints({"hint_ab": ab, "hint_mask": mask}, 1, 1)
     np.testing.assert_allclose(small["hint_ab"].numpy()[0, 0, 0], [0.3, 0.1], atol=1e-6)
     assert small["hint_mask"].numpy()[0, 0, 0, 0] == 1.0
+
+
+def test_a_user_colouring_is_blurred_and_faded_like_the_training_hint():
+    from anime_colorize.data.hints import hints_from_colouring_png
+    rgba = np.zeros((64, 64, 4), np.float32)
+    rgba[16:48, 16:48] = [1.0, 0.0, 0.0, 1.0]  # a red square painted on a transparent layer
+    hints = hints_from_colouring_png(rgba)
+    mask, ab = hints["hint_mask"].numpy()[0, ..., 0], hints["hint_ab"].numpy()[0]
+    assert mask[32, 32] > 0.9 and 0.0 < mask[12, 32] < mask[20, 32] < 1.0  # soft edges
+    assert mask[0, 0] == 0.0 and np.all(ab[mask == 0] == 0)
+    assert ab[32, 32, 0] > 0.5  # red at the centre: a* high
+    assert 0.0 < ab[14, 32, 0] < ab[32, 32, 0]  # faded toward white at the edge

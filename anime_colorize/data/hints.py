@@ -340,6 +340,23 @@ def hints_from_stroke_png(rgba, threshold=0.5) -> dict:
             "hint_hist": tf.zeros([1, HIST_SIZE])}
 
 
+def hints_from_colouring_png(rgba, blur_sigma=None) -> dict:
+    """A user's rough colouring -> blurred hints with B = 1, as :func:`simulate_blur` makes
+    them in training (deepcolor's hint): rgba float (H, W, 4) in [0, 1] (uint8 is scaled),
+    colour where painted, transparent elsewhere. The colouring is laid on white paper and
+    blurred (sigma default min(H, W) / 16), so it fades toward white where nothing was
+    painted; hint_mask is the blurred coverage (alpha), 0 below 1e-3."""
+    rgba = _unit_float(rgba, 4, "colouring image")[None]
+    alpha = rgba[..., 3:]
+    h, w = tf.shape(rgba)[1], tf.shape(rgba)[2]
+    sigma = blur_sigma if blur_sigma is not None else tf.cast(tf.minimum(h, w), tf.float32) / 16.0
+    blurred = _gaussian_blur(tf.concat([rgba[..., :3] * alpha + (1.0 - alpha), alpha], -1), sigma)
+    _, ab = color.rgb_to_l_ab(tf.clip_by_value(blurred[..., :3], 0.0, 1.0))
+    mask = tf.clip_by_value(blurred[..., 3:], 0.0, 1.0)
+    mask = tf.where(mask >= _MASK_EPS, mask, 0.0)
+    return {"hint_ab": tf.where(mask > 0.0, ab, 0.0), "hint_mask": mask, "hint_hist": tf.zeros([1, HIST_SIZE])}
+
+
 def reference_histogram(rgb) -> tf.Tensor:
     """A reference picture rgb float (H, W, 3) in [0, 1] (uint8 is scaled) -> its colour
     histogram float32 (1, 512), the hint_hist for a reference-guided colouring."""
