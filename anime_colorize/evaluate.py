@@ -676,7 +676,8 @@ def main(argv=None) -> int:
     if train is None:
         print(f"note: training-mean baseline left out: {train_note}")
     if skipped:
-        print(f"note: skipped {len(skipped)} images (listed in metrics.json)")
+        what = "unreadable images" if args.lines is None else "images (unreadable or without line art)"
+        print(f"note: skipped {len(skipped)} {what} (listed in metrics.json)")
     print(f"wrote {out_dir}/" + ", ".join(written))
     return 0
 
