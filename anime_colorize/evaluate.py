@@ -60,8 +60,9 @@ selected by --data and --include; the row is left out, with a note, when none is
 Writes to --out: ``metrics.json`` (all figures, the arguments, counts, model metadata; no
 timestamps, so two runs give identical files), ``metrics.md`` (the table it prints),
 ``bars.png``, ``ab_histograms.png``, ``contact_sheet.png`` (8 rows: input | truth | K
-colourings) and, for point-hint models, ``hint_sweep.png`` and ``hint_sheet.png`` (input |
-hints | truth | colourings for each n).
+colourings) and, for point-hint models, ``hint_sweep.png`` (PSNR against n),
+``hint_sheet.png`` (input | hints | truth | colourings, for the largest n) and
+``hint_sweep_sheet.png`` (input | truth | the first z's colouring for each n).
 
 Extending: every scored row is a *predictor* ``batch -> (colours (B, K, H, W, C), hints or
 None)``: C = 2 (ab, joined with the truth's L) or 3 (Lab, multiplied by the lines). ``batch``
@@ -535,7 +536,8 @@ def evaluation_images(args, size: int):
         n = args.limit or 256
         if size < 16:
             raise ValueError(f"built-in pictures need --size of at least 16, not {size}")
-        return builtin_holdout(n, size, args.seed), None, f"{n} held-out built-in pictures, seed {args.seed}", [], [], []
+        source = f"{n} held-out built-in pictures, seed {args.seed}"
+        return builtin_holdout(n, size, args.seed), None, source, [], [], []
     if not Path(args.data).is_dir():
         raise ValueError(f"data folder not found: {args.data}")
     paths = find_images(args.data)
@@ -570,6 +572,17 @@ def hint_predictors(g, z, args) -> dict:
         rows["model, no reference"] = model_predictor(g, z, other_picture_reference, measure_only=True)
         rows["model, reference"] = model_predictor(g, z, other_picture_reference)
     return rows
+
+
+def hint_sweep_sheet(sheets: dict) -> np.ndarray:
+    """Tiles (rows, 2 + len(counts), S, S, 3): input | truth | the first z's colouring with 0,
+    then each number of hint points, from the contact-sheet tiles of the model and hint rows
+    (``[input, truth, K outputs]`` and ``[input, hints, truth, K outputs]``)."""
+    hinted = sorted((name for name in sheets if name.endswith(" hints")),
+                    key=lambda name: int(name.split(", ")[1].split()[0]))
+    columns = [sheets["model"][:, 0], sheets["model"][:, 1], sheets["model"][:, 2]]
+    columns += [sheets[name][:, 3] for name in hinted]
+    return np.stack(columns, axis=1)
 
 
 def plot_hint_sweep(results: dict, out_dir: Path) -> None:
@@ -671,7 +684,8 @@ def main(argv=None) -> int:
         plot_hint_sweep(results, out_dir)
         largest = max((name for name in sheets if name != "model"), key=lambda n: int(n.split(", ")[1].split()[0]))
         write_contact_sheet(sheets[largest], out_dir / "hint_sheet.png")
-        written += ["hint_sweep.png", "hint_sheet.png"]
+        write_contact_sheet(hint_sweep_sheet(sheets), out_dir / "hint_sweep_sheet.png")
+        written += ["hint_sweep.png", "hint_sheet.png", "hint_sweep_sheet.png"]
     print(table, end="")
     if train is None:
         print(f"note: training-mean baseline left out: {train_note}")

@@ -11,7 +11,7 @@ ALGO=${1:-dcgan}
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data/openmoji128}
 OUT=${OUT:-runs/openmoji_lineart_$ALGO}
-STEPS=${STEPS:-4000}
+STEPS=${STEPS:-5000}
 python -m anime_colorize.train --algo "$ALGO" --data "$DATA/color" --exclude '1F6*' --drop-gray 4 --cache \
   --input lineart --hints mix --size 64 --steps "$STEPS" --out "$OUT" --overwrite --quiet
 python -m anime_colorize.evaluate --model "$OUT/generator.keras" --lines "$DATA/line" --colors "$DATA/color" \

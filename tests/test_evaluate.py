@@ -199,7 +199,7 @@ def test_lineart_pairs_hint_sweep_and_reference_rows(lineart_setup, tmp_path):
                             "model, no reference", "model, reference"}
     assert results["model, 3 hints"]["hint_error"] > 0 and results["model"]["hint_error"] is None
     assert 0 <= results["model, no reference"]["palette_match"] <= 1
-    for name in ("hint_sweep.png", "hint_sheet.png", "contact_sheet.png"):
+    for name in ("hint_sweep.png", "hint_sheet.png", "hint_sweep_sheet.png", "contact_sheet.png"):
         assert (out / name).exists(), name
     again = tmp_path / "again"
     assert run_lineart(lineart_setup, again) == 0

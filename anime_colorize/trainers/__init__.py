@@ -33,7 +33,8 @@ How to add a training algorithm:
    registry, so the new trainer is smoke-tested (eager and compiled, finite losses, weights
    change, mixed precision) at once.
 """
-from anime_colorize.trainers import cyclegan, dcgan, l2, pix2pix, pix2pix_gp, pix2pixhd, wgangp  # noqa: F401  (registers them)
+# noqa: F401 below: importing a trainer module registers it.
+from anime_colorize.trainers import cyclegan, dcgan, l2, pix2pix, pix2pix_gp, pix2pixhd, wgangp  # noqa: F401
 from anime_colorize.trainers.base import Trainer
 from anime_colorize.trainers.registry import available_trainers, get_trainer, register_trainer
 
