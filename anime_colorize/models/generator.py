@@ -39,8 +39,32 @@ HIST_EMBEDDING = 16
 HINT_INPUTS = ("hint_ab", "hint_mask", "hint_hist")
 
 
+class ExportableGenerator:
+    """What every generator that exports (and colours pages) offers, on top of keras.Model:
+    ``z_dim``, ``input_kind``, ``working_size``, ``hint_kinds`` and ``stride`` set by the
+    subclass, and from them the output name and the metadata stored with an export."""
+
+    architecture = "unet"
+
+    @property
+    def output_name(self) -> str:
+        """``"ab"`` (2 channels) for gray input, ``"lab"`` (3 channels) for line art."""
+        return "ab" if self.input_kind == "gray" else "lab"
+
+    @property
+    def metadata(self) -> dict:
+        """What a user of an exported model needs to know to feed it right."""
+        return {"input_kind": self.input_kind, "working_size": self.working_size,
+                "z_dim": self.z_dim, "hint_kinds": list(self.hint_kinds), "stride": self.stride,
+                "output": self.output_name, "architecture": self.architecture}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class UNetGenerator(keras.Model):
+class UNetGenerator(ExportableGenerator, keras.Model):
     """U-Net from the input (+ z, + hints) to ab or Lab.
 
     Args:
@@ -117,24 +141,9 @@ class UNetGenerator(keras.Model):
         """Height and width of inputs must be multiples of this."""
         return 2**self.depth
 
-    @property
-    def output_name(self) -> str:
-        """``"ab"`` (2 channels) for gray input, ``"lab"`` (3 channels) for line art."""
-        return "ab" if self.input_kind == "gray" else "lab"
-
-    @property
-    def metadata(self) -> dict:
-        """What a user of an exported model needs to know to feed it right."""
-        return {"input_kind": self.input_kind, "working_size": self.working_size,
-                "z_dim": self.z_dim, "hint_kinds": list(self.hint_kinds), "stride": self.stride,
-                "output": self.output_name}
-
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable, "z_dim": self.z_dim,
                 "depth": self.depth, "filters": self.filters, "norm": self.norm,
                 "input_kind": self.input_kind, "working_size": self.working_size,
                 "hint_kinds": list(self.hint_kinds)}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

@@ -37,6 +37,7 @@ import keras
 from keras import layers
 
 from anime_colorize.config import INPUT_KINDS
+from anime_colorize.models.generator import ExportableGenerator
 from anime_colorize.models.layers import PACKAGE, Upsample2x, conv_block
 
 RESNET_STRIDE = 4
@@ -64,7 +65,7 @@ def _resnet_body(x_in, filters, blocks, norm):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class ResNetGenerator(keras.Model):
+class ResNetGenerator(ExportableGenerator, keras.Model):
     """ResNet colourer with the U-Net's interface (see the module docstring).
 
     Args:
@@ -101,31 +102,17 @@ class ResNetGenerator(keras.Model):
         self.working_size = working_size
         self.hint_kinds = ()
 
+    architecture = "resnet"
+
     @property
     def stride(self) -> int:
         """Height and width of inputs must be multiples of this."""
         return RESNET_STRIDE
 
-    @property
-    def output_name(self) -> str:
-        """``"ab"`` (2 channels) for gray input, ``"lab"`` (3 channels) for line art."""
-        return "ab" if self.input_kind == "gray" else "lab"
-
-    @property
-    def metadata(self) -> dict:
-        """What a user of an exported model needs to know to feed it right."""
-        return {"input_kind": self.input_kind, "working_size": self.working_size,
-                "z_dim": self.z_dim, "hint_kinds": [], "stride": self.stride,
-                "output": self.output_name, "architecture": "resnet"}
-
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable, "z_dim": self.z_dim,
                 "blocks": self.blocks, "filters": self.filters, "norm": self.norm,
                 "input_kind": self.input_kind, "working_size": self.working_size, "hint_kinds": []}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
