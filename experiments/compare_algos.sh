@@ -5,7 +5,8 @@
 #   bash experiments/compare_algos.sh                    # all algorithms
 #   bash experiments/compare_algos.sh l2 pix2pix         # some of them
 # cyclegan is unpaired: its A folder is the same training faces (it sees only their lightness)
-# and its B folder the same faces in colour, so it gets the same pictures without the pairing.
+# and its B folder the same faces in colour, so it gets the same pictures without the pairing;
+# --page-scale 1 keeps its A pictures at the size of the others (pages would be scaled up).
 # Writes reports/compare_<algo>/ and prints one table (experiments/report_table.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,7 @@ ALGOS=("$@")
 for ALGO in "${ALGOS[@]}"; do
   OUT=runs/compare_$ALGO
   if [ "$ALGO" = cyclegan ]; then
-    DATA_FLAGS=(--data-a "$DATA" --data-b "$DATA")
+    DATA_FLAGS=(--data-a "$DATA" --data-b "$DATA" --page-scale 1)
   else
     DATA_FLAGS=(--data "$DATA")
   fi
