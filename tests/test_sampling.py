@@ -28,6 +28,10 @@ def test_random_sweep_is_seeded():
 
 
 def test_colorize_keeps_full_resolution_and_the_input_lightness(tmp_path):
+    import keras
+    # Seeded: with some random initial weights the untrained colours leave the gamut over most
+    # of the picture (2 of 25 seeds), and clipping them moves L; the test is about the rest.
+    keras.utils.set_random_seed(0)
     generator = UNetGenerator(z_dim=4, depth=2, filters=8, working_size=32, name="generator")
     export.export_generator(generator, tmp_path)
     loaded = export.load_generator(tmp_path / "generator.keras")
