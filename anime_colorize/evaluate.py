@@ -200,7 +200,8 @@ class RowScores:
 # ---------------------------------------------------------------- predictors and scoring
 
 def model_predictor(generator, z: np.ndarray, hint_fn=None, measure_only: bool = False):
-    """All K colourings of a batch in one model call (run at the model's working size).
+    """All K colourings of a batch, the model run at its working size as ``colorize`` runs it
+    (:func:`anime_colorize.sampling.predict_colors`), in one model call.
 
     ``hint_fn(batch) -> hints dict or None`` gives the hints at the batch's size (simulated
     from the truth); the model never sees the truth otherwise. With ``measure_only`` the
@@ -208,20 +209,13 @@ def model_predictor(generator, z: np.ndarray, hint_fn=None, measure_only: bool =
     """
     def predict(batch):
         net = batch["net"]
-        b, size, k = int(net.shape[0]), int(net.shape[1]), len(z)
-        work = sampling.working_shape(size, size, generator.working_size, generator.stride)
+        b = int(net.shape[0])
         hints = hint_fn(batch) if hint_fn is not None else None
-        model_hints = None if measure_only else hints
-        if work != (size, size):
-            net = tf.image.resize(net, work, method="bilinear", antialias=True)
-            if model_hints is not None and "hint_mask" in model_hints:
-                model_hints = hints_lib.resize_hints(model_hints, *work)
-        if model_hints is not None:  # image-major like the inputs below
-            model_hints = {key: tf.repeat(value, k, axis=0) for key, value in model_hints.items()}
-        colors = generator(tf.repeat(net, k, axis=0), np.tile(z, (b, 1)), model_hints)  # (img0 z0, img0 z1, ...)
-        if work != (size, size):
-            colors = tf.image.resize(colors, (size, size), method="bilinear")
-        return tf.reshape(colors, (b, k) + tuple(colors.shape[1:])), hints
+        per_image = None
+        if hints is not None and not measure_only:
+            per_image = [{key: value[i:i + 1] for key, value in hints.items()} for i in range(b)]
+        colors = sampling.predict_colors(generator, tf.unstack(net), z, per_image, batch_size=b * len(z))
+        return tf.stack(colors), hints
     return predict
 
 
@@ -303,8 +297,7 @@ def score_dataset(images: np.ndarray, predictors: dict, batch_size: int = 16, in
             truth_lab = rgb2lab(rgb)
             truth_hist += ab_histogram(truth_lab)
             truth_colour.extend(colourfulness(rgb))
-            shown = (np.repeat(batch["lines"].numpy(), 3, axis=-1) if "lines" in batch
-                     else color.l_ab_to_rgb(batch["l"], tf.zeros_like(batch["ab"])).numpy())
+            shown = sampling.input_picture(batch["l"], batch.get("lines")).numpy()
             for name, predict in predictors.items():
                 colors, hints = predict(batch)
                 outs = to_rgb(batch, tf.convert_to_tensor(colors, tf.float32))
@@ -315,9 +308,7 @@ def score_dataset(images: np.ndarray, predictors: dict, batch_size: int = 16, in
                 if name in sheet:
                     hint_tiles = None
                     if hints is not None and "hint_mask" in hints:
-                        hint_tiles = (hints["hint_mask"] * color.l_ab_to_rgb(tf.zeros_like(hints["hint_mask"]),
-                                                                              hints["hint_ab"])
-                                      + 1.0 - hints["hint_mask"]).numpy()
+                        hint_tiles = sampling.hint_picture(hints).numpy()
                     for i in range(min(len(rgb), SHEET_ROWS - len(sheet[name]))):
                         tiles = [shown[i:i + 1]] + ([hint_tiles[i:i + 1]] if hint_tiles is not None else [])
                         sheet[name].append(np.concatenate(tiles + [rgb[i:i + 1], outs[i]]))

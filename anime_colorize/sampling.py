@@ -84,6 +84,22 @@ def colors_to_rgb(colors, l=None, lines=None):
     return rgb if lines is None else rgb * tf.convert_to_tensor(lines, tf.float32)
 
 
+def input_picture(l=None, lines=None) -> tf.Tensor:
+    """What the model saw, as RGB (B, H, W, 3) in [0, 1] for contact sheets: the line art
+    ``lines`` (B, H, W, 1) in [0, 1] when given, else the gray of the normalised lightness ``l``."""
+    if lines is not None:
+        return tf.tile(tf.convert_to_tensor(lines, tf.float32), [1, 1, 1, 3])
+    return color.l_ab_to_rgb(l, tf.zeros(tf.concat([tf.shape(l)[:-1], [2]], 0)))
+
+
+def hint_picture(hints) -> tf.Tensor:
+    """Spatial hints drawn over a white page: RGB (B, H, W, 3), the hint colour at half
+    lightness where hinted (histogram-only hints leave it white)."""
+    mask = hints["hint_mask"]
+    hinted = color.l_ab_to_rgb(tf.zeros_like(mask), hints["hint_ab"])
+    return mask * hinted + (1.0 - mask)
+
+
 def prepare_input(rgb: np.ndarray, input_kind: str) -> tf.Tensor:
     """What the model sees at full resolution, before resizing: float RGB (H, W, 3) in [0, 1]
     -> (H, W, 1) in [-1, 1]: the lightness (gray models) or the prepared drawing (line art)."""
@@ -136,25 +152,47 @@ def colorize_batch(generator, pictures: list, z: np.ndarray, hints: list | None 
     network runs on ``batch_size`` (picture, z) pairs at a time. Returns one float32 RGB
     (K, H_i, W_i, 3) array per picture.
     """
+    full = [prepare_input(p, generator.input_kind) for p in pictures]
+    outputs = []
+    for f, colors in zip(full, predict_colors(generator, full, z, hints, batch_size)):
+        repeated = tf.repeat(f[None], len(z), axis=0)
+        if generator.input_kind == "lineart":
+            rgb_out = colors_to_rgb(colors, lines=repeated * 0.5 + 0.5)
+        else:
+            rgb_out = colors_to_rgb(colors, l=repeated)
+        outputs.append(tf.clip_by_value(rgb_out, 0.0, 1.0).numpy())
+    return outputs
+
+
+def predict_colors(generator, inputs: list, z: np.ndarray, hints: list | None = None,
+                   batch_size: int = 8) -> list:
+    """The model's colours for prepared inputs, at each input's own size.
+
+    ``inputs``: model inputs (H_i, W_i, 1) in [-1, 1] (see :func:`prepare_input`) whose
+    :func:`working_shape` is the same; ``hints``: None or one hint dict with B = 1 at that
+    input's size (or None) per input. Each input is resized to the working shape and padded
+    to the stride, the network runs on ``batch_size`` (input, z) pairs at a time, and its
+    output is cropped and resized back. Returns one float32 (K, H_i, W_i, C) tensor per input:
+    normalised ab (C = 2) or Lab (C = 3, line art).
+    """
     if z.ndim != 2 or z.shape[1] != generator.z_dim:
         raise ValueError(f"z must be (K, {generator.z_dim}), got {z.shape}")
-    hints = list(hints) if hints is not None else [None] * len(pictures)
-    if len(hints) != len(pictures):
-        raise ValueError(f"{len(hints)} hint sets for {len(pictures)} pictures")
+    hints = list(hints) if hints is not None else [None] * len(inputs)
+    if len(hints) != len(inputs):
+        raise ValueError(f"{len(hints)} hint sets for {len(inputs)} inputs")
     for h in hints:
         check_hints(generator, h)
-    shapes = {working_shape(*p.shape[:2], generator.working_size, generator.stride) for p in pictures}
+    shapes = {working_shape(*f.shape[:2], generator.working_size, generator.stride) for f in inputs}
     if len(shapes) != 1:
-        raise ValueError(f"pictures of one batch must share a working shape, got {sorted(shapes)}")
+        raise ValueError(f"inputs of one batch must share a working shape, got {sorted(shapes)}")
     work = shapes.pop()
     padded = padded_shape(work, generator.stride)
-    full = [prepare_input(p, generator.input_kind) for p in pictures]
-    net_input = tf.concat([tf.image.resize(f[None], work, method="bilinear", antialias=True) for f in full], 0)
+    net_input = tf.concat([_resized(f[None], work, antialias=True) for f in inputs], 0)
     # Line art is padded with paper; lightness with its mirror image (no false edge).
     net_input = _pad(net_input, padded, 1.0 if generator.input_kind == "lineart" else None)
     net_hints = None
     if generator.hint_kinds:
-        per_picture = []
+        per_input = []
         for h in hints:
             one = hints_lib.empty_hints(1, *work)
             if h:
@@ -162,11 +200,11 @@ def colorize_batch(generator, pictures: list, z: np.ndarray, hints: list | None 
                 if "hint_mask" in h:
                     h = hints_lib.resize_hints(h, *work)
                 one.update(h)
-            per_picture.append(one)
-        net_hints = {key: tf.concat([one[key] for one in per_picture], 0) for key in per_picture[0]}
+            per_input.append(one)
+        net_hints = {key: tf.concat([one[key] for one in per_input], 0) for key in per_input[0]}
         net_hints.update({key: _pad(net_hints[key], padded, 0.0) for key in ("hint_ab", "hint_mask")})
     k = len(z)
-    pairs = [(i, j) for i in range(len(pictures)) for j in range(k)]  # picture-major
+    pairs = [(i, j) for i in range(len(inputs)) for j in range(k)]  # input-major
     colors = []
     for start in range(0, len(pairs), batch_size):
         rows = tf.constant([i for i, _ in pairs[start:start + batch_size]])
@@ -174,16 +212,15 @@ def colorize_batch(generator, pictures: list, z: np.ndarray, hints: list | None 
         chunk_hints = None if net_hints is None else {key: tf.gather(v, rows) for key, v in net_hints.items()}
         colors.append(generator(tf.gather(net_input, rows), chunk_z, chunk_hints))
     colors = tf.concat(colors, 0)[:, :work[0], :work[1]]
-    outputs = []
-    for i, (picture, f) in enumerate(zip(pictures, full)):
-        height, width = picture.shape[:2]
-        colors_full = tf.image.resize(colors[i * k:(i + 1) * k], (height, width), method="bilinear")
-        if generator.input_kind == "lineart":
-            rgb_out = colors_to_rgb(colors_full, lines=tf.repeat(f[None], k, axis=0) * 0.5 + 0.5)
-        else:
-            rgb_out = colors_to_rgb(colors_full, l=tf.repeat(f[None], k, axis=0))
-        outputs.append(tf.clip_by_value(rgb_out, 0.0, 1.0).numpy())
-    return outputs
+    return [_resized(colors[i * k:(i + 1) * k], f.shape[:2]) for i, f in enumerate(inputs)]
+
+
+def _resized(x, size, antialias: bool = False):
+    """Bilinear resize of (B, H, W, C) to ``size``; x itself where it already has that size."""
+    size = tuple(int(side) for side in size)
+    if tuple(x.shape[1:3]) == size:
+        return x
+    return tf.image.resize(x, size, method="bilinear", antialias=antialias)
 
 
 def fit_within(rgb: np.ndarray, max_side: int) -> np.ndarray:
