@@ -33,7 +33,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from anime_colorize import config as config_lib
-from anime_colorize import color, distribute, export, sampling
+from anime_colorize import distribute, export, sampling
 from anime_colorize.data import lineart, pipeline
 from anime_colorize.data.io import write_bytes_atomic, write_image
 from anime_colorize.sampling import make_grid
@@ -108,14 +108,6 @@ def preview_inputs(pictures: np.ndarray, model_config, seed: int) -> dict:
     return pipeline.rgb_batch_to_model_inputs(pictures, lines, kind, (seed, 0))
 
 
-def hint_picture(batch) -> tf.Tensor:
-    """Spatial hints drawn over a white page: RGB (B, H, W, 3), the hint colour at half
-    lightness where hinted (histogram-only hints leave it white)."""
-    mask = batch["hint_mask"]
-    hinted = color.l_ab_to_rgb(tf.zeros_like(mask), batch["hint_ab"])
-    return mask * hinted + (1.0 - mask)
-
-
 def preview_grid(trainer, pictures: np.ndarray, seed: int) -> np.ndarray:
     """uint8 grid: one row per picture, columns input | [hints |] truth | PREVIEW_SAMPLES colourings."""
     batch = preview_inputs(pictures, trainer.config.model, seed)
@@ -124,10 +116,9 @@ def preview_grid(trainer, pictures: np.ndarray, seed: int) -> np.ndarray:
     z = tf.constant(np.random.default_rng(seed).standard_normal((PREVIEW_SAMPLES, trainer.config.model.z_dim)),
                     tf.float32)
     lines = (batch["lines"] + 1.0) / 2.0 if "lines" in batch else None
-    columns = [tf.tile(lines, [1, 1, 1, 3]) if lines is not None
-               else color.l_ab_to_rgb(batch["l"], tf.zeros_like(batch["ab"]))]
+    columns = [sampling.input_picture(batch["l"], lines)]
     if "hint_mask" in batch:
-        columns.append(hint_picture(batch))
+        columns.append(sampling.hint_picture(batch))
     columns.append(tf.cast(pictures, tf.float32) / 255.0)
     for k in range(PREVIEW_SAMPLES):
         colors = trainer.generate(condition, tf.repeat(z[k:k + 1], n, axis=0), training=False)

@@ -39,6 +39,12 @@ HIST_EMBEDDING = 16
 HINT_INPUTS = ("hint_ab", "hint_mask", "hint_hist")
 
 
+def output_name_for(input_kind: str) -> str:
+    """The output of a generator of ``input_kind``: ``"ab"`` (2 channels) for gray input,
+    ``"lab"`` (3 channels: line art carries no lightness) otherwise."""
+    return "ab" if input_kind == "gray" else "lab"
+
+
 class ExportableGenerator:
     """What every generator that exports (and colours pages) offers, on top of keras.Model:
     ``z_dim``, ``input_kind``, ``working_size``, ``hint_kinds`` and ``stride`` set by the
@@ -48,8 +54,8 @@ class ExportableGenerator:
 
     @property
     def output_name(self) -> str:
-        """``"ab"`` (2 channels) for gray input, ``"lab"`` (3 channels) for line art."""
-        return "ab" if self.input_kind == "gray" else "lab"
+        """See :func:`output_name_for`."""
+        return output_name_for(self.input_kind)
 
     @property
     def metadata(self) -> dict:
@@ -125,7 +131,7 @@ class UNetGenerator(ExportableGenerator, keras.Model):
         x = layers.Concatenate(name="head_cat")(head)
         x = conv_block(x, filters, name="head")
         # float32 head: under mixed precision the output (and every loss on it) stays float32.
-        output_name = "ab" if input_kind == "gray" else "lab"
+        output_name = output_name_for(input_kind)
         out = layers.Conv2D(len(output_name), 1, activation="tanh", dtype="float32", name=output_name)(x)
         super().__init__(inputs=inputs, outputs=out, **kwargs)
         self.z_dim = z_dim

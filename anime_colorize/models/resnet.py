@@ -37,7 +37,7 @@ import keras
 from keras import layers
 
 from anime_colorize.config import INPUT_KINDS
-from anime_colorize.models.generator import ExportableGenerator
+from anime_colorize.models.generator import ExportableGenerator, output_name_for
 from anime_colorize.models.layers import PACKAGE, Upsample2x, conv_block
 
 RESNET_STRIDE = 4
@@ -89,7 +89,7 @@ class ResNetGenerator(ExportableGenerator, keras.Model):
             raise ValueError("ResNetGenerator takes no colour hints")
         inputs = {"l": keras.Input((None, None, 1), name="l"), "z": keras.Input((z_dim,), name="z")}
         x = _resnet_body(inputs["l"], filters, blocks, norm)  # z is not used: see the module docstring
-        output_name = "ab" if input_kind == "gray" else "lab"
+        output_name = output_name_for(input_kind)
         # float32 head: under mixed precision the output (and every loss on it) stays float32.
         out = layers.Conv2D(len(output_name), 7, padding="same", activation="tanh", dtype="float32",
                             name=output_name)(x)
