@@ -313,7 +313,7 @@ def test_an_internal_error_is_logged_not_sent(serve, hint_generator, caplog, mon
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals /home/someone/model")
 
-    monkeypatch.setattr(sampling, "colorize", broken)
+    monkeypatch.setattr(sampling, "predict_working", broken)  # the network call of every colouring
     with caplog.at_level(logging.ERROR, logger="anime_colorize.app"):
         status, answer = serve(hint_generator).post("/api/colorize", {"image": png_b64(drawing())})
     assert status == 500
