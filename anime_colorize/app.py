@@ -15,9 +15,20 @@ k: the work goes on from the command line with the same colourings.
 The page works offline: every script, style and icon is served from
 ``anime_colorize/app_static``. The server is the standard library's threading HTTP server;
 the model is loaded once and colourings run one at a time, while the page, its assets and
-``/api/info`` are served all along. Uploads are bounded in bytes (``--max-upload-mb``) and
-pixels (``--max-pixels``); an upload is decoded from a temporary folder that is removed
-before the response is sent, and nothing is kept afterwards.
+``/api/info`` are served all along. Colourings go through the same inference path as the
+commands (:mod:`anime_colorize.inference`: hint layers, ``--mode``, ``--working-size``).
+Uploads are bounded in bytes (``--max-upload-mb``) and pixels (``--max-pixels``); an upload
+is decoded from a temporary folder that is removed before the response is sent, and nothing
+is kept afterwards.
+
+Memory is bounded by ``--max-memory-mb``, the whole process's peak: each request's work is
+estimated from the sizes in the file headers before anything is decoded and reserved from
+the budget the model leaves (:mod:`anime_colorize.inference.memory`). Full-size colourings
+are rendered and encoded one variant at a time; several full-size variants that do not fit
+are coloured at the largest preview size that does (a note says so; the page downloads each
+at full size); what can never fit gets 413. Sockets time out after ``--request-timeout``
+seconds of silence and a request body must arrive within that time (else 408), so neither
+idle nor stalled clients hold a thread; clients that hang up are logged in one line.
 
 Endpoints (JSON in and out; images as base64 or ``data:`` URLs; errors are
 ``{"error": message}`` with a 4xx / 5xx status, never a traceback):
@@ -35,8 +46,9 @@ Endpoints (JSON in and out; images as base64 or ``data:`` URLs; errors are
     picture pixels. Variant k is coloured with row k of ``sampling.random_sweep(variants,
     z_dim, seed)``; ``variant`` asks for that one only. ``max_side`` colours a quick preview,
     the picture (and its hints) shrunk to at most that many pixels on its longer side; without
-    it the colouring has the upload's full size. Returns ``{"width", "height", "full_width",
-    "full_height", "seed", "first_variant", "variants": [PNG, ...], "warnings", "seconds"}``.
+    it the colouring has the upload's full size (or the largest preview the memory budget
+    allows, see above). Returns ``{"width", "height", "full_width", "full_height", "seed",
+    "first_variant", "variants": [PNG, ...], "warnings", "seconds"}``.
 """
 from __future__ import annotations
 

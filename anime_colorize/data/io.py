@@ -114,23 +114,26 @@ def find_images(root) -> list[str]:
 
 
 def _to_float_rgb(arr: np.ndarray, scale: float, bgr: bool = False) -> np.ndarray:
-    """uint8/uint16/float array (H,W) or (H,W,1..4) -> float32 (H,W,3) in [0,1], alpha over white."""
+    """uint8/uint16/float array (H,W) or (H,W,1..4) -> float32 (H,W,3) in [0,1], alpha over white.
+    Converted by bands of rows, so a big picture takes no float copies besides the result."""
     if arr.ndim == 2:
         arr = arr[:, :, None]
-    x = arr.astype(np.float32) / np.float32(scale)
-    if np.issubdtype(arr.dtype, np.floating):
-        np.nan_to_num(x, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
-    np.clip(x, 0.0, 1.0, out=x)
-    channels = x.shape[2]
-    color = x[:, :, :3] if channels >= 3 else x[:, :, :1]
-    if bgr and channels >= 3:
-        color = color[:, :, ::-1]
-    if channels in (2, 4):
-        alpha = x[:, :, -1:]
-        color = color * alpha + (1.0 - alpha)
-    if color.shape[2] == 1:
-        color = np.repeat(color, 3, axis=2)
-    return np.ascontiguousarray(color, dtype=np.float32)
+    height, width, channels = arr.shape
+    out = np.empty((height, width, 3), np.float32)
+    rows = max(1, (1 << 20) // max(1, width))
+    for top in range(0, height, rows):
+        x = arr[top:top + rows].astype(np.float32) / np.float32(scale)
+        if np.issubdtype(arr.dtype, np.floating):
+            np.nan_to_num(x, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
+        np.clip(x, 0.0, 1.0, out=x)
+        color = x[:, :, :3] if channels >= 3 else x[:, :, :1]
+        if bgr and channels >= 3:
+            color = color[:, :, ::-1]
+        if channels in (2, 4):
+            alpha = x[:, :, -1:]
+            color = color * alpha + (1.0 - alpha)
+        out[top:top + rows] = color  # a gray channel is broadcast to three
+    return out
 
 
 def _decode_pillow(im: Image.Image) -> np.ndarray:

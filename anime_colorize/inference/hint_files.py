@@ -77,11 +77,23 @@ def strokes_to_hints(rgba: np.ndarray, blur: bool, what: str) -> dict:
     """A stroke layer, uint8 or float RGBA (H, W, 4), -> hints (B = 1). ``blur``: the layer is
     a rough colouring for a model trained with blurred hints only (faded and blurred as in
     training). A layer without any transparent pixel is refused: it is a picture, not strokes."""
+    from anime_colorize.sampling import row_bands
+
     opaque = 255 if rgba.dtype == np.uint8 else 1.0
     if rgba[..., 3].min() >= opaque:
         raise HintFileError(f"{what}: the stroke image has no transparent pixels; draw strokes on a "
                             "transparent layer (RGBA PNG)")
-    return hints_lib.hints_from_colouring_png(rgba) if blur else hints_lib.hints_from_stroke_png(rgba)
+    if blur:  # one blur over the whole colouring
+        return hints_lib.hints_from_colouring_png(rgba)
+    height, width = rgba.shape[:2]  # strokes are per pixel: by bands of rows, for memory
+    hints = {"hint_ab": np.zeros((1, height, width, 2), np.float32),
+             "hint_mask": np.zeros((1, height, width, 1), np.float32),
+             "hint_hist": np.zeros((1, hints_lib.HIST_SIZE), np.float32)}
+    for top, bottom in row_bands(height, width):
+        band = hints_lib.hints_from_stroke_png(rgba[top:bottom])
+        for key in ("hint_ab", "hint_mask"):
+            hints[key][:, top:bottom] = band[key]
+    return hints
 
 
 def merge_hints(first: dict | None, second: dict | None) -> dict | None:

@@ -107,16 +107,24 @@ class ColouringCost:
 
 
 class MemoryBudget:
-    """``total`` bytes that concurrent work reserves before it starts (thread-safe)."""
+    """``total`` bytes that concurrent work reserves before it starts (thread-safe). Work
+    may reserve in steps (a request's body, then its colouring): what one thread already
+    holds counts against what it may still take."""
 
     def __init__(self, total: int):
         self.total = max(0, int(total))
         self.used = 0
         self._changed = threading.Condition()
+        self._mine = threading.local()
+
+    def held(self) -> int:
+        """Bytes the calling thread holds now."""
+        return getattr(self._mine, "bytes", 0)
 
     def fits(self, nbytes: int) -> bool:
-        """Whether work of ``nbytes`` could ever run (with nothing else running)."""
-        return nbytes <= self.total
+        """Whether ``nbytes`` more could ever be held by the calling thread (with no other
+        work running)."""
+        return self.held() + nbytes <= self.total
 
     @contextlib.contextmanager
     def reserve(self, nbytes: int, timeout: float):
@@ -125,14 +133,16 @@ class MemoryBudget:
         TimeoutError if it did not fit in time."""
         nbytes = int(nbytes)
         if not self.fits(nbytes):
-            raise MemoryBudgetExceeded(nbytes, self.total)
+            raise MemoryBudgetExceeded(self.held() + nbytes, self.total)
         with self._changed:
             if not self._changed.wait_for(lambda: self.used + nbytes <= self.total, timeout):
                 raise TimeoutError("the memory budget is taken by other work")
             self.used += nbytes
+        self._mine.bytes = self.held() + nbytes
         try:
             yield
         finally:
+            self._mine.bytes = self.held() - nbytes
             with self._changed:
                 self.used -= nbytes
                 self._changed.notify_all()
