@@ -1,4 +1,4 @@
-"""Saving and loading generators: ``.keras`` files and SavedModel folders.
+"""Saving, loading and converting generators: ``.keras`` files, SavedModel folders, ONNX.
 
 A generator is any of :data:`GENERATOR_TYPES` (the U-Net of the paired trainers, the ResNet
 colourer of cyclegan): Keras models with the same interface, inputs ``{"l", "z"[, hints]}``
@@ -15,15 +15,17 @@ The SavedModel runs from plain TensorFlow without anime_colorize::
 A line-art model takes the drawing as ``l`` (2 * gray - 1, paper = 1) and returns ``lab``
 (B, H, W, 3) = (L / 50 - 1, a / 110, b / 110) instead of ``ab`` (``meta["output"]``). A hint
 model also takes ``hint_ab`` (B, H, W, 2), ``hint_mask`` (B, H, W, 1) and ``hint_hist``
-(B, 512), zeros where no hint is given (see :mod:`anime_colorize.data.hints`).
+(B, 512), zeros where no hint is given (see :mod:`anime_colorize.data.hints`). The ONNX
+export has the same inputs and output (:mod:`.onnx_format`).
 
 The package's modules: :mod:`.saving` (write ``.keras`` / SavedModel), :mod:`.loading`
-(read either, :class:`LoadedGenerator`) and :mod:`.trust` (the op allowlist that decides
-whether a SavedModel loads without ``--unsafe``).
+(read either, :class:`LoadedGenerator`), :mod:`.trust` (the op allowlist that decides whether
+a SavedModel loads without ``--unsafe``), :mod:`.onnx_format`, and :mod:`.cli` (the command
+``python -m anime_colorize.export``).
 
-This file imports nothing heavy (the names below are loaded from their modules on first use),
-like the package's own ``__init__``: a command must quiet TensorFlow before TensorFlow is
-imported, and importing a submodule imports this file first.
+This file imports nothing heavy: ``python -m anime_colorize.export`` imports it before the
+command runs, and the command must quiet TensorFlow before TensorFlow is imported. The names
+below are loaded from their modules on first use.
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ _HOMES = {
     "save_keras": "saving", "save_saved_model": "saving", "export_generator": "saving",
     "LoadedGenerator": "loading", "load_generator": "loading", "load_keras_generator": "loading",
     "resolve_model_path": "loading",
+    "save_onnx": "onnx_format", "OnnxUnavailableError": "onnx_format",
     "UntrustedModelError": "trust", "check_saved_model": "trust",
 }
 
@@ -46,6 +49,7 @@ __all__ = ["KERAS_NAME", "SAVED_MODEL_NAME", *_HOMES]
 if TYPE_CHECKING:
     from anime_colorize.export.loading import (LoadedGenerator, load_generator, load_keras_generator,
                                                resolve_model_path)
+    from anime_colorize.export.onnx_format import OnnxUnavailableError, save_onnx
     from anime_colorize.export.saving import (GENERATOR_TYPES, Generator, ServingModule, export_generator,
                                               save_keras, save_saved_model)
     from anime_colorize.export.trust import UntrustedModelError, check_saved_model
