@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from anime_colorize import export
+from anime_colorize.export import cli as export_cli
 from anime_colorize.models import UNetGenerator
 
 ort = pytest.importorskip("onnxruntime", reason="the [onnx] extra (tf2onnx, onnx, onnxruntime) is not installed")
@@ -80,3 +81,17 @@ def test_a_mixed_precision_generator_exports_in_float32(tmp_path):
     (got,) = session.run(None, feed)
     float32_twin = export.load_generator(export.save_keras(generator, tmp_path / "g.keras"))  # .keras loads in float32
     np.testing.assert_allclose(got, float32_twin(feed["l"], feed["z"]).numpy(), atol=1e-4)
+
+
+def test_the_export_command_writes_onnx(tmp_path, capsys):
+    generator = UNetGenerator(z_dim=4, depth=2, filters=8, working_size=32, name="generator")
+    keras_path = export.save_keras(generator, tmp_path / "run" / export.KERAS_NAME)
+    out = tmp_path / "out" / "colorizer.onnx"
+    assert export_cli.main(["--model", str(tmp_path / "run"), "--format", "onnx", "--out", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    feed = feeds(generator, False)
+    (got,) = ort.InferenceSession(str(out)).run(["ab"], feed)
+    np.testing.assert_allclose(got, export.load_generator(keras_path)(feed["l"], feed["z"]).numpy(), atol=1e-4)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["colorizer.onnx"]  # no temporary file left
+    assert export_cli.main(["--model", str(keras_path), "--format", "onnx", "--out", str(out) + "2", "--opset", "99"]) == 2
+    assert "--opset 99 is not supported" in capsys.readouterr().err
