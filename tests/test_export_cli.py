@@ -37,6 +37,12 @@ def test_keras_to_saved_model_and_keras_copies_load_alike(run, tmp_path, capsys,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.keras", "served"]  # no temporary left
 
 
+def test_a_new_output_may_go_into_the_run_folder(run, capsys):
+    assert export_cmd("--model", run, "--format", "keras", "--out", run / "copy.keras") == 0
+    assert export.load_generator(run / "copy.keras").z_dim == 4
+    (run / "copy.keras").unlink()
+
+
 def test_an_existing_out_is_kept_without_overwrite(run, tmp_path, capsys):
     out = tmp_path / "g.keras"
     out.write_bytes(b"precious")
@@ -48,9 +54,9 @@ def test_an_existing_out_is_kept_without_overwrite(run, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("fmt, out, message", [
-    ("keras", "{run}/generator.keras", "is, holds or lies inside the model"),
-    ("saved_model", "{run}/saved_model", "is, holds or lies inside the model"),
-    ("saved_model", "{run}", "is, holds or lies inside the model"),
+    ("keras", "{run}/generator.keras", "is or holds the model"),
+    ("saved_model", "{run}", "is or holds the model"),
+    ("saved_model", "{run}/..", "is or holds the model"),
     ("keras", "{tmp}/model.h5", "must end in .keras"),
     ("onnx", "{tmp}/pictures", "is a folder, and --format onnx writes a file"),
     ("saved_model", "{tmp}/pictures", "is a folder but not a SavedModel"),

@@ -8,7 +8,7 @@ what every format is written from (a SavedModel cannot be turned back into one).
 ``[onnx]`` extra (``pip install 'anime_colorize[onnx]'``); its inputs and outputs are those of the
 SavedModel, with dynamic batch, height and width (see :mod:`anime_colorize.export.onnx_format`).
 The output is written atomically; an existing ``--out`` is kept unless ``--overwrite`` is
-given, and never may it be (or hold, or lie inside) the model it is made from.
+given, and never may it be (or hold) the model it is made from.
 """
 from __future__ import annotations
 
@@ -43,16 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _overlaps(a: Path, b: Path) -> bool:
-    a, b = a.resolve(), b.resolve()
-    return a == b or a in b.parents or b in a.parents
+def _is_or_holds(out: Path, model: Path) -> bool:
+    out, model = out.resolve(), model.resolve()
+    return out == model or out in model.parents
 
 
 def check_out(out: Path, fmt: str, model_paths: list[Path], overwrite: bool) -> str | None:
     """What is wrong with writing ``--format fmt`` to ``out``, or None."""
-    for model_path in model_paths:
-        if _overlaps(out, model_path):
-            return f"--out {out} is, holds or lies inside the model {model_path}; choose another path"
+    for model_path in model_paths:  # a new file inside a run folder is fine; replacing the model is not
+        if _is_or_holds(out, model_path):
+            return f"--out {out} is or holds the model {model_path}; choose another path"
     if fmt == "keras" and out.suffix != ".keras":
         return f"--out {out}: a Keras model file must end in .keras"
     for parent in out.parents:
@@ -75,6 +75,7 @@ def main(argv=None) -> int:
     cli_common.setup_logging(args.verbose)
     from anime_colorize import export
     from anime_colorize.export.loading import is_saved_model
+    from anime_colorize.models.generator import HINT_INPUTS
 
     out = Path(args.out)
     try:
@@ -113,7 +114,7 @@ def main(argv=None) -> int:
     except ValueError as e:
         return cli_common.fail(str(e).splitlines()[0], code=1)
     meta = generator.metadata
-    inputs = "l, z" + (", hint_ab, hint_mask, hint_hist" if meta["hint_kinds"] else "")
+    inputs = ", ".join(("l", "z") + (HINT_INPUTS if meta["hint_kinds"] else ()))
     print(f"wrote {out} ({args.format}{f', opset {args.opset}' if args.format == 'onnx' else ''}): "
           f"inputs {inputs}; output {meta['output']}; {meta['input_kind']} input, working size "
           f"{meta['working_size']}, stride {meta['stride']}")
