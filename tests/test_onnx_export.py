@@ -94,4 +94,4 @@ def test_the_export_command_writes_onnx(tmp_path, capsys):
     np.testing.assert_allclose(got, export.load_generator(keras_path)(feed["l"], feed["z"]).numpy(), atol=1e-4)
     assert sorted(p.name for p in out.parent.iterdir()) == ["colorizer.onnx"]  # no temporary file left
     assert export_cli.main(["--model", str(keras_path), "--format", "onnx", "--out", str(out) + "2", "--opset", "99"]) == 2
-    assert "--opset 99 is not supported" in capsys.readouterr().err
+    assert "--opset: ONNX opset 99 is not supported: choose 13 to" in capsys.readouterr().err

@@ -44,12 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _is_or_holds(out: Path, model: Path) -> bool:
+    """Whether writing ``out`` would replace ``model`` (the same path, or a folder above it)."""
     out, model = out.resolve(), model.resolve()
     return out == model or out in model.parents
 
 
 def check_out(out: Path, fmt: str, model_paths: list[Path], overwrite: bool) -> str | None:
     """What is wrong with writing ``--format fmt`` to ``out``, or None."""
+    from anime_colorize.export.loading import is_saved_model
+
     for model_path in model_paths:  # a new file inside a run folder is fine; replacing the model is not
         if _is_or_holds(out, model_path):
             return f"--out {out} is or holds the model {model_path}; choose another path"
@@ -65,7 +68,7 @@ def check_out(out: Path, fmt: str, model_paths: list[Path], overwrite: bool) -> 
         if out.is_dir() != wants_folder:
             return (f"--out {out} is a {'folder' if out.is_dir() else 'file'}, and --format {fmt} writes a "
                     f"{'folder' if wants_folder else 'file'}")
-        if wants_folder and not (out / "saved_model.pb").exists():
+        if wants_folder and not is_saved_model(out):
             return f"--out {out} is a folder but not a SavedModel; it is not replaced, even with --overwrite"
     return None
 
@@ -89,13 +92,11 @@ def main(argv=None) -> int:
     if problem:
         return cli_common.fail(problem)
     if args.format == "onnx":
-        from anime_colorize.export.onnx_format import supported_opsets
+        from anime_colorize.export.onnx_format import check_opset
         try:  # before the model loads: say at once what is missing or wrong
-            opsets = supported_opsets()
-        except ImportError as e:
-            return cli_common.fail(str(e))
-        if args.opset not in opsets:
-            return cli_common.fail(f"--opset {args.opset} is not supported: choose {opsets.start} to {opsets.stop - 1}")
+            check_opset(args.opset)
+        except (ImportError, ValueError) as e:
+            return cli_common.fail(f"--opset: {e}" if isinstance(e, ValueError) else str(e))
     try:
         generator = export.load_keras_generator(source, safe_mode=not args.unsafe)
     except ValueError as e:

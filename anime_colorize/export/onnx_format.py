@@ -60,11 +60,14 @@ def import_converters():
     return onnx, tf2onnx
 
 
-def supported_opsets() -> range:
-    """The ONNX opsets the installed tf2onnx converts to (13, the first with today's Resize
-    and Split signatures, up to its newest). Raises OnnxUnavailableError without it."""
+def check_opset(opset: int) -> None:
+    """Raises ValueError unless the installed tf2onnx converts to ``opset``: 13 (the first
+    with today's Resize and Split signatures) up to its newest; OnnxUnavailableError
+    without tf2onnx."""
     _, tf2onnx = import_converters()
-    return range(13, max(tf2onnx.constants.OPSET_TO_IR_VERSION) + 1)
+    newest = max(tf2onnx.constants.OPSET_TO_IR_VERSION)
+    if not 13 <= opset <= newest:
+        raise ValueError(f"ONNX opset {opset} is not supported: choose 13 to {newest}")
 
 
 @contextlib.contextmanager
@@ -109,13 +112,11 @@ def save_onnx(generator: Generator, path, opset: int = DEFAULT_OPSET) -> Path:
     """Writes ``generator`` as an ONNX model at ``path`` (atomically); returns the path.
 
     Raises OnnxUnavailableError without the ``[onnx]`` extra, TypeError for a model that is
-    not a generator, and ValueError for an opset outside :func:`supported_opsets` or when
+    not a generator, and ValueError for an opset :func:`check_opset` refuses or when
     the converted model fails ONNX's checker (an op tf2onnx could not convert)."""
     check_generator(generator)
     onnx, tf2onnx = import_converters()
-    opsets = supported_opsets()
-    if opset not in opsets:
-        raise ValueError(f"ONNX opset {opset} is not supported: choose {opsets.start} to {opsets.stop - 1}")
+    check_opset(opset)
     module = ServingModule(_float32(generator))
     with _tf2onnx_quiet():
         model_proto, _ = tf2onnx.convert.from_function(module.serve, module.input_specs, opset=opset)
