@@ -140,7 +140,9 @@ def palette_match(outs: np.ndarray, reference_hist: np.ndarray) -> float:
 
 @dataclasses.dataclass(frozen=True)
 class Truth:
-    """One image's truth: ``rgb`` float (H, W, 3) in [0, 1] and its ``lab`` (skimage)."""
+    """One image's truth: ``rgb`` float (H, W, 3) in [0, 1] and its ``lab`` (skimage). One object
+    per image serves every scored row, so what a figure derives from the truth alone (a region
+    map, say) belongs here as a ``functools.cached_property``: computed once per image."""
 
     rgb: np.ndarray
     lab: np.ndarray

@@ -56,14 +56,15 @@ def score_dataset(images: np.ndarray, predictors: dict, batch_size: int = 16, in
             truth_lab = rgb2lab(rgb)
             truth_hist += metrics.ab_histogram(truth_lab)
             truth_colour.extend(metrics.colourfulness(rgb))
+            truths = [metrics.Truth(rgb[i], truth_lab[i]) for i in range(len(rgb))]  # shared by every row
             shown = sampling.input_picture(batch["l"], batch.get("lines")).numpy()
             for key, predict in predictors.items():
                 colors, hints = predict(batch)
                 outs = compose(batch, colors, mode)
                 row = rows.setdefault(key, metrics.RowScores())
-                for i in range(len(rgb)):
+                for i, truth in enumerate(truths):
                     one_hints = None if hints is None else {name: np.asarray(v[i]) for name, v in hints.items()}
-                    row.add(metrics.Truth(rgb[i], truth_lab[i]), metrics.Outputs(outs[i], rgb2lab(outs[i]), one_hints))
+                    row.add(truth, metrics.Outputs(outs[i], rgb2lab(outs[i]), one_hints))
                 if key in sheet:
                     sheet[key].extend(_sheet_rows(shown, hints, rgb, outs, SHEET_ROWS - len(sheet[key])))
             bar.update(len(rgb))
