@@ -98,10 +98,11 @@ def paired_images(lines_folder, colors_folder, size: int, include: str | None = 
     """Real line art (``lines`` (N, size, size) in [0, 1], paper whitened with ``to_line_art``)
     and its true colours, paired by file stem; colour files matching ``include``, the first
     ``limit`` pairs."""
-    lines_by_stem = {}
+    lines_by_stem: dict[str, str] = {}
     for path in find_images(lines_folder):
         lines_by_stem.setdefault(Path(path).stem, path)
-    pairs, skipped = [], []
+    pairs: list[tuple[str, str]] = []
+    skipped: list[tuple[str, str | None]] = []
     for path in _matching(find_images(colors_folder), include):
         line_path = lines_by_stem.get(Path(path).stem)
         if line_path is None:

@@ -46,9 +46,10 @@ def score_dataset(images: np.ndarray, predictors: dict, batch_size: int = 16, in
     [0, 1] for line-art models, or None; ``sheets``: the keys whose contact-sheet tiles to keep;
     ``mode``: the output mode (:data:`~anime_colorize.evaluation.predictors.OUTPUT_MODES`).
     """
-    rows = {}
-    truth_hist, truth_colour = np.zeros((metrics.HIST_BINS, metrics.HIST_BINS)), []
-    sheet = {key: [] for key in sheets if key in predictors}
+    rows: dict = {}
+    truth_hist = np.zeros((metrics.HIST_BINS, metrics.HIST_BINS))
+    truth_colour: list[float] = []
+    sheet: dict = {key: [] for key in sheets if key in predictors}
     with tqdm(total=len(images), desc="evaluating", unit="img", disable=not progress) as bar:
         for start in range(0, len(images), batch_size):
             rgb = images[start:start + batch_size].astype(np.float32) / 255.0
@@ -68,8 +69,8 @@ def score_dataset(images: np.ndarray, predictors: dict, batch_size: int = 16, in
                 if key in sheet:
                     sheet[key].extend(_sheet_rows(shown, hints, rgb, outs, SHEET_ROWS - len(sheet[key])))
             bar.update(len(rgb))
-    truth = metrics.DataSetTruth(float(np.mean(truth_colour)), truth_hist)
-    return Evaluation({key: row.summary(truth) for key, row in rows.items()}, truth, rows,
+    dataset_truth = metrics.DataSetTruth(float(np.mean(truth_colour)), truth_hist)
+    return Evaluation({key: row.summary(dataset_truth) for key, row in rows.items()}, dataset_truth, rows,
                       {key: np.stack(tiles) for key, tiles in sheet.items()})
 
 
