@@ -41,14 +41,16 @@ Endpoints (JSON in and out; images as base64 or ``data:`` URLs; errors are
     checks an upload; returns ``{"width", "height", "preview"}``, the picture as the server
     reads it (PNG), so the browser shows exactly what is coloured
 ``POST /api/colorize`` ``{"image", "hints_png"?, "points"?, "reference"?, "variants"?, "seed"?,
-"variant"?, "max_side"?}``
+"variant"?, "max_side"?, "working_size"?}``
     ``hints_png``: RGBA strokes the size of the picture; ``points``: ``{"points": [...]}`` in
     picture pixels. Variant k is coloured with row k of ``sampling.random_sweep(variants,
     z_dim, seed)``; ``variant`` asks for that one only. ``max_side`` colours a quick preview,
     the picture (and its hints) shrunk to at most that many pixels on its longer side; without
     it the colouring has the upload's full size (or the largest preview the memory budget
-    allows, see above). Returns ``{"width", "height", "full_width", "full_height", "seed",
-    "first_variant", "variants": [PNG, ...], "warnings", "seconds"}``.
+    allows, see above). ``working_size``: the network's working size (default: the server's
+    ``--working-size``; at most ``--max-working-size``). Returns ``{"width", "height",
+    "full_width", "full_height", "working_size", "seed", "first_variant", "variants": [PNG,
+    ...], "warnings", "seconds"}``.
 """
 from __future__ import annotations
 
@@ -65,6 +67,7 @@ import sys
 import tempfile
 import threading
 import time
+import typing
 import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -97,20 +100,21 @@ class RequestError(Exception):
 
 class Limits:
     """What the server accepts: request bytes, picture pixels, variants per request, the peak
-    memory of the whole process, how long a request waits for a running colouring before it
-    is told the server is busy, and how long a client may take to send its request."""
+    memory of the whole process (None: no budget; the command's default is 4096 MB), how long
+    a request waits for a running colouring before it is told the server is busy, and how long
+    a client may take to send its request."""
 
     def __init__(self, max_upload_bytes: int = 32 * 2**20, max_pixels: int = 16_000_000,
-                 max_variants: int = 8, busy_timeout: float = 120.0, max_memory_bytes: int = 4096 * 2**20,
+                 max_variants: int = 8, busy_timeout: float = 120.0, max_memory_bytes: int | None = None,
                  request_timeout: float = 30.0):
-        if min(max_upload_bytes, max_pixels, max_variants, max_memory_bytes) < 1 or busy_timeout < 0 \
+        if min(max_upload_bytes, max_pixels, max_variants, max_memory_bytes or 1) < 1 or busy_timeout < 0 \
                 or not request_timeout > 0:
             raise ValueError("limits must be positive")
         self.max_upload_bytes = int(max_upload_bytes)
         self.max_pixels = int(max_pixels)
         self.max_variants = int(max_variants)
         self.busy_timeout = float(busy_timeout)
-        self.max_memory_bytes = int(max_memory_bytes)
+        self.max_memory_bytes = None if max_memory_bytes is None else int(max_memory_bytes)
         self.request_timeout = float(request_timeout)
 
 
@@ -182,7 +186,8 @@ class ColorizeService:
     """
 
     def __init__(self, generator, limits: Limits | None = None, model_name: str = "", mode=None,
-                 working_size: int | None = None, network_bytes_per_pixel: float | None = None):
+                 working_size: int | None = None, network_bytes_per_pixel: float | None = None,
+                 max_working_size: int | None = None):
         from anime_colorize import sampling
         from anime_colorize.data import hints as hints_lib
         from anime_colorize.inference import memory
@@ -193,6 +198,7 @@ class ColorizeService:
         self.model_name = model_name or str(getattr(generator, "path", "model"))
         self.mode = mode or make_mode()
         self.working_size = sampling.resolve_working_size(generator, working_size)
+        self.max_working_size = max(self.working_size, max_working_size or 4 * self.working_size)
         self.lock = threading.Lock()
         # uploads checked at the same time as a colouring runs, bounded in number
         self.prepare_slots = threading.BoundedSemaphore(2)
@@ -201,7 +207,10 @@ class ColorizeService:
         self.reference_hints = bool(kinds & set(hints_lib.GLOBAL_KINDS))
         self.cost = memory.ColouringCost(network_bytes_per_pixel or memory.NETWORK_BYTES_PER_PIXEL)
         self.baseline_bytes = memory.rss_bytes()
-        total = self.limits.max_memory_bytes - self.baseline_bytes - memory.SAFETY_BYTES
+        if self.limits.max_memory_bytes is None:
+            total = memory.UNLIMITED
+        else:
+            total = self.limits.max_memory_bytes - self.baseline_bytes - memory.SAFETY_BYTES
         if total <= 0:
             raise ValueError(f"the server holds {_megabytes(self.baseline_bytes)} already (the model and its "
                              f"runtime), more than its memory budget allows: raise --max-memory-mb")
@@ -213,6 +222,7 @@ class ColorizeService:
         return {"model": self.model_name, "input_kind": g.input_kind, "hint_kinds": list(g.hint_kinds),
                 "spatial_hints": self.spatial_hints, "reference_hints": self.reference_hints,
                 "z_dim": g.z_dim, "working_size": self.working_size, "trained_size": g.working_size,
+                "max_working_size": self.max_working_size,
                 "mode": self.mode.name, "max_upload_bytes": lim.max_upload_bytes, "max_pixels": lim.max_pixels,
                 "max_variants": lim.max_variants, "max_memory_bytes": lim.max_memory_bytes,
                 "busy": self.lock.locked()}
@@ -344,13 +354,13 @@ class ColorizeService:
         return value
 
     def plan(self, height: int, width: int, max_side: int | None, variants: int, stroke_pixels: int,
-             reference_pixels: int, notes: list) -> tuple:
+             reference_pixels: int, notes: list, working_size: int | None = None) -> tuple:
         """(output height, output width, network batch, bytes) of a colouring within the memory
         budget: the size asked for if it fits; else, for several full-size variants, the
         largest preview size that fits (said in ``notes``); else RequestError 413."""
         from anime_colorize import sampling
 
-        work = sampling.working_shape(height, width, self.working_size, self.generator.stride)
+        work = sampling.working_shape(height, width, working_size or self.working_size, self.generator.stride)
         working_pixels = math.prod(sampling.padded_shape(work, self.generator.stride))
 
         def fitting(out_h, out_w):
@@ -400,6 +410,8 @@ class ColorizeService:
         max_side = payload.get("max_side")
         if max_side is not None:
             max_side = self._int_field(payload, "max_side", 0, 16, 1_000_000)
+        working_size = sampling.resolve_working_size(self.generator, self._int_field(
+            payload, "working_size", self.working_size, 1, self.max_working_size))
         data = decode_base64(payload.get("image"), "image")
         size = _header_size(data)
         pixels = self.picture_pixels(data, "picture")
@@ -407,9 +419,9 @@ class ColorizeService:
         stroke_pixels = pixels if payload.get("hints_png") else 0
         reference_pixels = (self.picture_pixels(decode_base64(payload["reference"], "reference"), "reference picture")
                             if payload.get("reference") else 0)
-        notes = []
+        notes: list[str] = []
         out_h, out_w, batch, needed = self.plan(full_height, full_width, max_side, 1 if only is not None else variants,
-                                                stroke_pixels, reference_pixels, notes)
+                                                stroke_pixels, reference_pixels, notes, working_size)
         if not self.lock.acquire(timeout=self.limits.busy_timeout):
             raise RequestError(503, "the server is busy with other colourings; try again in a moment")
         try:
@@ -431,7 +443,7 @@ class ColorizeService:
                     z = z[only:only + 1]
                 try:
                     colors = sampling.predict_working(self.generator, [page.model_input], z, [hints], batch,
-                                                      self.working_size)[0].numpy()
+                                                      working_size)[0].numpy()
                 except ValueError as e:  # hints the model cannot take (checked above, but said clearly)
                     raise RequestError(400, str(e)) from None
                 state = self.mode.begin(page)
@@ -443,9 +455,10 @@ class ColorizeService:
                 seconds = time.perf_counter() - start
         finally:
             self.lock.release()
-        log.info("coloured a %dx%d picture at %dx%d, %d variant(s), seed %d, in %.2f s", full_width,
-                 full_height, width, height, len(z), seed, seconds)
+        log.info("coloured a %dx%d picture at %dx%d, %d variant(s), seed %d, working size %d, in %.2f s",
+                 full_width, full_height, width, height, len(z), seed, working_size, seconds)
         return {"width": width, "height": height, "full_width": full_width, "full_height": full_height,
+                "working_size": working_size,
                 "seed": seed, "first_variant": only or 0, "variants": encoded, "warnings": notes,
                 "seconds": round(seconds, 3)}
 
@@ -483,8 +496,13 @@ class AppHandler(BaseHTTPRequestHandler):
     server_version = "anime_colorize"
     sys_version = ""
 
+    @property
+    def service(self) -> ColorizeService:
+        """The :class:`ColorizeService` of this handler's :class:`AppServer`."""
+        return typing.cast("AppServer", self.server).service
+
     def setup(self):
-        self.timeout = self.server.service.limits.request_timeout  # socket timeout of this connection
+        self.timeout = self.service.limits.request_timeout  # socket timeout of this connection
         super().setup()
 
     # --- responses ----------------------------------------------------------------------------
@@ -529,7 +547,7 @@ class AppHandler(BaseHTTPRequestHandler):
         if path.startswith("/static/"):
             return self._static(path[len("/static/"):])
         if path == "/api/info":
-            return self._json(200, self.server.service.info())
+            return self._json(200, self.service.info())
         if path == "/favicon.ico":
             return self._static("favicon.svg")
         if path in _POST_PATHS:
@@ -566,11 +584,11 @@ class AppHandler(BaseHTTPRequestHandler):
         from anime_colorize.inference.memory import REQUEST_BYTES_PER_BYTE
 
         length = self._checked_length()
-        with self.server.service.reserve(REQUEST_BYTES_PER_BYTE * length, "reading this request"):
+        with self.service.reserve(REQUEST_BYTES_PER_BYTE * length, "reading this request"):
             yield lambda: self._read_json(length)
 
     def _checked_length(self) -> int:
-        limit = self.server.service.limits.max_upload_bytes
+        limit = self.service.limits.max_upload_bytes
         content_type = self.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
         length_text = self.headers.get("Content-Length")
         if self.headers.get("Transfer-Encoding") or length_text is None:
@@ -604,7 +622,7 @@ class AppHandler(BaseHTTPRequestHandler):
 
     def _read_body(self, length: int) -> bytes:
         """The request body, which must arrive whole within the request timeout."""
-        timeout = self.server.service.limits.request_timeout
+        timeout = self.service.limits.request_timeout
         deadline = time.monotonic() + timeout
         chunks, received = [], 0
         try:
@@ -662,7 +680,7 @@ class AppServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        host = "127.0.0.1" if host in ("0.0.0.0", "") else str(host)
         return f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
 
 
@@ -690,6 +708,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "the largest preview size that does (each downloads at full size), and work that "
                              "waits longer than --busy-timeout for memory is told the server is busy (503) "
                              "(default: %(default)s)")
+    parser.add_argument("--max-working-size", type=int, default=None,
+                        help="the largest working size the page may ask for (default: 4 x --working-size)")
     parser.add_argument("--busy-timeout", type=float, default=120.0,
                         help="seconds a request waits for a running colouring before 'busy' (default: %(default)s)")
     parser.add_argument("--request-timeout", type=float, default=30.0,
@@ -732,7 +752,8 @@ def main(argv=None) -> int:
     try:
         network = memory.measure_network(generator, args.working_size)  # also warms the model up
         service = ColorizeService(generator, limits, model_name=args.model, mode=flags.make_mode(args),
-                                  working_size=args.working_size, network_bytes_per_pixel=network)
+                                  working_size=args.working_size, network_bytes_per_pixel=network,
+                                  max_working_size=args.max_working_size)
     except ValueError as e:
         return cli_common.fail(str(e))
     try:

@@ -37,7 +37,7 @@ def working_shape(height: int, width: int, working_size: int, stride: int = 1) -
     pass ``MAX_ASPECT * working_size``, where it is scaled to that instead. The network then
     gets it padded to :func:`padded_shape`; ``stride`` is accepted for symmetry and unused."""
     scale = min(working_size / min(height, width), MAX_ASPECT * working_size / max(height, width))
-    return tuple(max(1, int(round(side * scale))) for side in (height, width))
+    return max(1, int(round(height * scale))), max(1, int(round(width * scale)))
 
 
 def padded_shape(shape, stride: int) -> tuple[int, int]:
@@ -339,7 +339,7 @@ def predict_working(generator, inputs: list, z: np.ndarray, hints: list | None =
     for h in hints:
         check_hints(generator, h)
     size = resolve_working_size(generator, working_size)
-    shapes = {working_shape(*f.shape[:2], size, generator.stride) for f in inputs}
+    shapes = {working_shape(f.shape[0], f.shape[1], size, generator.stride) for f in inputs}
     if len(shapes) != 1:
         raise ValueError(f"inputs of one batch must share a working shape, got {sorted(shapes)}")
     work = shapes.pop()

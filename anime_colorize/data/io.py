@@ -287,10 +287,10 @@ def read_image(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
                                    f"(PIL.Image.MAX_IMAGE_PIXELS={Image.MAX_IMAGE_PIXELS}); max_pixels={max_pixels}; "
                                    f"the commands' {MAX_PIXELS_FLAG} raises both limits: {e}") from e
     except Image.UnidentifiedImageError as e:
-        rgb = _read_unidentified_tiff(path, max_pixels)
-        if rgb is None:
+        tiff = _read_unidentified_tiff(path, max_pixels)
+        if tiff is None:
             raise ImageReadError(path, "not a recognised image file (unknown format or corrupt header)") from e
-        return rgb
+        return tiff
     except MemoryError as e:
         raise ImageReadError(path, "not enough memory to decode the image") from e
     except Exception as e:  # truncated / corrupt data: OSError, SyntaxError, zlib/struct errors, ...

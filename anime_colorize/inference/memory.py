@@ -20,7 +20,7 @@ from dataclasses import dataclass
 # Peak bytes per full-resolution pixel of each step, measured on 4000 x 4000 pictures
 # (RGBA noise, the worst case for decoding and PNG size) and rounded up.
 DECODE_BYTES_PER_PIXEL = 40      # the upload decoded to float RGB, alpha composited, its lightness
-STROKES_BYTES_PER_PIXEL = 48     # a stroke layer decoded and turned into full-size hints
+STROKES_BYTES_PER_PIXEL = 96     # a stroke layer decoded, turned into full-size hints, pooled to the working size
 REFERENCE_BYTES_PER_PIXEL = 24   # a reference picture decoded, its histogram counted by bands
 RENDER_BYTES_PER_PIXEL = 24      # one colouring: float RGB, uint8, the PNG being encoded
 PNG_BYTES_PER_PIXEL = 6          # a finished colouring kept for the answer: PNG (at worst ~3 B/px) in base64
@@ -30,6 +30,7 @@ REQUEST_BYTES_PER_BYTE = 3       # a request body: its bytes, the parsed JSON's 
 NETWORK_BYTES_PER_PIXEL = 4096
 # Kept free of reservations: the allocator's slack, HTTP buffers, log records.
 SAFETY_BYTES = 128 * 2**20
+UNLIMITED = 2**62  # the total of a budget that never refuses
 
 
 def rss_bytes() -> int:

@@ -59,7 +59,7 @@ def prepare_page(generator, path: Path, max_pixels: int, hint_sources=None) -> P
     rgb = read_image(path, max_pixels=max_pixels)
     hints = None
     if hint_sources is not None:
-        notes = []
+        notes: list[str] = []
         hints = hint_sources.for_input(path, rgb.shape[0], rgb.shape[1], notes)
         for note in notes:
             log.warning("%s", note)
@@ -111,7 +111,7 @@ def colour_files(generator, inputs: list, plan: OutputPlan, z: np.ndarray, *, mo
                 skip(path, e)
                 bar.update(1)
                 continue
-            work = sampling.working_shape(*page.size, size, generator.stride)
+            work = sampling.working_shape(page.size[0], page.size[1], size, generator.stride)
             queued_pixels = sum(p.model_input.size for p in queue)
             if work != shape or (len(queue) + 1) * len(z) > batch_size \
                     or queued_pixels + page.model_input.size > MAX_QUEUED_PIXELS:
@@ -125,9 +125,10 @@ def colour_files(generator, inputs: list, plan: OutputPlan, z: np.ndarray, *, mo
 def _render_and_write(mode: OutputMode, page: Page, colors: np.ndarray, plan: OutputPlan, report: RunReport,
                       skip) -> None:
     """Renders each z of one input (colors: (K, h, w, C) at the working shape) and writes it."""
-    pictures = plan.pictures(page.path)
-    if not plan.single_file and plan.stems[str(page.path)] != page.path.stem:
-        log.info("%s: written as '%s' ('%s' is taken by another input)", page.path, pictures[0].name, page.path.stem)
+    path = page.path or Path(page.name)
+    pictures = plan.pictures(path)
+    if not plan.single_file and plan.stems[str(path)] != path.stem:
+        log.info("%s: written as '%s' ('%s' is taken by another input)", path, pictures[0].name, path.stem)
     try:
         state = mode.begin(page)
     except Exception as e:  # noqa: BLE001
