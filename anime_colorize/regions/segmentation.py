@@ -167,7 +167,7 @@ class Regions:
         return np.sort(np.concatenate([b[a == region], a[b == region]]))
 
     @classmethod
-    def from_labels(cls, labels, lines, ink_threshold: float = None) -> "Regions":
+    def from_labels(cls, labels, lines, ink_threshold: float | None = None) -> "Regions":
         """Regions of a given label map (e.g. one resized or edited by the caller).
 
         ``labels``: int (H, W) >= 0; ids are compacted to 0..count-1 in ascending order of
