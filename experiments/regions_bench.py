@@ -65,11 +65,9 @@ def main(argv=None) -> int:
 
     small = sorted((DATA / "openmoji128" / "line").glob("*.png"))[:20]
     for size in (64, 128):
-        if small:
-            drawings = [to_line_art(cv2.resize(read_image(f), (size, size), interpolation=cv2.INTER_AREA))
-                        for f in small]
-        else:
-            drawings = [to_line_art(cv2.resize(read_image(pages[0]), (size, size), interpolation=cv2.INTER_AREA))]
+        sources = small or pages[:1]
+        drawings = [to_line_art(cv2.resize(read_image(f), (size, size), interpolation=cv2.INTER_AREA))
+                    for f in sources]
         t = median_time(lambda: [segment_lines(d) for d in drawings], args.repeats) / len(drawings)
         print(f"{size}x{size} line drawing: segment_lines {1000 * t:.2f} ms")
 
