@@ -5,8 +5,9 @@ computed on first use and are timed separately) on:
   * the 1414x2000 manga pages of ../shared/data/manga_bw/v01 (default: the first 3),
   * 64x64 and 128x128 pictures (the tf.data use of issue #14: OpenMoji line art, or the
     manga page resized when OpenMoji is absent), ``segment_lines`` of the prepared lines.
-Prints the median of ``--repeats`` runs per picture with OpenCV limited to ``--threads``
-threads (default 2, the 2-core budget of the issue). With ``--labels-out DIR`` it also
+Prints the median of ``--repeats`` runs per picture (wall time, and CPU time of the
+process, which depends less on other jobs of a shared machine) with OpenCV limited to
+``--threads`` threads (default 2, the 2-core budget of the issue). With ``--labels-out DIR`` it also
 writes a colour-coded label PNG per picture of ``--look`` folders, for inspection.
 
 Usage:
@@ -29,19 +30,22 @@ import numpy as np  # noqa: E402
 
 from anime_colorize.data.io import find_images, read_image  # noqa: E402
 from anime_colorize.data.lineart import to_line_art  # noqa: E402
-from anime_colorize.regions import segment, segment_lines, write_label_png  # noqa: E402
+from anime_colorize.regions import Regions, segment, segment_lines, write_label_png  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def median_time(fn, repeats: int) -> float:
+def median_time(fn, repeats: int) -> tuple[float, float]:
+    """Median (wall seconds, CPU seconds of this process, all threads) over ``repeats`` runs.
+    On a shared machine the wall time grows with the other jobs' load; the CPU time much less."""
     fn()  # warm-up (imports, allocator)
-    times = []
+    walls, cpus = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def main(argv=None) -> int:
@@ -58,18 +62,21 @@ def main(argv=None) -> int:
     for path in pages:
         picture = read_image(path)
         regions = segment(picture)
-        t_seg = median_time(lambda: segment(picture), args.repeats)
-        t_stats = median_time(lambda: _stats(segment(picture)), args.repeats) - t_seg
-        print(f"{path.name} {picture.shape[1]}x{picture.shape[0]}: segment {1000 * t_seg:.0f} ms "
-              f"(+ statistics {1000 * t_stats:.0f} ms), {regions.count} regions")
+        wall, cpu = median_time(lambda: segment(picture), args.repeats)
+        fresh = lambda: Regions(regions.labels, regions.count, regions.lines, regions.ink)  # noqa: E731
+        stats_wall, _ = median_time(lambda: _stats(fresh()), args.repeats)
+        print(f"{path.name} {picture.shape[1]}x{picture.shape[0]}: segment {1000 * wall:.0f} ms wall, "
+              f"{1000 * cpu:.0f} ms CPU; statistics on first use {1000 * stats_wall:.0f} ms; "
+              f"{regions.count} regions")
 
     small = sorted((DATA / "openmoji128" / "line").glob("*.png"))[:20]
     for size in (64, 128):
         sources = small or pages[:1]
         drawings = [to_line_art(cv2.resize(read_image(f), (size, size), interpolation=cv2.INTER_AREA))
                     for f in sources]
-        t = median_time(lambda: [segment_lines(d) for d in drawings], args.repeats) / len(drawings)
-        print(f"{size}x{size} line drawing: segment_lines {1000 * t:.2f} ms")
+        wall, cpu = median_time(lambda: [segment_lines(d) for d in drawings], args.repeats)
+        print(f"{size}x{size} line drawing: segment_lines {1000 * wall / len(drawings):.2f} ms wall, "
+              f"{1000 * cpu / len(drawings):.2f} ms CPU")
 
     if args.labels_out:
         out = Path(args.labels_out)
