@@ -326,13 +326,13 @@ def test_composite_is_the_multiplied_stack():
 
 
 def test_shade_from_lightness_gives_the_target_lightness_on_gray():
-    from anime_colorize.color import lab_to_rgb_numpy
+    from anime_colorize.color import lab_to_rgb_np
     from anime_colorize.regions import shade_from_lightness
 
     flat_l = np.full((2, 3), 60.0, np.float32)
     delta = np.array([[-20.0, 0.0, 15.0], [-60.0, -5.0, 0.0]], np.float32)
     factor = shade_from_lightness(flat_l, delta)
-    gray = lambda L: lab_to_rgb_numpy(np.stack([L, 0 * L, 0 * L], -1))[..., 0]  # noqa: E731
+    gray = lambda L: lab_to_rgb_np(np.stack([L, 0 * L, 0 * L], -1))[..., 0]  # noqa: E731
     np.testing.assert_allclose(factor[0, 0] * gray(np.float32(60.0)), gray(np.float32(40.0)), atol=1e-5)
     assert factor[0, 1] == pytest.approx(1.0) and factor[0, 2] == 1.0  # never lightens
     assert factor[1, 0] == pytest.approx(0.0, abs=1e-6)
