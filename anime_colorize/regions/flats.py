@@ -171,6 +171,8 @@ def hint_colors(regions: Regions, hint_color, hint_mask, threshold: float = 0.5,
     Returns (colors float32 (count, C), zeros where not hinted; hinted bool (count,)).
     """
     h, w = regions.shape
+    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 2:
+        raise ValueError(f"levels must be an integer >= 2, got {levels!r}")
     color = np.asarray(hint_color, np.float32)
     mask = np.asarray(hint_mask, np.float32)
     if mask.ndim == 3 and mask.shape[2] == 1:
