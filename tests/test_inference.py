@@ -116,7 +116,7 @@ def toy_mode():
         seen = []
 
         def tails(self):
-            return ("_light.png",)
+            return ("_light.png", ".txt")
 
         def begin(self, page):
             Negative.seen.append((page.size, page.input_kind, page.hints is not None))
@@ -125,7 +125,8 @@ def toy_mode():
         def render(self, page, colors, state):
             assert state == "state" and colors.full().shape == page.size + (colors.channels,)
             rgb = sampling.to_rgb(page.model_input, colors)
-            return {outputs.PICTURE: 1.0 - rgb, "_light.png": page.model_input * 0.5 + 0.5}
+            return {outputs.PICTURE: 1.0 - rgb, "_light.png": page.model_input * 0.5 + 0.5,
+                    ".txt": lambda path: path.write_text(f"{page.name} {colors.channels}")}
 
     yield Negative
     del modes.MODES["negative"]
@@ -138,8 +139,9 @@ def test_an_output_mode_is_added_in_one_place(models, toy_mode, tmp_path, capsys
     code, _, err = run(colorize.main, base + ["--out", str(tmp_path / "neg"), "--mode", "negative"], capsys)
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "neg").iterdir()) == [
-        "page0_0.png", "page0_0_light.png", "page0_1.png", "page0_1_light.png",
-        "page1_0.png", "page1_0_light.png", "page1_1.png", "page1_1_light.png"]
+        "page0_0.png", "page0_0.txt", "page0_0_light.png", "page0_1.png", "page0_1.txt", "page0_1_light.png",
+        "page1_0.png", "page1_0.txt", "page1_0_light.png", "page1_1.png", "page1_1.txt", "page1_1_light.png"]
+    assert (tmp_path / "neg" / "page1_0.txt").read_text() == "page1.png 3"
     np.testing.assert_allclose(read_image(tmp_path / "neg" / "page0_1.png"),
                                1.0 - read_image(tmp_path / "smooth" / "page0_1.png"), atol=1.5 / 255)
     assert toy_mode.seen == [((45, 70), "lineart", False)] * 2

@@ -12,9 +12,12 @@ uploads) hands a mode, for each input:
   full resolution (:class:`anime_colorize.sampling.PredictedColors`: normalised ab, or Lab
   for line-art models; ``colors.full()`` for the whole (H, W, C) array, ``colors.rows(top,
   bottom)`` for bands). It returns ``{PICTURE: float RGB (H, W, 3) in [0, 1]}`` plus any
-  extra files as ``{tail: image array or file bytes}`` (``"_flat.png"``, ``".psd"``), written
-  beside the picture as ``<picture stem><tail>``. Every tail it may return is listed by
-  ``tails()``, so existing files are checked before the run starts.
+  extra files as ``{tail: value}`` (tails such as ``"_flat.png"``, ``".psd"``), written beside
+  the picture as ``<picture stem><tail>``; a value is an image array (written by
+  :func:`anime_colorize.data.io.write_image`), the file's bytes, or a function that writes
+  the file atomically given its path (e.g. ``lambda path: regions.write_psd(layers, path)``).
+  Every tail it may return is listed by ``tails()``, so existing files are checked before the
+  run starts. The page shows the picture only.
 
 Adding a mode is one subclass in this module, decorated with :func:`register_mode`. Its
 settings are its constructor's keyword arguments; ``add_flags`` adds them to every command

@@ -146,6 +146,8 @@ def _render_and_write(mode: OutputMode, page: Page, colors: np.ndarray, plan: Ou
             target = plan.layer(picture, tail)
             if isinstance(value, (bytes, bytearray)):
                 write_bytes_atomic(target, bytes(value))
+            elif callable(value):  # a writer of its own (a PSD, an RGBA layer)
+                value(target)
             else:
                 write_image(target, value)
             report.written.append(str(target))
