@@ -218,6 +218,7 @@ def colour_all(generator, inputs: list, out: Path, single_file: bool, args, refe
 
 
 def main(argv=None) -> int:
+    cli_common.quiet_tensorflow()
     args = build_parser().parse_args(argv)
     cli_common.setup_logging()
     from anime_colorize.data import hints as hints_lib

@@ -71,6 +71,7 @@ holds the truth (``rgb``, ``l``, ``ab``), the model input ``net`` and, for line 
 from __future__ import annotations
 
 import anime_colorize.cli_common as cli_common  # first: quiets TensorFlow's start-up logs
+cli_common.quiet_tensorflow()
 
 import argparse
 import fnmatch
