@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     config_lib.add_arguments(parser, config_lib.TrainConfig, "training")
     config_lib.add_arguments(parser, config_lib.DataConfig, "data")
     config_lib.add_arguments(parser, config_lib.ModelConfig, "model")
+    config_lib.add_algorithm_arguments(parser)
     return parser
 
 
@@ -37,6 +38,7 @@ def _sigterm_as_interrupt(signum, frame):
 
 
 def main(argv=None) -> int:
+    cli_common.quiet_tensorflow()
     from anime_colorize import training
     from anime_colorize.data.io import allow_max_pixels
     from anime_colorize.trainers import get_trainer

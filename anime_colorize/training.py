@@ -81,10 +81,11 @@ def resolve_config(given: dict, resume: bool) -> config_lib.RunConfig:
     return config_lib.apply_overrides(saved, given)
 
 
-def preview_batch(source, config) -> np.ndarray:
-    """uint8 (N, size, size, 3) pictures shown in the preview grids."""
+def preview_batch(source, builtin: bool, config) -> np.ndarray:
+    """uint8 (N, size, size, 3) pictures shown in the preview grids: held-out pictures when
+    training on ``builtin`` pictures, else the first pictures of ``source``."""
     size, seed = config.data.size, config.train.seed
-    if config.data.data is None and config.data.data_a is None:  # built-in pictures
+    if builtin:
         return pipeline.builtin_holdout(PREVIEW_IMAGES, size, seed)
     pictures = []
     for index in range(min(PREVIEW_IMAGES, len(source))):
@@ -258,7 +259,7 @@ class _Run:
         self.start = self.step = self.saved_step = int(self.trainer.step.numpy())
         if not resume or latest is None:  # something to roll back to; the same decision on every worker
             self.save_checkpoint()
-        self.pictures = preview_batch(self.source, config)
+        self.pictures = preview_batch(self.source, self.report is None, config)
         self.writer = self.metrics = None
         if self.chief:
             _saving(CONFIG_NAME, lambda: write_bytes_atomic(out / CONFIG_NAME, config_lib.to_json(config).encode()))

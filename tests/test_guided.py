@@ -100,7 +100,7 @@ def test_line_art_hint_training_targets_lab_and_logs_the_hint_term(algo, tiny_co
 
 
 def test_hint_error_is_zero_where_the_output_matches_the_hints():
-    from anime_colorize.trainers.base import Trainer
+    from anime_colorize.trainers.conditional import ConditionalGANTrainer as Trainer
     mask = np.zeros((2, 8, 8, 1), np.float32)
     mask[0, 2, 2] = 1
     hint_ab = np.zeros((2, 8, 8, 2), np.float32)
