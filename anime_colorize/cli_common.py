@@ -77,3 +77,48 @@ def fail(message: str, code: int = 2) -> int:
     """Prints a user-facing error and returns the exit code for main()."""
     print(f"error: {message}", file=sys.stderr)
     return code
+
+
+def describe_device(mixed_precision: bool) -> str:
+    """Where TensorFlow runs a model and in which precision, in one line: the first GPU it
+    sees (by name) or the CPU, e.g. ``"GPU 0: NVIDIA H200, mixed precision (float16
+    compute, float32 weights)"`` or ``"CPU (Intel Xeon ..., 2 cores), float32"``."""
+    import tensorflow as tf
+
+    from anime_colorize.distribute import mixed_precision_policy_name
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        names = [tf.config.experimental.get_device_details(gpu).get("device_name") or gpu.name for gpu in gpus]
+        device = f"GPU 0: {names[0]}" + (f" (of {len(gpus)} GPUs: {', '.join(names)})" if len(gpus) > 1 else "")
+    else:
+        device = f"CPU ({_cpu_name()}, {os.cpu_count()} cores)"
+    if not mixed_precision:
+        return f"{device}, float32"
+    compute = mixed_precision_policy_name().removeprefix("mixed_")  # the one home of this choice
+    return f"{device}, mixed precision ({compute} compute, float32 weights)"
+
+
+def _cpu_name() -> str:
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:  # not Linux
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+_device_logged = False
+
+
+def log_device(mixed_precision: bool) -> None:
+    """Says once per process, on the log, where the command runs its model (see
+    :func:`describe_device`); later calls do nothing."""
+    global _device_logged
+    if not _device_logged:
+        _device_logged = True
+        logging.getLogger("anime_colorize").info("device: %s", describe_device(mixed_precision))

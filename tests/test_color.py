@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -55,3 +57,64 @@ def test_gradients_are_finite_everywhere():
         loss = tf.reduce_sum(back)
     grad = tape.gradient(loss, rgb)
     assert np.all(np.isfinite(grad.numpy()))
+
+
+# ---------------------------------------------------------------- numpy twins
+
+def test_numpy_lab_is_skimage_bit_for_bit_and_matches_tensorflow(rgb_batch):
+    rgb64 = rgb_batch.astype(np.float64)
+    lab = color.rgb_to_lab_np(rgb64)
+    assert lab.dtype == np.float64 and lab.shape == rgb64.shape
+    np.testing.assert_array_equal(lab, skcolor.rgb2lab(rgb64))
+    np.testing.assert_allclose(color.rgb_to_lab_np(rgb_batch), color.rgb_to_lab(rgb_batch).numpy(), atol=2e-3)
+    assert color.rgb_to_lab_np(rgb_batch).dtype == np.float32
+    # uint8 is scaled by 1/255
+    u8 = np.rint(rgb_batch * 255).astype(np.uint8)
+    np.testing.assert_allclose(color.rgb_to_lab_np(u8), skcolor.rgb2lab(u8), atol=2e-3)
+
+
+def test_numpy_lab_to_rgb_is_skimage_bit_for_bit_and_matches_tensorflow(rgb_batch):
+    lab = skcolor.rgb2lab(rgb_batch.astype(np.float64))
+    lab[1, ..., 1:] *= 1.6  # out of gamut: clipped like skimage, including negative z
+    lab[2, 0, 0] = [5.0, 0.0, 120.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # skimage warns about the clipped negative z
+        theirs = skcolor.lab2rgb(lab)
+    ours = color.lab_to_rgb_np(lab)
+    np.testing.assert_array_equal(ours, theirs)
+    assert ours.min() >= 0.0 and ours.max() <= 1.0
+    np.testing.assert_allclose(color.lab_to_rgb_np(lab.astype(np.float32)),
+                               color.lab_to_rgb(lab.astype(np.float32)).numpy(), atol=2e-3)
+
+
+def test_numpy_normalised_round_trip_matches_tensorflow(rgb_batch):
+    l, ab = color.rgb_to_l_ab_np(rgb_batch)
+    l_tf, ab_tf = color.rgb_to_l_ab(rgb_batch)
+    assert l.shape == (3, 8, 8, 1) and ab.shape == (3, 8, 8, 2)
+    np.testing.assert_allclose(l, l_tf.numpy(), atol=5e-5)
+    np.testing.assert_allclose(ab, ab_tf.numpy(), atol=5e-5)
+    np.testing.assert_allclose(color.l_ab_to_rgb_np(l, ab), rgb_batch, atol=1e-3)
+    # the normalisation is plain arithmetic: numpy in, numpy out, same numbers as tensors
+    assert isinstance(color.normalize_ab(ab * 110.0), np.ndarray)
+    np.testing.assert_allclose(color.denormalize_l(l), color.rgb_to_lab_np(rgb_batch)[..., :1], atol=1e-4)
+
+
+def test_the_matrices_invert_each_other():
+    product = np.array(color._XYZ_FROM_RGB) @ np.array(color._RGB_FROM_XYZ)
+    np.testing.assert_allclose(product, np.eye(3), atol=1e-12)
+
+
+def test_srgb_curve_twins_invert_each_other():
+    x = np.linspace(0.0, 1.0, 1001)
+    linear = color.srgb_to_linear_np(x)
+    assert linear[0] == 0.0 and linear[-1] == pytest.approx(1.0) and np.all(np.diff(linear) > 0)
+    np.testing.assert_allclose(color.linear_to_srgb_np(linear), x, atol=1e-12)
+    np.testing.assert_allclose(color.srgb_to_linear_np(0.5), 0.21404114, atol=1e-8)  # the sRGB standard's value
+
+
+def test_numpy_gray_matches_tensorflow_and_keeps_gray_exact(rgb_batch):
+    gray = color.rgb_to_gray_np(rgb_batch)
+    assert gray.shape == (3, 8, 8, 1) and gray.dtype == np.float32
+    np.testing.assert_allclose(gray, color.rgb_to_gray(rgb_batch).numpy(), atol=2e-3)
+    page = np.repeat(rgb_batch[..., :1], 3, axis=-1)  # already gray: returned as it is
+    np.testing.assert_array_equal(color.rgb_to_gray_np(page), rgb_batch[..., :1])

@@ -8,6 +8,9 @@ from skimage.color import lab2rgb, rgb2lab
 
 from anime_colorize import evaluate
 from anime_colorize.data.io import read_image, write_image
+from anime_colorize.evaluation import metrics
+from anime_colorize.evaluation.predictors import constant_predictor, point_hints
+from anime_colorize.evaluation.scoring import score_dataset
 from anime_colorize.export import export_generator
 from anime_colorize.models import UNetGenerator
 
@@ -103,22 +106,23 @@ def test_training_mean_comes_from_the_run_config(setup, tmp_path):
 def test_metrics_of_truth_against_itself():
     rgb = colour_image(np.random.default_rng(0))
     lab = rgb2lab(rgb)
-    assert evaluate.psnr(rgb, rgb) == evaluate.PSNR_CAP
-    assert evaluate.ssim(rgb, rgb) == pytest.approx(1.0)
-    hist = evaluate.ab_histogram(lab)
+    assert metrics.psnr(rgb, rgb) == metrics.PSNR_CAP
+    assert metrics.ssim(rgb, rgb) == pytest.approx(1.0)
+    hist = metrics.ab_histogram(lab)
     assert hist.sum() == SIZE * SIZE
-    same = evaluate.histogram_distances(hist, hist)
+    same = metrics.histogram_distances(hist, hist)
     assert same["ab_hist_js"] == pytest.approx(0.0, abs=1e-12) and same["ab_hist_intersection"] == pytest.approx(1.0)
-    gray = evaluate.histogram_distances(evaluate.ab_histogram(np.zeros_like(lab)), hist)
+    gray = metrics.histogram_distances(metrics.ab_histogram(np.zeros_like(lab)), hist)
     assert gray["ab_hist_js"] > 0.3 and gray["ab_hist_intersection"] < 0.7
-    assert evaluate.colourfulness(rgb) > 10
+    assert metrics.colourfulness(rgb) > 10
 
 
 def test_perfect_predictor_scores_perfectly():
     images = np.stack([np.rint(colour_image(np.random.default_rng(i)) * 255).astype(np.uint8) for i in range(3)])
     predictors = {"oracle": lambda batch: (batch["ab"][:, None], None),
-                  "gray": evaluate.constant_predictor(np.zeros((SIZE, SIZE, 2), np.float32))}
-    results, truth_colour, _, _, sheets = evaluate.score_dataset(images, predictors, batch_size=2, sheets=["oracle"])
+                  "gray": constant_predictor(np.zeros((SIZE, SIZE, 2), np.float32))}
+    scored = score_dataset(images, predictors, batch_size=2, sheets=["oracle"])
+    results, truth_colour, sheets = scored.results, scored.truth.colourfulness, scored.sheets
     sheet = sheets["oracle"]
     oracle, gray = results["oracle"], results["gray"]
     assert oracle["psnr_mean_z"] > 60 and oracle["ssim"] > 0.999
@@ -210,9 +214,9 @@ def test_line_art_outputs_keep_the_lines_black():
     images = np.stack([np.rint(colour_image(np.random.default_rng(i)) * 255).astype(np.uint8) for i in range(2)])
     lines = np.ones((2, SIZE, SIZE), np.float32)
     lines[:, 10, :] = 0.0
-    white = evaluate.constant_predictor(np.concatenate([np.ones((SIZE, SIZE, 1)), np.zeros((SIZE, SIZE, 2))], -1)
+    white = constant_predictor(np.concatenate([np.ones((SIZE, SIZE, 1)), np.zeros((SIZE, SIZE, 2))], -1)
                                         .astype(np.float32))
-    results, _, _, rows, sheets = evaluate.score_dataset(images, {"model": white}, input_kind="lineart", lines=lines)
+    sheets = score_dataset(images, {"model": white}, input_kind="lineart", lines=lines).sheets
     outputs = sheets["model"][:, -1]  # the colouring column
     np.testing.assert_allclose(outputs[:, 10], 0.0, atol=1e-6)
     np.testing.assert_allclose(outputs[:, 5], 1.0, atol=1e-3)
@@ -220,10 +224,10 @@ def test_line_art_outputs_keep_the_lines_black():
 
 def test_hint_error_is_zero_for_outputs_that_take_the_hint_colour():
     images = np.stack([np.rint(colour_image(np.random.default_rng(i)) * 255).astype(np.uint8) for i in range(2)])
-    hint_fn = evaluate.point_hints(5, seed=0)
+    hint_fn = point_hints(5, seed=0)
     oracle = lambda batch: (batch["ab"][:, None], hint_fn(batch))  # noqa: E731  (the truth obeys its own hints)
     flat = lambda batch: (tf_zeros_like(batch["ab"])[:, None], hint_fn(batch))  # noqa: E731
-    results, *_ = evaluate.score_dataset(images, {"oracle": oracle, "flat": flat}, sheets=[])
+    results = score_dataset(images, {"oracle": oracle, "flat": flat}, sheets=[]).results
     assert results["oracle"]["hint_error"] < 3.0  # hints are 1-3 px patch means of the truth
     assert results["flat"]["hint_error"] > 10.0
 
@@ -241,3 +245,54 @@ def test_pairing_and_hint_flag_errors(setup, tmp_path, capsys, extra, message):
     assert evaluate.main(["--model", str(setup / "run" / "generator.keras"), "--data", str(setup / "data"),
                           "--out", str(tmp_path / "x"), "--quiet", *extra]) == 2
     assert message in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the evaluation package
+
+def test_numpy_palette_histogram_is_the_hint_histogram():
+    from anime_colorize.data.hints import colour_histogram
+
+    rgb = np.stack([colour_image(np.random.default_rng(i)) for i in range(3)])
+    rgb[0, :4, :4] = [1.0, 0.0, 0.5]  # values on bin edges, and the top of the cube
+    ours = metrics.colour_histograms(rgb)
+    assert ours.dtype == np.float32 and ours.shape == (3, 512)
+    np.testing.assert_array_equal(ours, colour_histogram(rgb).numpy())
+    assert metrics.palette_match(rgb[:1], ours[0]) == pytest.approx(1.0)
+    assert metrics.palette_match(rgb[1:2], ours[0]) < 0.9
+
+
+def test_rows_are_typed_and_named_as_in_the_report():
+    from anime_colorize.evaluation.predictors import MODEL, Row, hint_rows
+
+    class HintModel:
+        hint_kinds = ("points", "histogram")
+
+    rows = list(hint_rows(HintModel(), np.zeros((2, 4), np.float32), [0, 5, 2], seed=0))
+    assert [row.name for row in rows] == ["model, 5 hints", "model, 2 hints", "model, no reference",
+                                          "model, reference"]
+    assert [row.hint_points for row in rows] == [5, 2, 0, 0] and all(row.hinted for row in rows)
+    assert Row(MODEL).name == "model" and not Row(MODEL).hinted and Row(MODEL) == Row("model")
+
+
+def test_a_new_score_is_one_entry_in_scores(monkeypatch):
+    from anime_colorize.evaluation import report
+
+    mean_l = metrics.Score("mean_l", lambda truth, outs: outs.lab[..., 0].mean(),
+                           lambda values, _: {"mean_l": float(np.mean(values))},
+                           (metrics.Column("mean_l", "mean L"),))
+    monkeypatch.setattr(metrics, "SCORES", metrics.SCORES + (mean_l,))
+    images = np.stack([np.rint(colour_image(np.random.default_rng(i)) * 255).astype(np.uint8) for i in range(2)])
+    white = constant_predictor(np.concatenate([np.ones((SIZE, SIZE, 1)), np.zeros((SIZE, SIZE, 2))], -1)
+                               .astype(np.float32))
+    lines = np.ones((2, SIZE, SIZE), np.float32)
+    results = score_dataset(images, {"white": white}, input_kind="lineart", lines=lines, sheets=[]).results
+    assert results["white"]["mean_l"] == pytest.approx(100.0, abs=0.01)  # white paper, no ink
+    table = report.markdown(results, 1.0, "caption.")
+    assert "| mean L |" in table and "| 100.00 |" in table
+
+
+def test_unknown_output_mode_is_an_error():
+    from anime_colorize.evaluation.predictors import compose
+
+    with pytest.raises(ValueError, match="unknown output mode 'flat'"):
+        compose({}, np.zeros((1, 1, 4, 4, 2), np.float32), mode="flat")

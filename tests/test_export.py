@@ -108,3 +108,42 @@ def test_only_generators_are_exported(tmp_path):
     with pytest.raises(TypeError, match="cannot export a PatchDiscriminator"):
         export.export_generator(PatchDiscriminator(channels=1, filters=8), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_damaged_keras_file_is_named_damaged_not_missing(exported, tmp_path):
+    _, keras_path, _ = exported
+    data = keras_path.read_bytes()
+    truncated = tmp_path / "truncated.keras"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="truncated.keras could not be loaded: the file is damaged or truncated") as e:
+        export.load_generator(truncated)
+    assert "not found" not in str(e.value)
+    flipped = bytearray(data)
+    middle = len(data) // 2  # inside the weights, whose CRC no longer matches
+    flipped[middle: middle + 16] = bytes(b ^ 0xFF for b in flipped[middle: middle + 16])
+    (tmp_path / "flipped.keras").write_bytes(bytes(flipped))
+    with pytest.raises(ValueError, match="flipped.keras could not be loaded: the file is damaged"):
+        export.load_generator(tmp_path / "flipped.keras")
+
+
+def test_a_run_folder_without_keras_file_says_it_loads_the_saved_model(exported, tmp_path, caplog):
+    _, keras_path, saved_model_path = exported
+    caplog.set_level("INFO", logger="anime_colorize")
+    export.load_generator(tmp_path / "run")
+    assert not [r for r in caplog.records if "loading the SavedModel" in r.getMessage()]  # generator.keras is there
+    keras_path.unlink()
+    loaded = export.load_generator(tmp_path / "run")
+    assert loaded.path == str(saved_model_path)
+    assert [r for r in caplog.records if f"loading the SavedModel {saved_model_path}" in r.getMessage()]
+
+
+def test_a_generator_loaded_from_a_keras_file_computes_in_float32(tmp_path):
+    from anime_colorize import distribute
+
+    with distribute.dtype_policy(True):
+        mixed = UNetGenerator(z_dim=4, depth=2, filters=8, working_size=32, name="generator")
+    export.export_generator(mixed, tmp_path / "run")
+    assert not export.load_generator(tmp_path / "run" / export.KERAS_NAME).mixed_precision
+    assert export.load_generator(tmp_path / "run" / export.SAVED_MODEL_NAME).mixed_precision
+    assert not export.LoadedGenerator.from_model(UNetGenerator(z_dim=4, depth=2, filters=8), "x").mixed_precision
+    assert export.LoadedGenerator.from_model(mixed, "x").mixed_precision

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from anime_colorize.data import hints as hints_lib
 from anime_colorize.data import pipeline
 from anime_colorize.data.hints import HIST_SIZE
 from anime_colorize.data.synthetic import make_cel_images
@@ -60,6 +61,17 @@ def test_hint_downsample_keeps_one_pixel_hints_and_averages_only_hinted_pixels()
     np.testing.assert_allclose(out[0, 0], [0.5, -0.5, 1.0], atol=1e-6)  # not faded by its zero neighbours
     np.testing.assert_allclose(out[1, 1], [0.3, 0.1, 1.0], atol=1e-6)
     np.testing.assert_array_equal(out[0, 1], [0, 0, 0])
+
+
+def test_hint_pyramid_and_inference_resize_shrink_hints_alike():
+    rgb = make_cel_images(2, 16, seed=4).astype(np.float32) / 255.0
+    hints = hints_lib.simulate("mix", rgb, (2, 3))
+    hints = dict(hints, hint_mask=hints["hint_mask"] * 0.5 + 0.5 * tf.cast(hints["hint_mask"] > 0, tf.float32))
+    layer = HintDownsample()(tf.concat([hints["hint_ab"], hints["hint_mask"]], -1)).numpy()
+    resized = hints_lib.resize_hints(hints, 8, 8)
+    assert 0 < resized["hint_mask"].numpy().mean() < 1  # some hinted blocks, some not
+    np.testing.assert_array_equal(layer[..., :2], resized["hint_ab"].numpy())
+    np.testing.assert_array_equal(layer[..., 2:], resized["hint_mask"].numpy())
 
 
 def test_hint_generator_has_hint_inputs_and_reacts_to_a_point():

@@ -363,14 +363,32 @@ def reference_histogram(rgb) -> tf.Tensor:
     return colour_histogram(_unit_float(rgb, 3, "reference picture")[None])
 
 
+def pool_hints(hint_ab, hint_mask, block_height, block_width) -> tuple:
+    """Spatial hints pooled over blocks: hint_ab (B, H, W, 2) and hint_mask (B, H, W, 1), H and W
+    whole multiples of the block's sides (ints or scalar int tensors) -> (hint_ab, hint_mask) of
+    (B, H / block_height, W / block_width, ·). A block's mask is its MAX (a 1-px hint survives any
+    shrinking) and its ab the mask-weighted MEAN of its ab (hinted pixels only, so a hint is not
+    faded by the unhinted zeros around it); ab is 0 where the mask is. The one downsampling of hint
+    maps: :func:`resize_hints` and the generator's hint pyramid
+    (:class:`anime_colorize.models.layers.HintDownsample`) both use it."""
+    ab = tf.convert_to_tensor(hint_ab, tf.float32)
+    mask = tf.convert_to_tensor(hint_mask, tf.float32)
+    shape = tf.shape(mask)
+    blocks = tf.reshape(tf.concat([ab * mask, mask], -1), tf.stack(
+        [shape[0], shape[1] // block_height, block_height, shape[2] // block_width, block_width, 3]))
+    mean = tf.reduce_mean(blocks, [2, 4])
+    new_mask = tf.reduce_max(blocks[..., 2:], [2, 4])
+    new_ab = tf.where(new_mask > 0.0, mean[..., :2] / tf.maximum(mean[..., 2:], 1e-12), 0.0)
+    return new_ab, new_mask
+
+
 def resize_hints(hints, height, width) -> dict:
     """Resizes hint_ab / hint_mask (B, H, W, C) (or (H, W, C)) to (height, width).
 
-    Each output pixel covers a block of input pixels: its mask is the block's MAX (so a
-    1-px hint survives any shrinking) and its ab the mask-weighted MEAN of the block's ab.
-    Blocks come from a nearest-neighbour upscale to a whole multiple of the output size,
-    which keeps every input pixel; for whole-number factors they are exact max / mean
-    pooling. hint_hist and other keys are returned unchanged.
+    Each output pixel covers a block of input pixels, pooled by :func:`pool_hints` (mask = the
+    block's max, ab = its mask-weighted mean). Blocks come from a nearest-neighbour upscale to a
+    whole multiple of the output size, which keeps every input pixel; for whole-number factors
+    they are exact max / mean pooling. hint_hist and other keys are returned unchanged.
     """
     ab = tf.convert_to_tensor(hints["hint_ab"], tf.float32)
     mask = tf.convert_to_tensor(hints["hint_mask"], tf.float32)
@@ -380,10 +398,6 @@ def resize_hints(hints, height, width) -> dict:
     shape = tf.shape(mask)
     ky = tf.maximum((shape[1] + height - 1) // height, 1)
     kx = tf.maximum((shape[2] + width - 1) // width, 1)
-    up = tf.image.resize(tf.concat([ab * mask, mask], -1), tf.stack([ky * height, kx * width]),
-                         method="nearest")
-    blocks = tf.reshape(up, tf.stack([shape[0], height, ky, width, kx, 3]))
-    mean = tf.reduce_mean(blocks, [2, 4])
-    new_mask = tf.reduce_max(blocks[..., 2:], [2, 4])
-    new_ab = tf.where(new_mask > 0.0, mean[..., :2] / tf.maximum(mean[..., 2:], 1e-12), 0.0)
+    up = tf.image.resize(tf.concat([ab, mask], -1), tf.stack([ky * height, kx * width]), method="nearest")
+    new_ab, new_mask = pool_hints(up[..., :2], up[..., 2:], ky, kx)
     return dict(hints, hint_ab=new_ab, hint_mask=new_mask)

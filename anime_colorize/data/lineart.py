@@ -39,6 +39,7 @@ from collections.abc import Mapping, Sequence
 import cv2
 import numpy as np
 
+from anime_colorize import color
 from anime_colorize.data.checks import check_int
 
 log = logging.getLogger(__name__)
@@ -390,7 +391,7 @@ def to_line_art(image) -> np.ndarray:
         if arr.shape[2] == 4:  # transparent = paper
             alpha = arr[:, :, 3:]
             arr = arr[:, :, :3] * alpha + (1.0 - alpha)
-        gray = _same_lightness_gray(arr)
+        gray = color.rgb_to_gray_np(arr)[..., 0]
     else:
         gray = arr
 
@@ -427,22 +428,3 @@ def _paper_level(gray: np.ndarray) -> np.ndarray | np.float32:
         return np.float32(paper)
     # Tile centres interpolated linearly: a smooth, seamless lighting map.
     return cv2.resize(grid, (w, h), interpolation=cv2.INTER_LINEAR)
-
-
-# sRGB <-> linear light through 4096-entry tables: exact to ~1e-3, faster than pow() on
-# a 3-megapixel page.
-_LUT_N = 4096
-_LIN = np.linspace(0.0, 1.0, _LUT_N, dtype=np.float64)
-_DECODE = np.where(_LIN <= 0.04045, _LIN / 12.92, ((_LIN + 0.055) / 1.055) ** 2.4).astype(np.float32)
-_ENCODE = np.where(_LIN <= 0.0031308, _LIN * 12.92, 1.055 * _LIN ** (1 / 2.4) - 0.055).astype(np.float32)
-_Y_WEIGHTS = np.array([0.212671, 0.715160, 0.072169], np.float32)  # sRGB -> CIE Y (as color.py)
-
-
-def _same_lightness_gray(rgb: np.ndarray) -> np.ndarray:
-    """sRGB float (H, W, 3) in [0, 1] -> sRGB gray (H, W) with the same CIE L (same Y)."""
-    r, g, b = rgb[:, :, 0], rgb[:, :, 1], rgb[:, :, 2]
-    if np.array_equal(r, g) and np.array_equal(g, b):
-        return np.ascontiguousarray(r)  # a gray page stored as RGB: already its own gray
-    lin = _DECODE[(rgb * (_LUT_N - 1) + 0.5).astype(np.int32)]
-    y = lin @ _Y_WEIGHTS
-    return _ENCODE[(np.clip(y, 0.0, 1.0) * (_LUT_N - 1) + 0.5).astype(np.int32)]

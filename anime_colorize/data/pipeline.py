@@ -71,7 +71,7 @@ def fit_square(rgb: np.ndarray, load_size: int, anchor: float = 0.5) -> np.ndarr
 
 def mean_chroma(rgb_uint8: np.ndarray) -> float:
     """Mean Lab chroma sqrt(a^2 + b^2) of a uint8 RGB image; about 0 for gray images."""
-    lab = cv2.cvtColor(rgb_uint8.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    lab = color.rgb_to_lab_np(rgb_uint8)
     return float(np.mean(np.hypot(lab[..., 1], lab[..., 2])))
 
 

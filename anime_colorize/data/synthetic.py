@@ -27,12 +27,11 @@ from __future__ import annotations
 
 import functools
 import logging
-import warnings
 
 import cv2
 import numpy as np
-from skimage.color import lab2rgb, rgb2lab
 
+from anime_colorize import color
 from anime_colorize.data.checks import check_int
 
 log = logging.getLogger(__name__)
@@ -60,9 +59,7 @@ def _max_chroma() -> np.ndarray:
     lab[..., 0] = _L_LEVELS[:, None, None]
     lab[..., 1] = np.cos(hue)[:, None] * chroma
     lab[..., 2] = np.sin(hue)[:, None] * chroma
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # skimage warns about the out-of-gamut probes
-        back = rgb2lab(lab2rgb(lab))
+    back = color.rgb_to_lab_np(color.lab_to_rgb_np(lab))
     ok = np.linalg.norm(back - lab, axis=-1) < 1.0
     return np.cumprod(ok, axis=-1).sum(axis=-1) - 1.0
 
@@ -83,7 +80,7 @@ def _colours(rng: np.random.Generator) -> dict[str, tuple[int, ...]]:
     for lo_hi in fixed.values():
         lab.append(np.array([[rng.uniform(*r) for r in lo_hi]]))
     names += list(fixed)
-    rgb = np.round(np.clip(lab2rgb(np.concatenate(lab)[None]), 0.0, 1.0)[0] * 255.0).astype(int)
+    rgb = np.round(color.lab_to_rgb_np(np.concatenate(lab)) * 255.0).astype(int)
     return {k: tuple(map(int, c)) for k, c in zip(names, rgb)}
 
 

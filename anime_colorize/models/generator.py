@@ -30,11 +30,11 @@ import keras
 from keras import layers
 
 from anime_colorize.config import INPUT_KINDS
+from anime_colorize.data.hints import HIST_SIZE
 from anime_colorize.models.layers import (PACKAGE, NORMS, HintDownsample, SpatialBroadcast, Upsample2x,
                                           conv_block)
 
 
-HIST_SIZE = 512
 HIST_EMBEDDING = 16
 HINT_INPUTS = ("hint_ab", "hint_mask", "hint_hist")
 

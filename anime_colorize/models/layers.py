@@ -5,6 +5,8 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
+from anime_colorize.data import hints as hints_lib
+
 PACKAGE = "anime_colorize"
 NORMS = ("batch", "instance", "group", "none")
 
@@ -49,21 +51,17 @@ class Upsample2x(layers.Layer):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class HintDownsample(layers.Layer):
-    """Halves a spatial hint map, (B, H, W, 3) -> (B, H/2, W/2, 3), channels (a, b, mask).
-
-    Like :func:`anime_colorize.data.hints.resize_hints` for a factor of 2: the mask is the
-    2x2 block's MAX (a one-pixel hint survives every level of the pyramid) and ab the
-    mask-weighted MEAN of the block (hinted pixels only, so a hint is not faded by the
-    unhinted zeros around it). H and W must be even.
+    """Halves a spatial hint map, (B, H, W, 3) -> (B, H/2, W/2, 3), channels (a, b, mask),
+    with :func:`anime_colorize.data.hints.pool_hints` over 2x2 blocks: the mask is the block's
+    MAX (a one-pixel hint survives every level of the pyramid) and ab the mask-weighted MEAN of
+    the block, as :func:`~anime_colorize.data.hints.resize_hints` shrinks hints at inference.
+    H and W must be even.
     """
 
     def call(self, hint):
         hint = tf.cast(hint, tf.float32)
-        ab, mask = hint[..., :2], hint[..., 2:]
-        sums = tf.nn.avg_pool2d(tf.concat([ab * mask, mask], -1), 2, 2, "VALID")
-        new_mask = tf.nn.max_pool2d(mask, 2, 2, "VALID")
-        new_ab = sums[..., :2] / tf.maximum(sums[..., 2:], 1e-6)
-        return tf.cast(tf.concat([new_ab, new_mask], -1), self.compute_dtype)
+        ab, mask = hints_lib.pool_hints(hint[..., :2], hint[..., 2:], 2, 2)
+        return tf.cast(tf.concat([ab, mask], -1), self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         b, h, w, c = input_shape
