@@ -169,8 +169,9 @@ def register_algorithm(algo: str, settings: type, default: bool = False) -> None
     Raises ValueError when a field would give a flag two homes: a name that a common section
     or another algorithm's settings class already declares.
     """
+    params = getattr(settings, "__dataclass_params__", None)
     if not (isinstance(settings, type) and issubclass(settings, AlgorithmSettings)
-            and dataclasses.is_dataclass(settings) and settings.__dataclass_params__.frozen):
+            and dataclasses.is_dataclass(settings) and params is not None and params.frozen):
         raise ValueError(f"the settings of algorithm '{algo}' must be a frozen dataclass derived from "
                          f"AlgorithmSettings, not {settings!r}")
     homes = {name: section for section, cls in SECTIONS.items() for name in _names(cls)}
@@ -210,7 +211,8 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    algorithm: AlgorithmSettings | None = None
+    # None until __post_init__ puts the defaults of train.algo's settings there.
+    algorithm: AlgorithmSettings = None  # type: ignore[assignment]
 
     def __post_init__(self):
         cls = settings_class(self.train.algo)
@@ -239,9 +241,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls, title: str, description:
         kind = _base_type(hints[f.name])
         choices = f.metadata.get("choices")
         help_text = f.metadata.get("help", "") + (f"; one of: {', '.join(choices)}" if choices else "")
-        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
-        help_text = f"{help_text} (default: {default})"
-        kwargs = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
+        help_text = f"{help_text} (default: {field_default(f)})"
+        kwargs: dict[str, typing.Any] = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
         if kind is bool:
             group.add_argument(flag_name(f.name), action=argparse.BooleanOptionalAction, **kwargs)
         else:
@@ -263,6 +264,11 @@ def add_algorithm_arguments(parser: argparse.ArgumentParser) -> None:
         doc = (cls.__doc__ or "").strip()
         description = None if doc.startswith(cls.__name__ + "(") else doc.split("\n\n")[0].replace("\n", " ")
         add_arguments(parser, cls, title, description, _own_fields(cls))
+
+
+def field_default(f: dataclasses.Field) -> typing.Any:
+    """A dataclass field's default value (made by its default factory if it has one)."""
+    return f.default_factory() if callable(f.default_factory) else f.default
 
 
 def _base_type(kind):

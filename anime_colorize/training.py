@@ -184,7 +184,7 @@ class _MetricsLog:
 
     def __init__(self, path: Path, start_step: int):
         self.path = path
-        self.names = None
+        self.names: list[str] = []
         if path.exists():
             with open(path, newline="") as f:
                 rows = [r for r in csv.DictReader(f) if int(r["step"]) <= start_step]
@@ -200,7 +200,7 @@ class _MetricsLog:
                 writer.writerows(rows)
 
     def append(self, step: int, values: dict) -> None:
-        new = self.names is None
+        new = not self.names
         if new:
             self.names = sorted(values)
         with open(self.path, "a", newline="") as f:
@@ -298,8 +298,8 @@ class Checkpoints:
         self.read_dir = Path(read_dir) / CHECKPOINT_DIR
         self.save_dir = Path(save_dir) / CHECKPOINT_DIR
         self.chief = chief
-        self.saved_step = None
-        self.manager = None
+        self.saved_step: int | None = None
+        self.manager: tf.train.CheckpointManager | None = None
 
     def _manager(self):
         # Made on first use. It reads the 'checkpoint' index, which may still name a damaged
@@ -339,7 +339,7 @@ class Checkpoints:
         """Restores the newest checkpoint that reads cleanly; returns its step, or None if the
         folder has no checkpoint. RunFolderError if none of them reads cleanly (then nothing
         is moved)."""
-        damaged = []
+        damaged: list[tuple[Path, tuple[Path, Exception]]] = []
         for prefix in self.candidates():
             problem = self.read_error(prefix)
             if problem is None:
@@ -386,7 +386,8 @@ class IntervalMeans:
         self.reset()
 
     def reset(self) -> None:
-        self.sums, self.count = {}, 0
+        self.sums: dict[str, float] = {}
+        self.count = 0
 
     def add(self, values: dict) -> None:
         for name, value in values.items():
@@ -489,11 +490,11 @@ class _Run:
         self.folder.out.mkdir(parents=True, exist_ok=True)
         self.trainer = trainer_cls(config, self.strategy)
         self.checkpoints = Checkpoints(self.trainer, self.folder.out, self.folder.save_dir, self.chief)
-        self.start = self.resume() if resume else None
-        if self.start is None:  # something to roll back to; the same decision on every worker
-            self.start = int(self.trainer.step.numpy())
-            self.checkpoints.save(self.start)
-        self.step = self.start
+        start = self.resume() if resume else None
+        if start is None:  # something to roll back to; the same decision on every worker
+            start = int(self.trainer.step.numpy())
+            self.checkpoints.save(start)
+        self.start = self.step = start
         pictures = preview_batch(self.source, self.report is None, config)
         self.folder.write_start(config, pictures)
         self.writer = SummaryWriter(self.folder.out / "logs") if self.chief else None

@@ -38,7 +38,7 @@ def test_train_help_lists_every_flag_with_its_default_grouped_per_algorithm():
     classes = list(config_lib.SECTIONS.values()) + [config_lib.settings_class(a) for a in available_trainers()]
     for cls in classes:
         for f in dataclasses.fields(cls):
-            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+            default = config_lib.field_default(f)
             pattern = re.escape(config_lib.flag_name(f.name)) + r"[ =].*?\(default: " + re.escape(str(default)) + r"\)"
             assert re.search(pattern, text), f.name
     # one group per settings class, headed by the algorithms that take it

@@ -39,7 +39,9 @@ def run_python(code, *args, timeout=300):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("algo", ["wgangp", "dcgan"])
+# dcgan: synchronised batch norm across replicas. wgangp under two devices is also compared
+# with one device by the resume test below, so its own comparison runs with the slow checks.
+@pytest.mark.parametrize("algo", [pytest.param("wgangp", marks=pytest.mark.slow), "dcgan"])
 def test_mirrored_on_two_devices_equals_one_device_on_the_same_global_batch(algo):
     results = run_python("""
         algo = sys.argv[2]

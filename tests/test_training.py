@@ -120,11 +120,13 @@ def checkpoint_tensors(run, number=None) -> dict:
 def test_resume_equals_an_uninterrupted_run(algo, input_kind, tiny_config, tmp_path, no_export):
     """A run stopped after its step-2 checkpoint and resumed for a third step ends with every
     checkpointed tensor (models, optimizers, step, seed, cyclegan's pools) as the run that went
-    straight on. Line art is trained with every hint kind ("mix"), so hint state resumes too."""
+    straight on. pix2pixhd (the trainer with the most state) learns line art with every hint
+    kind ("mix"), so the simulated hints resume too; the other line-art runs take no hints
+    (the hint pipeline's set-up would double this test's time)."""
     settings = dict(algo=algo, eager=True, num_images=8, checkpoint_every=1, sample_every=2,
                     **TINY_SETTINGS.get(algo, {}))
     if input_kind == "lineart":
-        settings.update(input="lineart", hints="mix")
+        settings.update(input="lineart", hints="mix" if algo == "pix2pixhd" else "none")
     try:
         config_lib.validate(tiny_config(**settings))
     except ValueError as e:
@@ -149,7 +151,8 @@ def test_resume_equals_an_uninterrupted_run(algo, input_kind, tiny_config, tmp_p
     for name in ("samples/step_0000002.png", "samples/step_0000003.png", "logs", "examples/0.png"):
         assert (run / name).exists(), name
     if input_kind == "lineart":
-        assert (run / "examples" / "0_lines.png").exists() and "hint" in rows[0]
+        assert (run / "examples" / "0_lines.png").exists()
+        assert ("hint" in rows[0]) == (settings["hints"] == "mix")
 
 
 def truncate(path: Path) -> None:

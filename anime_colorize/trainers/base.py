@@ -105,7 +105,8 @@ class Trainer:
     """
 
     name = "base"
-    settings_class: type = AlgorithmSettings
+    settings_class: type[AlgorithmSettings] = AlgorithmSettings
+    generator: keras.Model  # the model a run exports: set by build_models
 
     def __init__(self, config, strategy=None):
         if type(config.algorithm) is not self.settings_class:

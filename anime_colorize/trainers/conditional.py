@@ -55,7 +55,7 @@ class ConditionalGANTrainer(Trainer):
     :meth:`discriminator_losses` and :meth:`adversarial_loss`, or overrides
     :meth:`generator_losses` for another objective."""
 
-    settings_class = ConditionalGANSettings
+    settings_class: type[AlgorithmSettings] = ConditionalGANSettings
 
     # --- models ------------------------------------------------------------------------
     def build_models(self):

@@ -6,9 +6,14 @@ learn the algorithm's settings without naming it.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from anime_colorize import config as config_lib
 
-_TRAINERS: dict[str, type] = {}
+if TYPE_CHECKING:  # the trainers import TensorFlow; this registry does not
+    from anime_colorize.trainers.base import Trainer
+
+_TRAINERS: dict[str, type[Trainer]] = {}
 
 
 def register_trainer(name: str, default: bool = False):
@@ -38,7 +43,7 @@ def available_trainers() -> list[str]:
     return sorted(_TRAINERS)
 
 
-def get_trainer(name: str) -> type:
+def get_trainer(name: str) -> type[Trainer]:
     """The trainer class registered as ``name``; raises ValueError listing the known names."""
     if name not in _TRAINERS:
         config_lib.settings_class(name)  # raises the error that lists the known algorithms
