@@ -112,6 +112,7 @@ def main(argv=None) -> int:
         generator = flags.load_model(args)
     except (FileNotFoundError, ValueError) as e:
         return cli_common.fail(cli_common.describe(e).splitlines()[0])
+    cli_common.log_device(generator.mixed_precision)
     if args.num_samples is None and input_path.is_file():
         rows, cols = args.grid or (5, 5)
         try:
