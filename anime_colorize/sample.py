@@ -8,8 +8,9 @@
 Colour inputs are reduced to their lightness first. Batch mode is the ``colorize`` command's
 loop (:mod:`anime_colorize.inference.runner`) without hints: it writes ``<stem>_<k>.png``
 (``<stem> (2)_<k>.png`` and so on where inputs share a stem, e.g. ``a.png`` and ``sub/a.jpg``)
-and skips unreadable inputs, naming each with its reason. Neither mode writes over an input,
-and files of an earlier run are kept unless ``--overwrite`` is given.
+and skips unreadable inputs, naming each with its reason (the exit code is then 1, as for
+``colorize``). Neither mode writes over an input, and files of an earlier run are kept
+unless ``--overwrite`` is given.
 """
 from __future__ import annotations
 
@@ -131,7 +132,7 @@ def main(argv=None) -> int:
         what = (f"{input_path} could not be read (reason above)" if input_path.is_file()
                 else f"none of the {failed} images in {input_path} could be read (reasons above)")
         return cli_common.fail(f"nothing written: {what}", code=1)
-    return 0
+    return 1 if failed else 0  # as colorize: a run that skipped inputs did not do all it was asked
 
 
 if __name__ == "__main__":
