@@ -147,16 +147,20 @@ def colour_chapter(args: argparse.Namespace, chapter, input_path: Path, out: Pat
     if report.coloured + report.passed == 0:
         return cli_common.fail(f"nothing written: none of the {len(pages) + len(chapter.skipped)} inputs could be "
                                "coloured (reasons above)", code=1)
-    what = "pages" if chapter.kind in ("archive", "pdf") else "images"
+    pages_word = "page" if chapter.keeps_names else "image"
     written = (report.coloured + report.passed) * args.num_samples
-    where = out if single_file else f"{written} {what} to {out}"
+    where = out if single_file else f"{_count(written, pages_word)} to {out}"
     notes = []
     if args.skip_colour:
         notes.append(f"{report.passed} already in colour, passed through unchanged")
     if skipped:
-        notes.append(f"skipped {skipped} inputs (listed above with their reasons)")
+        notes.append(f"skipped {_count(skipped, 'input')} (listed above with their reasons)")
     print(f"wrote {where}" + "".join(f"; {note}" for note in notes))
     return 1 if skipped else 0
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 if __name__ == "__main__":

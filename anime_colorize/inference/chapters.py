@@ -245,15 +245,16 @@ def _open_zip(path: Path, max_pixels: int, max_bytes: int) -> Chapter:
                 chapter.left_out.append((label, "not an image"))
             elif info.flag_bits & 0x1:
                 chapter.skipped.append((label, "encrypted (password-protected); decrypt the archive first"))
-            elif info.file_size > max_page_bytes:
-                chapter.skipped.append((label, f"{info.file_size / 2**20:,.0f} MB unpacked, more than a page of "
-                                               f"--max-pixels {max_pixels} can be (an archive bomb?)"))
-            elif name.casefold() in seen:
-                chapter.skipped.append((label, "a second member of the same name"))
             else:
-                seen.add(name.casefold())
-                total += info.file_size
-                members.append((name, info))
+                total += info.file_size  # what extracting every page would write: the bomb's measure
+                if info.file_size > max_page_bytes:
+                    chapter.skipped.append((label, f"{info.file_size / 2**20:,.0f} MB unpacked, more than a page "
+                                                   f"of --max-pixels {max_pixels} can be (an archive bomb?)"))
+                elif name.casefold() in seen:
+                    chapter.skipped.append((label, "a second member of the same name"))
+                else:
+                    seen.add(name.casefold())
+                    members.append((name, info))
         if total > max_bytes:
             raise ChapterError(f"{path}: its pages unpack to {total / 2**20:,.0f} MB, more than the limit of "
                                f"{max_bytes / 2**20:,.0f} MB (a guard against archive bombs); if you trust the file, "

@@ -40,14 +40,13 @@ def colour_share(rgb: np.ndarray) -> float:
     import cv2
 
     rgb = np.asarray(rgb)
-    if rgb.dtype == np.uint8:
-        rgb = rgb.astype(np.float32) / 255.0
+    rgb = rgb.astype(np.float32) / 255.0 if rgb.dtype == np.uint8 else np.ascontiguousarray(rgb, np.float32)
     height, width = rgb.shape[:2]
     scale = CHECK_SIDE / max(height, width)
     if scale < 1:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        rgb = cv2.resize(rgb.astype(np.float32), size, interpolation=cv2.INTER_AREA)
-    pixels = rgb.reshape(-1, 3).astype(np.float32)
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    pixels = rgb.reshape(-1, 3)
     median = np.median(pixels, axis=0)
     if median.min() > 0.1:  # a dark median says nothing reliable about the paper
         pixels = np.clip(pixels * np.clip(median.mean() / median, 0.5, 2.0), 0.0, 1.0)
