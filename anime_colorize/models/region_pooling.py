@@ -14,18 +14,21 @@ runs a model that pools).
 
 Static region budget (why ``max_regions``). The segment count must be known when XLA
 compiles: with a data-dependent count (``max(labels) + 1``) TensorFlow makes the label map a
-compile-time constant and recompiles on every new batch (measured: 0.35 s per call instead
-of 1 ms, ``experiments/region_pooling_bench.py``). So each image has ``max_regions`` segment
-slots; labels >= ``max_regions`` are left unpooled like negative ones (not merged: merging
-would give unrelated areas one colour). A label map whose regions are numbered by
-decreasing area loses only the smallest regions beyond the budget.
+compile-time constant and recompiles on every new batch (16 x 32 x 32 x 32 features: 1.3 s
+per call against 3.5 ms with a static count, ``experiments/region_pooling_bench.py xla``).
+So each image has ``max_regions`` segment slots; labels >= ``max_regions`` are left
+unpooled like negative ones (not merged: merging would give unrelated areas one colour). A
+label map whose regions are numbered by decreasing area loses only the smallest regions
+beyond the budget.
 
 Labels at a coarser level (features h x w smaller than H x W by an integer factor f): each
 f x f block of the full-size labels takes the label of the SMALLEST region (full-size area)
 present in it. A thin or tiny region (an eye, a highlight) then survives down to the level
 where a smaller region shares its block, where nearest-neighbour (top-left) subsampling
 drops it as soon as it misses the sampled pixel; the large regions lose only boundary cells,
-which hardly moves their means. Measured in ``experiments/region_pooling_bench.py``.
+which hardly moves their means. On the line art of 200 built-in pictures at 128 px, 99.4%
+of the regions are still present at 1/8 of the size, against 91.4% with nearest
+subsampling (``experiments/region_pooling_bench.py survival --data builtin``).
 """
 from __future__ import annotations
 
