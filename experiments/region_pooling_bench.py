@@ -4,6 +4,7 @@
     python experiments/region_pooling_bench.py xla
     python experiments/region_pooling_bench.py survival --data ../shared/data/openmoji128/line [--limit 200]
     python experiments/region_pooling_bench.py survival --data builtin [--limit 200] [--size 128]
+        [--regions segment|paper]
 
 speed: CPU time per call (median of --repeats after a warm-up) of forward + backward, in a
   tf.function and with XLA, at the first three levels of the default U-Net (filters 32:
@@ -19,8 +20,8 @@ speed: CPU time per call (median of --repeats after a warm-up) of forward + back
 xla: whether the segment ops compile under XLA with a data-dependent segment count
   (max(labels) + 1) and what it costs per call when every batch brings new labels,
   against the static budget.
-survival: on line art (regions = connected areas of paper, 4-connectivity, ink pixels
-  given to the nearest area), the share of regions still present at 1/2, 1/4, 1/8 of the
+survival: on line art (regions from anime_colorize.regions.segment_lines, or with
+  --regions paper connected areas of paper, 4-connectivity, ink given to the nearest area), the share of regions still present at 1/2, 1/4, 1/8 of the
   size with the layer's smallest-region downsampling against nearest (top-left) subsampling,
   and the share of the area whose region survives (--limit drawings spread evenly over the
   sorted file list).
@@ -170,6 +171,16 @@ def xla(args):
         print(f"| {name} | yes | {new * 1e3:.1f} | {same * 1e3:.1f} |")
 
 
+def region_map(lines, method="segment"):
+    """int32 (H, W) labels of a line drawing (float (H, W) in [0, 1], 1 = paper): the project's
+    segmentation (``segment``: :func:`anime_colorize.regions.segment_lines`, what the training
+    pipeline will feed the generator) or plain connected paper (``paper``)."""
+    if method == "paper":
+        return paper_regions(lines)
+    from anime_colorize.regions import segment_lines
+    return np.asarray(segment_lines(lines).labels, np.int32)
+
+
 def paper_regions(lines):
     """int32 (H, W): 4-connected areas of paper (line art > 0.5), ink given to the nearest area."""
     from scipy import ndimage
@@ -196,7 +207,7 @@ def drawings(data, limit, size):
 
 
 def survival(args):
-    maps = [paper_regions(lines) for lines in drawings(args.data, args.limit, args.size)]
+    maps = [region_map(lines, args.regions) for lines in drawings(args.data, args.limit, args.size)]
     if not maps:
         print(f"no .png files in {args.data}", file=sys.stderr)
         return 2
@@ -242,6 +253,7 @@ def main(argv=None) -> int:
     p.add_argument("--data", required=True, help="a folder of .png line art, or 'builtin'")
     p.add_argument("--limit", type=int, default=200)
     p.add_argument("--size", type=int, default=128, help="built-in pictures' size")
+    p.add_argument("--regions", choices=["segment", "paper"], default="segment")
     args = parser.parse_args(argv)
     return {"speed": speed, "xla": xla, "survival": survival}[args.what](args) or 0
 

@@ -1,13 +1,15 @@
 """Which RegionPooling mode, and do dense hints help? A small U-Net on real line art with hints.
 
     python experiments/region_pooling_toy.py --data ../shared/data/openmoji128 \
-        [--steps 400] [--size 64] [--variants none mean concat gate none+fill gate+fill]
+        [--steps 500] [--size 64] [--seed 0] [--regions segment|paper]
+        [--variants none mean concat gate none+fill gate+fill]
 
 Task: OpenMoji's designer line art -> its true flat colours (ab), given 10 point hints taken
 from the truth (``data.hints.simulate_points``), at --size px. Trained on the emoji whose
 file name does not start with 1F6, evaluated on the first 256 of those that do (the held-out
-block of ``openmoji_lineart.sh``). Regions: 4-connected areas of paper in the line art, ink
-given to the nearest area (``region_pooling_bench.paper_regions``), budget 64 per image.
+block of ``openmoji_lineart.sh``). Regions: :func:`anime_colorize.regions.segment_lines` of the
+line art at --size (``--regions paper``: 4-connected areas of paper, ink given to the nearest
+area), budget 64 per image (labels beyond it are left unpooled).
 
 The network (not the project's generator, which another branch is changing): stem 16, two
 stride-2 levels (32, 64), a mirrored decoder with skips, a 3x3 head of 16 and a 1x1 tanh to
@@ -36,13 +38,13 @@ from anime_colorize.data.hints import simulate_points
 from anime_colorize.models.hint_fill import HintFill
 from anime_colorize.models.layers import Upsample2x
 from anime_colorize.models.region_pooling import RegionPooling
-from region_pooling_bench import paper_regions
+from region_pooling_bench import region_map
 
 MAX_REGIONS = 64
 HOLDOUT_PREFIX = "1F6"
 
 
-def load(root, size, limit_test=256):
+def load(root, size, regions, limit_test=256):
     """(train, test): dicts of lines (N, S, S, 1) in [-1, 1], ab (N, S, S, 2) normalised,
     rgb (N, S, S, 3) in [0, 1], regions int32 (N, S, S)."""
     sets = {"train": [], "test": []}
@@ -57,7 +59,7 @@ def load(root, size, limit_test=256):
                                    .resize((size, size), Image.BILINEAR), np.float32) / 255.0 for p in paths])
         _, ab = color.rgb_to_l_ab(rgb)
         out.append({"lines": 2.0 * lines[..., None] - 1.0, "ab": ab.numpy(), "rgb": rgb,
-                    "regions": np.stack([paper_regions(x) for x in lines])})
+                    "regions": np.stack([region_map(x, regions) for x in lines])})
     return out
 
 
@@ -141,17 +143,19 @@ def run(variant, train, test, steps, batch, seed):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, help="the openmoji128 folder (line/ and color/)")
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--regions", choices=["segment", "paper"], default="segment",
+                        help="segment: anime_colorize.regions.segment_lines; paper: connected paper")
     parser.add_argument("--variants", nargs="+",
                         default=["none", "mean", "concat", "gate", "none+fill", "gate+fill"])
     args = parser.parse_args(argv)
     if not (Path(args.data) / "line").is_dir():
         print(f"{args.data}/line not found", file=sys.stderr)
         return 2
-    train, test = load(args.data, args.size)
+    train, test = load(args.data, args.size, args.regions)
     print(f"{len(train['lines'])} training, {len(test['lines'])} held-out drawings at {args.size} px; "
           f"regions per held-out drawing: median {int(np.median([len(np.unique(r)) for r in test['regions']]))}\n")
     print("| variant | ab error | per-region error | impurity | CPU s/step | params |")
