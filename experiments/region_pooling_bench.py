@@ -1,20 +1,20 @@
 """Cost and XLA behaviour of RegionPooling and HintFill, and how labels survive downsampling.
 
-    python experiments/region_pooling_bench.py speed [--sizes 64 128] [--batch 16] [--repeats 10]
+    python experiments/region_pooling_bench.py speed [--sizes 64 128] [--batch 16] [--repeats 10] [--filters 32]
     python experiments/region_pooling_bench.py xla
     python experiments/region_pooling_bench.py survival --data ../shared/data/openmoji128/line [--limit 200]
     python experiments/region_pooling_bench.py survival --data builtin [--limit 200] [--size 128]
         [--regions segment|paper]
 
 speed: CPU time per call (median of --repeats after a warm-up) of forward + backward, in a
-  tf.function and with XLA, at the first three levels of the default U-Net (filters 32:
-  level i has size / 2**i cells and 32 * 2**i channels), of
+  tf.function and with XLA, at the first three levels of a U-Net (level i has size / 2**i
+  cells and --filters * 2**i channels), of
     conv3x3     a 3x3 convolution C -> C (the yardstick; the U-Net has two per level),
     pool        RegionPooling(mode="mean"): the library's segment-sum formulation,
     pool_onehot the same means from a one-hot (B, hw, R) matrix product (the XLA-friendly
                 formulation one would use if scatters were slow),
   and of HintFill(levels=4) at full size (forward only: hints need no gradient) against
-  the forward 3x3 convolution 32 -> 32 at full size. GFLOP are counted analytically
+  the forward 3x3 convolution --filters -> --filters at full size. GFLOP are counted analytically
   (multiply-adds x 2); the pooling is memory-bound, so its time says more than its FLOP.
   Labels: per image a Voronoi map of 64 regions, budget R = 256 (DEFAULT_MAX_REGIONS).
 xla: whether the segment ops compile under XLA with a data-dependent segment count
@@ -98,7 +98,7 @@ def speed(args):
     for size in args.sizes:
         regions = tf.constant(voronoi_labels(args.batch, size, REGIONS_PER_IMAGE))
         for level in range(3):
-            cells, channels = size // 2**level, 32 * 2**level
+            cells, channels = size // 2**level, args.filters * 2**level
             x = tf.random.normal([args.batch, cells, cells, channels])
             kernel = tf.random.normal([3, 3, channels, channels]) * 0.05
             conv = forward_backward(lambda x, k: tf.nn.conv2d(x, k, 1, "SAME"))
@@ -121,15 +121,15 @@ def speed(args):
             ys, xs = rng.integers(0, size, 10), rng.integers(0, size, 10)
             hint[i, ys, xs] = np.concatenate([rng.uniform(-1, 1, (10, 2)), np.ones((10, 1))], -1)
         fill_layer = HintFill(levels=4)
-        x = tf.random.normal([args.batch, size, size, 32])
-        kernel = tf.random.normal([3, 3, 32, 32]) * 0.05
+        x = tf.random.normal([args.batch, size, size, args.filters])
+        kernel = tf.random.normal([3, 3, args.filters, args.filters]) * 0.05
         for name, fn, fn_args, gflop in [
                 ("conv3x3 fwd", lambda x, k: tf.nn.conv2d(x, k, 1, "SAME"), (x, kernel),
-                 2 * args.batch * size * size * 9 * 32 * 32 / 1e9),
+                 2 * args.batch * size * size * 9 * args.filters**2 / 1e9),
                 ("hint_fill fwd", lambda h: fill_layer(h), (tf.constant(hint),), None)]:
             graph = timed(tf.function(fn), fn_args, args.repeats)
             xla = timed(tf.function(fn, jit_compile=True), fn_args, args.repeats)
-            rows.append(dict(size=size, level=0, cells=size, channels=32 if "conv" in name else 3, op=name,
+            rows.append(dict(size=size, level=0, cells=size, channels=args.filters if "conv" in name else 3, op=name,
                              gflop=gflop, graph_ms=graph * 1e3, xla_ms=xla * 1e3))
     for row in rows:
         base = next(r for r in rows if r["size"] == row["size"] and r["level"] == row["level"]
@@ -246,6 +246,7 @@ def main(argv=None) -> int:
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--filters", type=int, default=32, help="channels at level 0, doubled per level")
     p = sub.add_parser("xla")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--repeats", type=int, default=10)
