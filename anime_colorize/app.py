@@ -723,6 +723,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from anime_colorize import cli_common
+    cli_common.quiet_tensorflow()
 
     cli_common.setup_logging(args.verbose)
     from anime_colorize.data.io import allow_max_pixels

@@ -96,6 +96,7 @@ def run_batch(generator, inputs: list, out_dir: Path, count: int, args) -> int:
 
 
 def main(argv=None) -> int:
+    cli_common.quiet_tensorflow()
     args = build_parser().parse_args(argv)
     cli_common.setup_logging()
     from anime_colorize.data.io import allow_max_pixels, find_images

@@ -25,7 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import anime_colorize.cli_common  # noqa: E402,F401  (quiet TensorFlow first: lineart imports color)
+import anime_colorize.cli_common  # noqa: E402  (quiet TensorFlow first: lineart imports color)
+anime_colorize.cli_common.quiet_tensorflow()
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
