@@ -33,9 +33,10 @@ setup(
         "tensorboard": ["tensorboard"],  # to view the training logs (writing them needs nothing extra)
         # export --format onnx; tf2onnx 1.16 pins protobuf 3.20, which TensorFlow 2.21 refuses (it needs protobuf >= 6.31)
         "onnx": ["tf2onnx>=1.17", "onnx>=1.14", "onnxruntime>=1.16"],
-        "pdf": ["pypdfium2>=4"],  # PDF chapters in colorize
-        # playwright drives Debian's chromium in tests/test_app_browser.py; it never downloads a browser there
-        "test": ["pytest", "playwright"],
+        "pdf": ["pypdfium2>=4"],  # PDF chapters in colorize (PdfiumError.err_code: 4.x and 5.x)
+        # playwright drives Debian's chromium in tests/test_app_browser.py; it never downloads a browser there;
+        # pypdfium2: tests/test_chapters.py's PDF tests (they skip without it)
+        "test": ["pytest", "playwright", "pypdfium2>=4"],
     },
     entry_points={"console_scripts": ["anime-colorize = anime_colorize.commands:main"]},
 )

@@ -748,6 +748,7 @@ def main(argv=None) -> int:
         generator = flags.load_model(args)
     except (FileNotFoundError, ValueError) as e:
         return cli_common.fail(cli_common.describe(e).splitlines()[0])
+    cli_common.log_device(generator.mixed_precision)
     limits = Limits(int(args.max_upload_mb * 2**20), args.max_pixels, args.max_variants, args.busy_timeout,
                     int(args.max_memory_mb * 2**20), args.request_timeout)
     try:

@@ -320,6 +320,8 @@ def main(argv=None) -> int:
         specs = parse_specs(args)
     except ValueError as e:
         return cli_common.fail(str(e))
+    # with --mixed-precision both, the table's "mixed" column tells each row's precision
+    cli_common.log_device(all(spec.mixed_precision for spec in specs))
     machine = machine_info()
     peak = matmul_peak(args.matmul_size)
     rows, failures = [], []

@@ -1,6 +1,8 @@
-"""``python -m anime_colorize.colorize``: colours drawings, pages and folders at full resolution.
+"""``python -m anime_colorize.colorize``: colours drawings, pages, folders and manga chapters at full resolution.
 
     python -m anime_colorize.colorize --model M --input page.png --out page_color.png
+    python -m anime_colorize.colorize --model M --input chapter.cbz --out chapter_color.cbz --skip-colour
+    python -m anime_colorize.colorize --model M --input chapter.pdf --dpi 200 --out chapter_color/
     python -m anime_colorize.colorize --model M --input pages/ --out colored/ --reference ref.png
     python -m anime_colorize.colorize --model M --input lines/ --hints-dir hints/ --out colored/
     python -m anime_colorize.colorize --model M --input line.png --hints hints.png --num-samples 4 --out variants/
@@ -33,6 +35,17 @@ or a folder holding one, is refused, and files of an earlier run are kept unless
 ``--overwrite`` is given, all before any work starts. Folders are coloured in batches of
 inputs of the same size, with a progress bar; unreadable inputs and bad hint files are
 skipped, each named with its reason, and the exit code is 1 if anything was skipped.
+
+Chapters (:mod:`anime_colorize.inference.chapters`): ``--input`` may be a ``.cbz``/``.zip``
+archive or a ``.pdf`` (rendered at ``--dpi``; pypdfium2, the ``[pdf]`` extra), read one page
+at a time, in natural order ("2" before "10"). Their pages keep their names (``vol 1/p2.jpg``
+stays that, in the same image format) in an output folder, or in an archive when ``--out``
+ends in ``.cbz``/``.zip`` (also for a folder input); the archive appears only when the run
+ends, never half-written. ``--skip-colour`` passes pages already in colour through as they are.
+Members that are not images are left out (named); members with unsafe paths, encrypted
+members, and pages too large for ``--max-pixels`` are skipped (named; exit code 1); a corrupt
+archive, an archive whose pages unpack to more than ``--max-archive-mb``, or an encrypted PDF
+is refused (exit code 2) before anything is written.
 """
 from __future__ import annotations
 
@@ -53,14 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m anime_colorize.colorize",
                                      description=cli_common.summary_line(__doc__))
     flags.add_model_flags(parser)
-    parser.add_argument("--input", required=True, help="an image file or a folder of images (searched recursively)")
+    parser.add_argument("--input", required=True,
+                        help="an image file, a folder of images (searched recursively), or a chapter: .cbz, .zip, .pdf")
     parser.add_argument("--out", required=True,
-                        help="output folder, or an image file name for one input and one sample")
+                        help="output folder, a .cbz/.zip archive, or an image file name for one input and one sample")
     parser.add_argument("--num-samples", type=int, default=1,
                         help="K colourings per input for different z, written as <stem>_<k>.png")
     flags.add_hint_flags(parser)
     flags.add_output_flags(parser)
     flags.add_picture_flags(parser)
+    flags.add_chapter_flags(parser)
     return parser
 
 
@@ -68,10 +83,8 @@ def main(argv=None) -> int:
     cli_common.quiet_tensorflow()
     args = build_parser().parse_args(argv)
     cli_common.setup_logging()
-    from anime_colorize import sampling
-    from anime_colorize.data.io import allow_max_pixels, find_images
-    from anime_colorize.inference.outputs import plan_outputs
-    from anime_colorize.inference.runner import colour_files
+    from anime_colorize.data.io import allow_max_pixels
+    from anime_colorize.inference import chapters
 
     problem = flags.check_numbers(args)
     if problem:
@@ -79,34 +92,76 @@ def main(argv=None) -> int:
     allow_max_pixels(args.max_pixels)
     input_path, out = Path(args.input), Path(args.out)
     try:
-        inputs = find_images(input_path)
+        chapter = chapters.open_chapter(input_path, max_pixels=args.max_pixels,
+                                        max_bytes=int(args.max_archive_mb * 2**20), dpi=args.dpi)
+    except (FileNotFoundError, ValueError) as e:  # ChapterError is a ValueError
+        return cli_common.fail(cli_common.describe(e).splitlines()[0])
+    with chapter:
+        return colour_chapter(args, chapter, input_path, out)
+
+
+def colour_chapter(args: argparse.Namespace, chapter, input_path: Path, out: Path) -> int:
+    """Colours the pages of ``chapter`` (an open :class:`~anime_colorize.inference.chapters.Chapter`)
+    as the flags say; returns the exit code."""
+    from anime_colorize import sampling
+    from anime_colorize.inference.chapters import ARCHIVE_SUFFIXES, PDF_SUFFIXES
+    from anime_colorize.inference.outputs import plan_outputs
+    from anime_colorize.inference.runner import colour_files
+
+    try:
         generator = flags.load_model(args)
     except (FileNotFoundError, ValueError) as e:
         return cli_common.fail(cli_common.describe(e).splitlines()[0])
-    single_file = input_path.is_file() and args.num_samples == 1 and out.suffix.lower() in IMAGE_SUFFIXES
-    if input_path.is_file() and not single_file and out.suffix.lower() in IMAGE_SUFFIXES:
-        return cli_common.fail(f"--num-samples {args.num_samples} writes several files: give a folder as --out")
+    cli_common.log_device(generator.mixed_precision)
+    pages = chapter.pages
+    if not pages:
+        return cli_common.fail(f"nothing written: {input_path} holds no page that can be read (reasons above)",
+                               code=1)
+    archive = out.suffix.lower() in ARCHIVE_SUFFIXES
+    if out.suffix.lower() in PDF_SUFFIXES:
+        return cli_common.fail(f"--out {out}: chapters are written as a folder or a .cbz/.zip archive, not a PDF")
+    single_file = chapter.kind == "image" and args.num_samples == 1 and out.suffix.lower() in IMAGE_SUFFIXES
+    if out.suffix.lower() in IMAGE_SUFFIXES and not single_file:
+        several = (f"--num-samples {args.num_samples} writes several files" if chapter.kind == "image"
+                   else f"{input_path} has several pages")
+        return cli_common.fail(f"{several}: give a folder (or a .cbz) as --out")
+    if args.hints and chapter.kind != "image":
+        return cli_common.fail("--hints takes the hints of one input file; for a folder or a chapter use --hints-dir")
     mode = flags.make_mode(args)
+    keep_names = chapter.keeps_names or archive
     try:
-        plan = plan_outputs(inputs, out, args.num_samples, single_file=single_file, tails=mode.tails(),
-                            overwrite=args.overwrite)
+        plan = plan_outputs([page.key for page in pages], out, args.num_samples, single_file=single_file,
+                            tails=mode.tails(), overwrite=args.overwrite, archive=archive,
+                            names={page.key: page.name for page in pages} if keep_names else None,
+                            protect=chapter.files)
         hint_sources = flags.hint_sources(args, generator, input_path)
     except ValueError as e:  # OutputError, flags that cannot work, a bad --reference
         return cli_common.fail(str(e))
     z = sampling.random_sweep(args.num_samples, generator.z_dim, args.seed)
     try:
-        report = colour_files(generator, inputs, plan, z, mode=mode, hint_sources=hint_sources,
+        report = colour_files(generator, pages, plan, z, mode=mode, hint_sources=hint_sources,
                               batch_size=args.batch_size, working_size=args.working_size,
-                              max_pixels=args.max_pixels, progress=not args.quiet)
+                              max_pixels=args.max_pixels, progress=not args.quiet, skip_colour=args.skip_colour)
     except (ValueError, OSError) as e:  # an output that cannot be written: full disk, ...
         return cli_common.fail(cli_common.describe(e))
-    skipped = len(report.skipped)
-    if report.coloured == 0:
-        return cli_common.fail(f"nothing written: none of the {len(inputs)} inputs could be coloured "
-                               "(reasons above)", code=1)
-    where = out if single_file else f"{report.coloured * args.num_samples} images to {out}"
-    print(f"wrote {where}" + (f"; skipped {skipped} inputs (listed above with their reasons)" if skipped else ""))
+    skipped = len(report.skipped) + len(chapter.skipped)
+    if report.coloured + report.passed == 0:
+        return cli_common.fail(f"nothing written: none of the {len(pages) + len(chapter.skipped)} inputs could be "
+                               "coloured (reasons above)", code=1)
+    pages_word = "page" if chapter.keeps_names else "image"
+    written = (report.coloured + report.passed) * args.num_samples
+    where = out if single_file else f"{_count(written, pages_word)} to {out}"
+    notes = []
+    if args.skip_colour:
+        notes.append(f"{report.passed} already in colour, passed through unchanged")
+    if skipped:
+        notes.append(f"skipped {_count(skipped, 'input')} (listed above with their reasons)")
+    print(f"wrote {where}" + "".join(f"; {note}" for note in notes))
     return 1 if skipped else 0
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 if __name__ == "__main__":

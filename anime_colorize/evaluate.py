@@ -140,6 +140,7 @@ def main(argv=None) -> int:
         g = load_generator(args.model, safe_mode=not args.unsafe)
     except (FileNotFoundError, ValueError) as e:
         return cli_common.fail(str(e).splitlines()[0])
+    cli_common.log_device(g.mixed_precision)
     input_kind = args.input or g.input_kind
     if input_kind != g.input_kind:
         return cli_common.fail(f"--input {input_kind} needs a {INPUT_LABELS[input_kind]} model; this model takes "

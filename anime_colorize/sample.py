@@ -8,8 +8,9 @@
 Colour inputs are reduced to their lightness first. Batch mode is the ``colorize`` command's
 loop (:mod:`anime_colorize.inference.runner`) without hints: it writes ``<stem>_<k>.png``
 (``<stem> (2)_<k>.png`` and so on where inputs share a stem, e.g. ``a.png`` and ``sub/a.jpg``)
-and skips unreadable inputs, naming each with its reason. Neither mode writes over an input,
-and files of an earlier run are kept unless ``--overwrite`` is given.
+and skips unreadable inputs, naming each with its reason (the exit code is then 1, as for
+``colorize``). Neither mode writes over an input, and files of an earlier run are kept
+unless ``--overwrite`` is given.
 """
 from __future__ import annotations
 
@@ -113,6 +114,7 @@ def main(argv=None) -> int:
         generator = flags.load_model(args)
     except (FileNotFoundError, ValueError) as e:
         return cli_common.fail(cli_common.describe(e).splitlines()[0])
+    cli_common.log_device(generator.mixed_precision)
     if args.num_samples is None and input_path.is_file():
         rows, cols = args.grid or (5, 5)
         try:
@@ -131,7 +133,7 @@ def main(argv=None) -> int:
         what = (f"{input_path} could not be read (reason above)" if input_path.is_file()
                 else f"none of the {failed} images in {input_path} could be read (reasons above)")
         return cli_common.fail(f"nothing written: {what}", code=1)
-    return 0
+    return 1 if failed else 0  # as colorize: a run that skipped inputs did not do all it was asked
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ def main(argv=None) -> int:
         get_trainer(config.train.algo)
     except ValueError as e:  # RunFolderError is one
         return cli_common.fail(str(e))
+    cli_common.log_device(config.train.mixed_precision)
     if args.overwrite and args.resume:
         return cli_common.fail("--overwrite and --resume contradict each other")
     if args.overwrite:

@@ -66,7 +66,7 @@ def test_sample_batch_mode_keeps_full_resolution(run_dir, tmp_path, capsys):
     (inputs / "bad.png").write_bytes(b"junk")
     out = tmp_path / "out"
     assert sample.main(["--model", str(run_dir / "saved_model"), "--input", str(inputs),
-                        "--num-samples", "2", "--out", str(out), "--quiet"]) == 0
+                        "--num-samples", "2", "--out", str(out), "--quiet"]) == 1  # bad.png was skipped
     assert sorted(p.name for p in out.iterdir()) == ["a b_0.png", "a b_1.png", "c_0.png", "c_1.png"]
     assert read_image(out / "a b_1.png").shape == (50, 70, 3)
     assert "skipped 1 unreadable" in capsys.readouterr().out

@@ -1,7 +1,10 @@
 """The device line every command that runs a model prints once."""
 import logging
 
-from anime_colorize import cli_common
+import numpy as np
+
+from anime_colorize import cli_common, colorize
+from anime_colorize.data.io import write_image
 
 
 class FakeGPU:
@@ -29,3 +32,19 @@ def test_the_device_is_said_once(monkeypatch, caplog):
         cli_common.log_device(False)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("device: ")]
     assert lines == [f"device: {cli_common.describe_device(False)}"]
+
+
+def test_a_command_says_its_device_once(tmp_path, capsys, monkeypatch):
+    from anime_colorize.export import save_keras
+    from anime_colorize.models import UNetGenerator
+
+    model = save_keras(UNetGenerator(z_dim=4, depth=2, filters=8, working_size=32), tmp_path / "gray.keras")
+    for k in range(3):  # three inputs, two of one size: several network calls, one line
+        write_image(tmp_path / "in" / f"p{k}.png", np.full((20 + 8 * (k // 2), 28, 3), 0.5, np.float32))
+    monkeypatch.setattr(cli_common, "_device_logged", False)
+    code = colorize.main(["--model", str(model), "--input", str(tmp_path / "in"), "--out", str(tmp_path / "o"),
+                          "--batch-size", "1", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert [line for line in err.splitlines() if line.startswith("device: ")] == [
+        f"device: {cli_common.describe_device(False)}"]

@@ -7,7 +7,9 @@ back with the helpers below, so a flag, its help and its default are written in 
 * :func:`add_picture_flags`: ``--max-pixels``;
 * :func:`add_output_flags`: ``--seed``, ``--batch-size``, ``--overwrite``, ``--quiet``,
   and :func:`add_mode_flags`: ``--mode`` and each output mode's own flags;
-* :func:`add_hint_flags`: ``--hints``, ``--hints-dir``, ``--reference``.
+* :func:`add_hint_flags`: ``--hints``, ``--hints-dir``, ``--reference``;
+* :func:`add_chapter_flags`: ``--dpi``, ``--max-archive-mb``, ``--skip-colour`` (chapters:
+  :mod:`anime_colorize.inference.chapters`).
 """
 from __future__ import annotations
 
@@ -63,9 +65,24 @@ def add_hint_flags(parser: argparse.ArgumentParser) -> None:
     hints.add_argument("--reference", default=None, help="a colour picture whose palette every output takes")
 
 
+def add_chapter_flags(parser: argparse.ArgumentParser) -> None:
+    from anime_colorize.inference.chapters import DEFAULT_DPI, DEFAULT_MAX_ARCHIVE_MB
+
+    chapters = parser.add_argument_group("chapters (--input a .cbz/.zip archive or a .pdf; --out a folder or a .cbz/.zip)")
+    chapters.add_argument("--dpi", type=float, default=DEFAULT_DPI,
+                          help="resolution PDF pages are rendered at (default: %(default)s: a paperback manga "
+                               "page becomes about 760x1080 px, the size of common scans)")
+    chapters.add_argument("--max-archive-mb", type=float, default=DEFAULT_MAX_ARCHIVE_MB,
+                          help="refuse an archive whose pages unpack to more than this many MB, read from its "
+                               "directory before anything is extracted: a guard against archive bombs "
+                               "(default: %(default)s)")
+    chapters.add_argument("--skip-colour", "--skip-color", dest="skip_colour", action="store_true",
+                          help="pass pages that are already in colour through unchanged (copied as they are)")
+
+
 def check_numbers(args: argparse.Namespace) -> str | None:
     """A message for a number flag out of its range, else None."""
-    for flag in ("max_pixels", "batch_size", "working_size", "num_samples"):
+    for flag in ("max_pixels", "batch_size", "working_size", "num_samples", "dpi", "max_archive_mb"):
         value = getattr(args, flag, None)
         if value is not None and value < 1:
             return f"--{flag.replace('_', '-')} must be at least 1"
