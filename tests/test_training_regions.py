@@ -14,6 +14,7 @@ from anime_colorize.export import LoadedGenerator
 from anime_colorize.models import UNetGenerator, takes_regions
 from anime_colorize.models.generator import ExportableGenerator
 from anime_colorize.models.layers import SpatialBroadcast
+from anime_colorize.models.region_pooling import RegionPooling
 from anime_colorize.regions.network_labels import by_decreasing_area, drawing_of, region_labels
 
 
@@ -156,23 +157,9 @@ def test_the_model_setting_decides_the_labels_and_cyclegan_refuses_them(tiny_con
 
 # --- a generator with a regions input ----------------------------------------------------------
 
-@keras.saving.register_keras_serializable(package="test_training_regions")
-class RegionMean(keras.layers.Layer):
-    """Features replaced by their mean over the pixel's (image, region); labels < 0 left alone."""
-
-    def call(self, inputs):
-        x, regions = inputs
-        shape = tf.shape(x)
-        budget = shape[1] * shape[2]
-        valid = regions >= 0
-        segments = tf.where(valid, tf.range(shape[0])[:, None, None] * budget + regions, shape[0] * budget)
-        means = tf.math.unsorted_segment_mean(tf.reshape(x, [-1, x.shape[-1]]), tf.reshape(segments, [-1]),
-                                              shape[0] * budget + 1)
-        return tf.where(valid[..., None], tf.gather(means, segments), x)
-
-
 class RegionGenerator(ExportableGenerator, keras.Model):
-    """A tiny generator whose colours are constant within each region of its ``regions`` input."""
+    """A tiny generator whose colours are constant within each region of its ``regions`` input
+    (the project's region-pooling layer at its head)."""
 
     def __init__(self, z_dim=4, input_kind="lineart", working_size=32, **kwargs):
         inputs = {"l": keras.Input((None, None, 1), name="l"), "z": keras.Input((z_dim,), name="z"),
@@ -181,7 +168,7 @@ class RegionGenerator(ExportableGenerator, keras.Model):
         x = keras.layers.Concatenate()([x, SpatialBroadcast()([x, inputs["z"]])])
         channels = 3 if input_kind == "lineart" else 2
         x = keras.layers.Conv2D(channels, 1, activation="tanh")(x)
-        super().__init__(inputs=inputs, outputs=RegionMean()([x, inputs["regions"]]), **kwargs)
+        super().__init__(inputs=inputs, outputs=RegionPooling()([x, inputs["regions"]]), **kwargs)
         self.z_dim, self.input_kind, self.working_size, self.hint_kinds, self.stride = z_dim, input_kind, \
             working_size, (), 4
 
