@@ -4,7 +4,7 @@
     python -m anime_colorize.benchmark --size 64 --batch-size 16 --xla both --out bench.json
 
 Per (algorithm, size, XLA setting, mixed precision): training step time and images/s, the input pipeline's
-images/s alone, FLOPs per step (analytic, :func:`trainer_flops`) and the achieved FLOP/s as
+images/s alone (as training builds it for ``--input``: line art and region labels included), FLOPs per step (analytic, :func:`trainer_flops`) and the achieved FLOP/s as
 a share of this machine's float32 matmul peak, inference latency per working-size image and
 per 1414x2000 manga page, and the peak memory of a process that ran only that configuration.
 It measures and asserts nothing. The table goes to stdout, every raw figure to ``--out``.
@@ -49,6 +49,7 @@ class BenchSpec:
     latency_runs: int = 5
     # bfloat16 compute on CPUs, float16 on GPUs (see anime_colorize.distribute)
     mixed_precision: bool = False
+    input: str = "gray"  # what the generator sees; line art brings line extraction and region labels
 
 
 # --- floating-point operations ---------------------------------------------------------------
@@ -117,21 +118,21 @@ def measure_config(spec: BenchSpec) -> dict:
     """Builds the trainer for ``spec`` and measures it; returns a dict of raw figures
     (seconds, images/s, FLOPs, FLOP/s, MiB)."""
     from anime_colorize import config as config_lib, sampling
-    from anime_colorize.data.pipeline import builtin_source, training_dataset
+    from anime_colorize.data.pipeline import builtin_source
     from anime_colorize.export import LoadedGenerator
     from anime_colorize.trainers import get_trainer
 
     baseline_mib = _rss_mib()
     config = config_lib.apply_overrides(config_lib.RunConfig(), {
         "algo": spec.algo, "size": spec.size, "batch_size": spec.batch_size, "filters": spec.filters,
-        "depth": spec.depth, "xla": spec.xla, "mixed_precision": spec.mixed_precision})
+        "depth": spec.depth, "xla": spec.xla, "mixed_precision": spec.mixed_precision, "input": spec.input})
     trainer = get_trainer(spec.algo)(config)
     result = dataclasses.asdict(spec)
 
     # Input pipeline alone, as training builds it from the built-in pictures.
     source = builtin_source(max(16, 4 * spec.batch_size), round(spec.size * config.data.crop_scale),
                             seed=0, progress=False)
-    batches = iter(training_dataset(source, spec.size, spec.batch_size, seed=0))
+    batches = iter(trainer.make_dataset(source))
     fixed_batch = trainer.example_batch(next(batches))
     for _ in range(spec.warmup + 1):
         next(batches)
@@ -223,7 +224,7 @@ UNITS = {"*_s": "seconds", "*_per_s": "per second", "*flops*": "floating-point o
          "memory (ru_maxrss) of the process that measured the row: of that configuration alone when "
          "memory_isolated, else of every row so far; TensorFlow's own share is baseline_rss_mib"}
 COLUMNS = [  # (header, width, format, key or function of a result row)
-    ("algo", 7, "{}", "algo"), ("size", 5, "{}", "size"), ("batch", 5, "{}", "batch_size"),
+    ("algo", 7, "{}", "algo"), ("input", 7, "{}", lambda r: r.get("input", "gray")), ("size", 5, "{}", "size"), ("batch", 5, "{}", "batch_size"),
     ("xla", 4, "{}", lambda r: "on" if r["xla"] else "off"),
     ("mixed", 5, "{}", lambda r: "on" if r["mixed_precision"] else "off"),
     ("step s", 8, "{:.4f}", "step_s"), ("train img/s", 11, "{:.1f}", "train_images_per_s"),
@@ -259,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--xla", choices=("on", "off", "both"), default="off", help="compile the step with XLA")
     parser.add_argument("--mixed-precision", choices=("on", "off", "both"), default="off",
                         help="compute in bfloat16 (float16 on GPUs) with float32 weights")
+    parser.add_argument("--input", choices=("gray", "lineart"), default="gray",
+                        help="what the generator sees (line art: the pipeline extracts lines and, with region "
+                             "pooling on by default, region labels)")
     parser.add_argument("--steps", type=int, default=10, help="timed training steps per configuration")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (the first one compiles)")
     parser.add_argument("--out", default="bench.json", help="JSON file for every raw figure")
@@ -298,11 +302,11 @@ def parse_specs(args) -> list:
     for algo in algos:
         for size in sizes:  # divisible by 2**depth etc., in the words of the train command
             config_lib.validate(config_lib.apply_overrides(
-                config_lib.RunConfig(), {"algo": algo, "size": size, "depth": args.depth,
+                config_lib.RunConfig(), {"algo": algo, "size": size, "depth": args.depth, "input": args.input,
                                          "batch_size": args.batch_size, "filters": args.filters}))
     switch = {"on": [True], "off": [False], "both": [False, True]}
     return [BenchSpec(algo, size, args.batch_size, args.filters, args.depth, xla, args.steps,
-                      args.warmup, page_hw, args.latency_runs, mixed_precision=mixed)
+                      args.warmup, page_hw, args.latency_runs, mixed_precision=mixed, input=args.input)
             for algo in algos for size in sizes for xla in switch[args.xla]
             for mixed in switch[args.mixed_precision]]
 

@@ -74,6 +74,14 @@ class ModelConfig:
                                  "extracted from it (it predicts L and ab)", choices=INPUT_KINDS)
     hints: str = setting("none", "colour hints simulated in training and accepted at inference ('mix': each "
                                  "picture gets one kind or none at random)", choices=HINT_CHOICES)
+    region_pooling: bool | None = setting(None, "the generator averages its features within each region of the "
+                                                "drawing (anime_colorize.regions), and training batches carry the "
+                                                "region labels; unset: on for --input lineart, off for gray")
+
+    @property
+    def uses_regions(self) -> bool:
+        """Whether the model takes region labels: ``region_pooling``, or when unset, line-art input."""
+        return self.input == "lineart" if self.region_pooling is None else self.region_pooling
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import tensorflow as tf
 from anime_colorize import color
 from anime_colorize.data import hints as hints_lib
 from anime_colorize.data.lineart import to_line_art
+from anime_colorize.regions.network_labels import drawing_of, region_labels
 
 
 # The working shape's longer side is at most this many working sizes: a strip of 1 x 16M
@@ -321,6 +322,8 @@ def predict_colors(generator, inputs: list, z: np.ndarray, hints: list | None = 
     output is cropped and resized back. Returns one float32 (K, H_i, W_i, C) tensor per input:
     normalised ab (C = 2) or Lab (C = 3, line art). (For big inputs use
     :func:`predict_working` and :class:`PredictedColors`, which upsample by bands.)
+    A generator that takes region labels (``generator.takes_regions``) gets them from
+    :func:`working_regions`.
     """
     colors = predict_working(generator, inputs, z, hints, batch_size, working_size)
     return [_resized(c, f.shape[:2]) for c, f in zip(colors, inputs)]
@@ -346,6 +349,9 @@ def predict_working(generator, inputs: list, z: np.ndarray, hints: list | None =
     padded = padded_shape(work, generator.stride)
     net_input = tf.concat([_resized(tf.convert_to_tensor(f, tf.float32)[None], work, antialias=True)
                            for f in inputs], 0)
+    # Stand-in generators without the flag take no labels, like the models that have none.
+    takes_regions = getattr(generator, "takes_regions", False)
+    regions = working_regions(net_input, generator.input_kind, padded) if takes_regions else None
     # Line art is padded with paper; lightness with its mirror image (no false edge).
     net_input = _pad(net_input, padded, 1.0 if generator.input_kind == "lineart" else None)
     net_hints = None
@@ -368,9 +374,26 @@ def predict_working(generator, inputs: list, z: np.ndarray, hints: list | None =
         rows = tf.constant([i for i, _ in pairs[start:start + batch_size]])
         chunk_z = np.stack([z[j] for _, j in pairs[start:start + batch_size]])
         chunk_hints = None if net_hints is None else {key: tf.gather(v, rows) for key, v in net_hints.items()}
-        colors.append(generator(tf.gather(net_input, rows), chunk_z, chunk_hints))
+        extra = {} if regions is None else {"regions": tf.gather(regions, rows)}
+        colors.append(generator(tf.gather(net_input, rows), chunk_z, chunk_hints, **extra))
     colors = tf.concat(colors, 0)[:, :work[0], :work[1]]
     return [colors[i * k:(i + 1) * k] for i in range(len(inputs))]
+
+
+def working_regions(net_input, input_kind: str, padded=None) -> tf.Tensor:
+    """Region labels of network inputs at the working shape: int32 (B, h, w), or (B, *padded)
+    with the padding labelled -1 ("no region": a region-pooling layer leaves it alone).
+
+    ``net_input``: float (B, h, w, 1) in [-1, 1], the inputs as the network sees them (brought
+    to the working shape, not yet padded). The labels are those the training batches carry
+    (:func:`anime_colorize.regions.network_labels.region_labels` of the drawing), made at the
+    working size rather than at full resolution and reduced: more of the small areas survive.
+    """
+    labels = np.stack([region_labels(drawing_of(x, input_kind)) for x in np.asarray(net_input)])
+    if padded is not None:
+        h, w = labels.shape[1:]
+        labels = np.pad(labels, [(0, 0), (0, padded[0] - h), (0, padded[1] - w)], constant_values=-1)
+    return tf.constant(labels, tf.int32)
 
 
 def _resized(x, size, antialias: bool = False):

@@ -121,11 +121,12 @@ def preview_lines(pictures: np.ndarray) -> np.ndarray:
 
 
 def preview_inputs(pictures: np.ndarray, model_config, seed: int) -> dict:
-    """A batch (see :func:`pipeline.batch_signature`) of the preview pictures, with line art
-    and simulated hints as the model takes them ("mix" shows point hints)."""
+    """A batch (see :func:`pipeline.batch_signature`) of the preview pictures, with line art,
+    region labels and simulated hints as the model takes them ("mix" shows point hints)."""
     lines = preview_lines(pictures) if model_config.input == "lineart" else None
+    regions = pipeline.batch_region_labels(pictures, lines) if model_config.uses_regions else None
     kind = {"none": "none", "mix": "points"}.get(model_config.hints, model_config.hints)
-    return pipeline.rgb_batch_to_model_inputs(pictures, lines, kind, (seed, 0))
+    return pipeline.rgb_batch_to_model_inputs(pictures, lines, kind, (seed, 0), regions)
 
 
 def preview_grid(trainer, pictures: np.ndarray, seed: int) -> np.ndarray:

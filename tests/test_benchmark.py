@@ -67,12 +67,13 @@ def check_report(path, algo):
 
 def test_main_measures_in_process_and_writes_the_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert benchmark.main(["--algos", "dcgan", "--in-process", "--out", str(out)] + TINY) == 0
+    # line art: the pipeline timed extracts lines and region labels
+    assert benchmark.main(["--algos", "dcgan", "--in-process", "--input", "lineart", "--out", str(out)] + TINY) == 0
     row = check_report(out, "dcgan")
-    assert row["memory_isolated"] is False
+    assert row["memory_isolated"] is False and row["input"] == "lineart"
     printed = capsys.readouterr().out
     assert "% of matmul peak" in printed and "latency s/page" in printed and "matmul peak" in printed
-    assert any(line.split()[:4] == ["dcgan", "32", "2", "off"] for line in printed.splitlines())
+    assert any(line.split()[:5] == ["dcgan", "lineart", "32", "2", "off"] for line in printed.splitlines())
 
 
 def test_main_measures_memory_in_a_child_process(tmp_path):

@@ -98,7 +98,8 @@ def lineart_hint_batch(size=32, batch_size=4, hints="points"):
     from anime_colorize.data.lineart import extract_lines
     pictures = make_cel_images(batch_size, size, seed=5)
     lines = np.stack([extract_lines(p) for p in pictures])
-    return pipeline.rgb_batch_to_model_inputs(pictures, lines, hints, (0, 1))
+    regions = pipeline.batch_region_labels(pictures, lines)  # line-art models pool regions by default
+    return pipeline.rgb_batch_to_model_inputs(pictures, lines, hints, (0, 1), regions)
 
 
 @pytest.mark.parametrize("algo", ["wgangp", "dcgan"])

@@ -21,12 +21,13 @@ def weights(model):
 
 def make_batch(input_kind="gray", hints="none", batch_size=4, size=32):
     from anime_colorize.data.lineart import extract_lines
-    from anime_colorize.data.pipeline import rgb_batch_to_model_inputs
+    from anime_colorize.data.pipeline import batch_region_labels, rgb_batch_to_model_inputs
     from anime_colorize.data.synthetic import make_cel_images
 
     pictures = make_cel_images(batch_size, size, seed=5)
     lines = np.stack([extract_lines(p) for p in pictures]) if input_kind == "lineart" else None
-    return rgb_batch_to_model_inputs(pictures, lines, hints, (1, 2))
+    regions = batch_region_labels(pictures, lines) if input_kind == "lineart" else None  # region pooling's default
+    return rgb_batch_to_model_inputs(pictures, lines, hints, (1, 2), regions)
 
 
 @pytest.mark.parametrize("settings", [{"input": "lineart"}, {"hints": "mix"}], ids=["lineart", "hints"])

@@ -16,6 +16,16 @@ Design:
   map (:func:`anime_colorize.data.lineart.lines_from_seed`, keyed by the element number);
   colour hints are simulated per batch, vectorised, keyed by the batch's first element
   number (:func:`anime_colorize.data.hints.simulate`). Both stay deterministic.
+- Region labels (``regions=True``, for a region-pooling model) are made per element in the
+  same map, after the crop, flip and line extraction, from the drawing the network sees
+  (:func:`element_region_labels`: the extracted lines, or the crop's gray prepared as a
+  drawing), by the one recipe inference uses too
+  (:func:`anime_colorize.regions.network_labels.region_labels`). They are a pure function of
+  the element, so they resume exactly. ``--cache`` keeps decoded pictures, not labels: a label
+  map belongs to one crop and, for line art, to one random line drawing of it, which no
+  other element shares; so a cached and a streamed folder give the same batches, labels
+  included, and the labels cost the same either way (a few ms per picture, see
+  ``experiments/training_regions.py``).
 
 Unpaired training (cyclegan) reads two unrelated sources (:class:`UnpairedSource`): domain
 A, black-and-white pages, of which only the lightness is used, and domain B, colour pictures.
@@ -29,7 +39,8 @@ whole rather than centre-cropped. Each domain is its own deterministic stream
 The batch contract (:func:`batch_signature`): ``l`` (B, H, W, 1) and ``ab`` (B, H, W, 2), the
 truth normalised as in :mod:`anime_colorize.color`; ``lines`` (B, H, W, 1), the line drawing
 normalised to [-1, 1] (line-art input only); ``hint_ab``, ``hint_mask``, ``hint_hist`` (with
-hints only, see :mod:`anime_colorize.data.hints`).
+hints only, see :mod:`anime_colorize.data.hints`); ``regions`` int32 (B, H, W), labels
+0 .. n-1 per image, the largest region 0 (region-pooling models only).
 """
 from __future__ import annotations
 
@@ -49,6 +60,7 @@ from anime_colorize.data import hints as hints_lib
 from anime_colorize.data import lineart
 from anime_colorize.data.io import DEFAULT_MAX_PIXELS, find_images, read_image_or_none
 from anime_colorize.data.synthetic import make_cel_images
+from anime_colorize.regions.network_labels import region_labels
 
 log = logging.getLogger(__name__)
 
@@ -284,12 +296,15 @@ def unpaired_training_dataset(source: UnpairedSource, size: int, batch_size: int
         lambda a, b: {"l": b["l"], "ab": b["ab"], "a_l": a["l"]})
 
 
-def batch_signature(input_kind: str = "gray", hints: str = "none") -> dict:
-    """TensorSpecs of a training batch (unknown B, H, W); see the module docstring."""
+def batch_signature(input_kind: str = "gray", hints: str = "none", regions: bool = False) -> dict:
+    """TensorSpecs of a training batch (unknown B, H, W); see the module docstring.
+    ``regions``: the batch carries region labels (a region-pooling model)."""
     spec = {"l": tf.TensorSpec((None, None, None, 1), tf.float32),
             "ab": tf.TensorSpec((None, None, None, 2), tf.float32)}
     if input_kind == "lineart":
         spec["lines"] = tf.TensorSpec((None, None, None, 1), tf.float32)
+    if regions:
+        spec["regions"] = tf.TensorSpec((None, None, None), tf.int32)
     if hints != "none":
         spec.update(hint_ab=tf.TensorSpec((None, None, None, 2), tf.float32),
                     hint_mask=tf.TensorSpec((None, None, None, 1), tf.float32),
@@ -297,30 +312,58 @@ def batch_signature(input_kind: str = "gray", hints: str = "none") -> dict:
     return spec
 
 
-def rgb_batch_to_model_inputs(rgb_uint8, lines=None, hints: str = "none", hint_seed=(0, 0)):
+def element_region_labels(rgb_uint8: np.ndarray, lines: np.ndarray | None = None) -> np.ndarray:
+    """Region labels of one training picture as the network sees it: int32 (H, W), 0 .. n-1.
+
+    ``rgb_uint8``: the picture (H, W, 3); ``lines``: its line drawing (H, W) in [0, 1] for
+    line-art input (then the picture is not used), None for gray input: then the drawing is the
+    picture's gray of equal lightness, prepared by ``to_line_art`` (what
+    :func:`~anime_colorize.regions.network_labels.drawing_of` makes of a gray model's input,
+    there from the lightness; read from the picture here, it costs a quarter less).
+    """
+    drawing = lineart.to_line_art(rgb_uint8) if lines is None else np.asarray(lines, np.float32)
+    return region_labels(drawing)
+
+
+def batch_region_labels(rgb_uint8, lines=None) -> np.ndarray:
+    """:func:`element_region_labels` of each picture of uint8 RGB (B, H, W, 3) (and line
+    drawings (B, H, W) in [0, 1], or None): int32 (B, H, W)."""
+    rgb_uint8 = np.asarray(rgb_uint8)
+    return np.stack([element_region_labels(rgb_uint8[i], None if lines is None else np.asarray(lines[i]))
+                     for i in range(len(rgb_uint8))])
+
+
+def rgb_batch_to_model_inputs(rgb_uint8, lines=None, hints: str = "none", hint_seed=(0, 0), regions=None):
     """A training batch (see :func:`batch_signature`) from uint8 RGB (B, H, W, 3).
 
     ``lines``: the line drawings (B, H, W) in [0, 1], given for line-art input. ``hints``: the
     kind to simulate from the pictures, with the stateless seed ``hint_seed`` (2,).
+    ``regions``: int (B, H, W) region labels (:func:`batch_region_labels`), given for a
+    region-pooling model.
     """
     rgb = tf.cast(rgb_uint8, tf.float32) / 255.0
     l, ab = color.rgb_to_l_ab(rgb)
     batch = {"l": l, "ab": ab}
     if lines is not None:
         batch["lines"] = color.normalize_lines(tf.cast(lines, tf.float32)[..., None])
+    if regions is not None:
+        batch["regions"] = tf.cast(regions, tf.int32)
     if hints != "none":
         batch.update(hints_lib.simulate(hints, rgb, hint_seed))
     return batch
 
 
 def training_dataset(source, size: int, batch_size: int, seed: int, start_step: int = 0,
-                     flip: bool = True, input_kind: str = "gray", hints: str = "none") -> tf.data.Dataset:
+                     flip: bool = True, input_kind: str = "gray", hints: str = "none",
+                     regions: bool = False) -> tf.data.Dataset:
     """An endless dataset of training batches (see :func:`batch_signature`), starting at
     ``start_step`` batches into the stream.
 
     Each element is a random ``size`` x ``size`` crop of one picture, flipped at random; with
     ``input_kind="lineart"`` its line drawing is extracted with a random method, thickness
-    and darkness; with ``hints`` other than ``"none"`` each batch gets simulated hints.
+    and darkness; with ``regions`` it gets the region labels of that drawing (or of its
+    lightness, for gray input); with ``hints`` other than ``"none"`` each batch gets
+    simulated hints.
     """
     n = len(source)
     load_size = source.load_size
@@ -355,11 +398,16 @@ def training_dataset(source, size: int, batch_size: int, seed: int, start_step: 
             line_key = tf.random.experimental.stateless_fold_in(key, 1)
             lines = tf.numpy_function(lineart.lines_from_seed, [picture, line_key], tf.float32, stateful=False)
             element["lines"] = tf.ensure_shape(lines, (size, size))
+        if regions:
+            drawn = [picture, element["lines"]] if input_kind == "lineart" else [picture]
+            labels = tf.numpy_function(element_region_labels, drawn, tf.int32, stateful=False)
+            element["regions"] = tf.ensure_shape(labels, (size, size))
         return element, ok
 
     def to_batch(element):
         hint_seed = tf.stack([tf.constant(augment_seed, tf.int64), -1 - element["number"][0]])
-        return rgb_batch_to_model_inputs(element["rgb"], element.get("lines"), hints, hint_seed)
+        return rgb_batch_to_model_inputs(element["rgb"], element.get("lines"), hints, hint_seed,
+                                         element.get("regions"))
 
     return (elements
             .map(load_and_augment, num_parallel_calls=tf.data.AUTOTUNE)

@@ -32,6 +32,7 @@ from anime_colorize.data.io import DEFAULT_MAX_PIXELS, find_images, read_image_o
 from anime_colorize.data.lineart import extract_lines, to_line_art
 from anime_colorize.data.pipeline import builtin_holdout, fit_square
 from anime_colorize.data.synthetic import make_cel_images
+from anime_colorize.regions.network_labels import drawing_of, region_labels
 
 log = logging.getLogger(__name__)
 
@@ -194,9 +195,11 @@ def training_images(size: int, *, model_path, train_data: str | None, count: int
 def make_batch(rgb: np.ndarray, input_kind: str, lines: np.ndarray | None = None, start: int = 0) -> dict:
     """The truth and the model input of float RGB (B, S, S, 3) in [0, 1], the pictures
     ``start`` .. ``start + B - 1`` of the data set: {"rgb", "l", "ab" (normalised truth),
-    "start", "net" (what the model sees: l, or the normalised line drawing), and for line art
-    "lines" (B, S, S, 1) in [0, 1]}. ``lines``: real line art (B, S, S) in [0, 1], or None
-    (extracted with XDoG, ``extract_lines`` defaults: fixed, so runs are identical)."""
+    "start", "net" (what the model sees: l, or the normalised line drawing), "regions" (int32
+    (B, S, S) region labels of what the model sees, as a region-pooling model gets them), and
+    for line art "lines" (B, S, S, 1) in [0, 1]}. ``lines``: real line art (B, S, S) in
+    [0, 1], or None (extracted with XDoG, ``extract_lines`` defaults: fixed, so runs are
+    identical)."""
     l, ab = color.rgb_to_l_ab(rgb)
     batch = {"rgb": tf.constant(rgb), "l": l, "ab": ab, "start": start}
     if input_kind == "lineart":
@@ -206,4 +209,6 @@ def make_batch(rgb: np.ndarray, input_kind: str, lines: np.ndarray | None = None
         batch["net"] = color.normalize_lines(batch["lines"])
     else:
         batch["net"] = l
+    batch["regions"] = tf.constant(np.stack([region_labels(drawing_of(net, input_kind))
+                                             for net in batch["net"].numpy()]))
     return batch

@@ -20,6 +20,7 @@ from anime_colorize.data import hints as hints_lib
 from anime_colorize.export import trust
 from anime_colorize.export import KERAS_NAME, SAVED_MODEL_NAME
 from anime_colorize.export.saving import GENERATOR_TYPES, Generator
+from anime_colorize.models import takes_regions
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +32,16 @@ class LoadedGenerator:
     line-art model), ``z`` (B, z_dim), H and W multiples of ``stride``, and optionally
     ``hints`` ({"hint_ab", "hint_mask", "hint_hist"}, any subset; batch 1 or B); it returns
     ab (B, H, W, 2), or Lab (B, H, W, 3) for line art, in [-1, 1] as a tf.Tensor. A hint
-    model called without hints gets "none given" (zeros).
+    model called without hints gets "none given" (zeros). A model that takes region labels
+    (``takes_regions``) needs ``regions`` int32 (B, H, W) (see
+    :func:`anime_colorize.sampling.working_regions`); called without, it gets -1 ("no region").
 
     ``mixed_precision`` says whether the network computes in float16/bfloat16 (a SavedModel
     exported from a mixed-precision run); a model loaded from ``.keras`` computes in float32.
     """
 
-    def __init__(self, fn, metadata: dict, path, mixed_precision: bool = False):
-        self._fn = fn  # {"l", "z"[, hint_*]} -> colours
+    def __init__(self, fn, metadata: dict, path, mixed_precision: bool = False, takes_regions: bool = False):
+        self._fn = fn  # {"l", "z"[, hint_*][, "regions"]} -> colours
         self.metadata = metadata
         self.path = str(path)
         self.z_dim = int(metadata["z_dim"])
@@ -47,6 +50,7 @@ class LoadedGenerator:
         self.input_kind = metadata["input_kind"]
         self.hint_kinds = tuple(metadata.get("hint_kinds", ()))
         self.mixed_precision = mixed_precision
+        self.takes_regions = takes_regions
 
     @classmethod
     def from_model(cls, model: Generator, path, jit_compile: bool = False) -> "LoadedGenerator":
@@ -54,9 +58,9 @@ class LoadedGenerator:
         infer = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True,
                             jit_compile=jit_compile)
         mixed = any(layer.dtype_policy.compute_dtype != "float32" for layer in model.layers)
-        return cls(infer, model.metadata, path, mixed_precision=mixed)
+        return cls(infer, model.metadata, path, mixed_precision=mixed, takes_regions=takes_regions(model))
 
-    def __call__(self, l, z, hints: dict | None = None):
+    def __call__(self, l, z, hints: dict | None = None, regions=None):
         l = tf.convert_to_tensor(l, tf.float32)
         inputs = {"l": l, "z": tf.convert_to_tensor(z, tf.float32)}
         if hints and not self.hint_kinds:
@@ -70,6 +74,11 @@ class LoadedGenerator:
                 value = tf.convert_to_tensor(value, tf.float32)
                 full[key] = tf.broadcast_to(value, tf.shape(full[key]))
             inputs.update(full)
+        if self.takes_regions:
+            inputs["regions"] = (tf.fill(tf.shape(l)[:3], -1) if regions is None
+                                 else tf.convert_to_tensor(regions, tf.int32))
+        elif regions is not None:
+            raise ValueError(f"{self.path} takes no region labels")
         return self._fn(inputs)
 
 
@@ -137,7 +146,8 @@ def _load_saved_model(path: Path, safe_mode: bool) -> LoadedGenerator:
         raise ValueError(f"{path} is not an anime_colorize SavedModel: {e}") from e
     output = metadata.get("output", "ab")
     return LoadedGenerator(lambda inputs: serve(**inputs)[output], metadata, path,
-                           mixed_precision=_computes_in_half_precision(proto))
+                           mixed_precision=_computes_in_half_precision(proto),
+                           takes_regions="regions" in serve.structured_input_signature[1])
 
 
 def _computes_in_half_precision(saved_model) -> bool:

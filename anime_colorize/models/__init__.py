@@ -13,5 +13,12 @@ def build_generator(model_config, working_size: int):
                          hint_kinds=hint_kinds_for(model_config.hints), name="generator")
 
 
+def takes_regions(model) -> bool:
+    """Whether a generator (a Keras model with named inputs) has a ``regions`` input: region
+    labels int32 (B, H, W) at its input size (see :mod:`anime_colorize.regions.network_labels`)."""
+    inputs = getattr(model, "input", None)
+    return isinstance(inputs, dict) and "regions" in inputs
+
+
 __all__ = ["UNetGenerator", "DCGANDiscriminator", "WGANCritic", "PatchGANDiscriminator", "MultiScaleDiscriminator",
-           "build_generator"]
+           "build_generator", "takes_regions"]

@@ -13,6 +13,8 @@ numpy twins of ``anime_colorize.color``).
   :func:`pool` (robust median of predictions), :func:`hint_colors` (user points and strokes,
   majority by area), :func:`flat_colors` (K predictions at once, hints override),
   :func:`paint` (regions -> pixels), :func:`relative_lightness` (for the shading layer).
+* :mod:`~anime_colorize.regions.network_labels`: :func:`region_labels` and :func:`drawing_of`,
+  the label map a region-pooling generator takes (training batches and inference alike).
 * :mod:`~anime_colorize.regions.layers`: :class:`Layers` (flat, shade, lines) and their
   composite, :func:`write_layer_pngs`, :func:`write_psd` (psd-tools), colour-coded label maps.
 
@@ -30,6 +32,7 @@ from anime_colorize.regions.flats import flat_colors, hint_colors, paint, pool, 
 from anime_colorize.regions.layers import (LAYER_NAMES, Layers, label_picture, lines_rgba,
                                            shade_from_lightness, write_label_png,
                                            write_layer_pngs, write_psd)
+from anime_colorize.regions.network_labels import drawing_of, region_labels
 from anime_colorize.regions.segmentation import (Regions, default_gap, label_regions, segment,
                                                  segment_lines)
 
@@ -37,5 +40,5 @@ __all__ = [
     "Regions", "segment", "segment_lines", "label_regions", "default_gap",
     "pool", "paint", "hint_colors", "flat_colors", "relative_lightness",
     "Layers", "LAYER_NAMES", "shade_from_lightness", "lines_rgba", "write_layer_pngs",
-    "write_psd", "label_picture", "write_label_png",
+    "write_psd", "label_picture", "write_label_png", "region_labels", "drawing_of",
 ]

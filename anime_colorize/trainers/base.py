@@ -13,7 +13,9 @@ cyclegan derives from this core directly.
 Batches are dicts of normalised tensors (:func:`anime_colorize.data.pipeline.batch_signature`,
 or what the trainer's :meth:`Trainer.batch_signature` says): ``l`` (B, H, W, 1) and ``ab``
 (B, H, W, 2) in [-1, 1] (see :mod:`anime_colorize.color`), plus ``lines`` for line-art input
-and ``hint_ab``, ``hint_mask``, ``hint_hist`` for hint models.
+and ``hint_ab``, ``hint_mask``, ``hint_hist`` for hint models, and ``regions`` (B, H, W) int32
+region labels when the model configuration uses regions (``ModelConfig.uses_regions``); the
+generator gets them when it has a ``regions`` input (:meth:`Trainer.condition`).
 
 Distribution: everything is built in ``strategy.scope()`` and the step body runs under
 ``strategy.run`` on each replica's share of the global batch. So that a step gives the same
@@ -35,6 +37,7 @@ import tensorflow as tf
 from anime_colorize import distribute
 from anime_colorize.config import AlgorithmSettings
 from anime_colorize.data import pipeline
+from anime_colorize.models import takes_regions
 
 
 class StepRandom:
@@ -70,10 +73,11 @@ class StepRandom:
 
 
 def example_inputs(model, size: int) -> dict | np.ndarray:
-    """Zeros shaped like one input of ``model`` (batch 1) at ``size`` x ``size`` pixels: its
-    unknown spatial dimensions become ``size``. A dict for a model with named inputs."""
+    """Zeros shaped like one input of ``model`` (batch 1) at ``size`` x ``size`` pixels, in the
+    input's dtype (int region labels: one region): its unknown spatial dimensions become
+    ``size``. A dict for a model with named inputs."""
     def zeros(spec):
-        return np.zeros((1,) + tuple(size if d is None else d for d in spec.shape[1:]), np.float32)
+        return np.zeros((1,) + tuple(size if d is None else d for d in spec.shape[1:]), spec.dtype or np.float32)
 
     return {k: zeros(v) for k, v in model.input.items()} if isinstance(model.input, dict) else zeros(model.input)
 
@@ -184,7 +188,8 @@ class Trainer:
 
     def batch_signature(self) -> dict:
         """TensorSpecs of the batches :meth:`train_step` takes."""
-        return pipeline.batch_signature(self.config.model.input, self.config.model.hints)
+        m = self.config.model
+        return pipeline.batch_signature(m.input, m.hints, m.uses_regions)
 
     @classmethod
     def make_source(cls, config, progress: bool = True):
@@ -197,7 +202,8 @@ class Trainer:
         function of (seed, element number), so a resumed run sees what it would have seen."""
         d, m = self.config.data, self.config.model
         return pipeline.training_dataset(source, d.size, d.batch_size, self.config.train.seed,
-                                         start_step=start_step, flip=d.flip, input_kind=m.input, hints=m.hints)
+                                         start_step=start_step, flip=d.flip, input_kind=m.input, hints=m.hints,
+                                         regions=m.uses_regions)
 
     def example_batch(self, batch) -> dict:
         """A batch :meth:`train_step` takes, made from a paired batch (see
@@ -214,10 +220,13 @@ class Trainer:
     # --- the exported generator's interface ----------------------------------------------
     def condition(self, batch) -> dict:
         """The generator's inputs other than z from a paired batch: ``l`` (the lightness, or
-        the line art for a line-art model) and, for hint models, the hints."""
+        the line art for a line-art model), for hint models the hints, and for a generator
+        with a ``regions`` input the region labels."""
         inputs = {"l": batch["lines"] if self.generator.input_kind == "lineart" else batch["l"]}
         if self.generator.hint_kinds:
             inputs.update({k: batch[k] for k in ("hint_ab", "hint_mask", "hint_hist")})
+        if takes_regions(self.generator):
+            inputs["regions"] = batch["regions"]
         return inputs
 
     def generate(self, condition, z, training=True):

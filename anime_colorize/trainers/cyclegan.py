@@ -103,6 +103,7 @@ class CycleGANSettings(AlgorithmSettings):
              f"or neither (built-in pictures); only --data-{'a' if self.data_a is not None else 'b'} was given"),
             (m.input == "gray", f"--algo {algo} colours pages from their lightness: --input must be gray"),
             (m.hints == "none", f"--algo {algo} has no colour hints: --hints must be none"),
+            (not m.uses_regions, f"--algo {algo} takes no region labels: leave out --region-pooling"),
             (d.size % 4 == 0, f"--size {d.size} must be divisible by 4 for the ResNet generators"),
         ])
 
