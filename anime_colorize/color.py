@@ -225,6 +225,17 @@ def l_ab_to_rgb_np(l, ab) -> np.ndarray:
     return lab_to_rgb_np(np.concatenate([denormalize_l(l), denormalize_ab(ab)], axis=-1))
 
 
+def denormalize_colors_np(colors) -> np.ndarray:
+    """A network's colours (..., C) -> Lab units, float32: normalised ab (C = 2, gray models)
+    -> ab in about [-110, 110]; normalised Lab (C = 3, line-art models) -> L in [0, 100] and ab."""
+    colors = np.asarray(colors, np.float32)
+    if colors.shape[-1] == 2:
+        return denormalize_ab(colors)
+    if colors.shape[-1] != 3:
+        raise ValueError(f"colours must have 2 (ab) or 3 (Lab) channels, got shape {colors.shape}")
+    return np.concatenate([denormalize_l(colors[..., :1]), denormalize_ab(colors[..., 1:])], -1)
+
+
 # Lookup tables of the sRGB curve for rgb_to_gray_np: within 1e-3 of the exact curve and
 # several times faster than pow() on a 3-megapixel page.
 _LUT_SIZE = 4096
