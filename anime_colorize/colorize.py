@@ -23,8 +23,14 @@ A model trained with blurred hints only (``--hints blur``) takes a PNG as a roug
 instead: faded toward white and blurred, as in training (deepcolor's hint).
 
 The network works at ``--working-size`` (default: the size the model was trained at);
-larger is slower and shows more detail. ``--mode`` chooses what each colouring becomes
-(``smooth``: the predicted colour under the input's own lines and lightness).
+larger is slower and shows more detail. ``--mode`` chooses what each colouring becomes:
+``flat`` (the default for line-art models) gives each region between the lines one colour, the
+hint inside it or else the prediction pooled over it, as a colourist flats a drawing
+(``--shading`` multiplies in the network's shading; ``--layers`` also writes
+``<name>_flat.png``, ``<name>_shade.png`` and ``<name>_lines.png``, ``--psd`` a layered
+``<name>.psd``, ``--regions-out`` the regions as ``<name>_regions.png``); ``smooth`` (the
+default for gray models) is the predicted colour, smoothly upsampled, under the input's own
+lines and lightness.
 
 Outputs: ``<stem>.png``, or ``<stem>_<k>.png`` for k < K with ``--num-samples K`` (one z list,
 drawn from ``--seed``, shared by every input so a folder is coloured consistently). A single
@@ -85,12 +91,12 @@ def main(argv=None) -> int:
     single_file = input_path.is_file() and args.num_samples == 1 and out.suffix.lower() in IMAGE_SUFFIXES
     if input_path.is_file() and not single_file and out.suffix.lower() in IMAGE_SUFFIXES:
         return cli_common.fail(f"--num-samples {args.num_samples} writes several files: give a folder as --out")
-    mode = flags.make_mode(args)
     try:
+        mode = flags.make_mode(args, generator)
         plan = plan_outputs(inputs, out, args.num_samples, single_file=single_file, tails=mode.tails(),
                             overwrite=args.overwrite)
         hint_sources = flags.hint_sources(args, generator, input_path)
-    except ValueError as e:  # OutputError, flags that cannot work, a bad --reference
+    except ValueError as e:  # OutputError, flags that cannot work (or not in this --mode), a bad --reference
         return cli_common.fail(str(e))
     z = sampling.random_sweep(args.num_samples, generator.z_dim, args.seed)
     try:
