@@ -130,15 +130,16 @@ def flat_colouring(regions: Regions, colors, hint_color=None, hint_mask=None, li
         else:  # Lab hints for a gray picture, whose lightness is its own
             flats[hinted] = chosen[hinted, 1:]
 
+    # Colours are converted per region, then painted: exact, and far cheaper than per pixel.
     if lineart:
-        flat_lab = paint(regions, flats)
-        shade = shade_from_lightness(flat_lab[..., 0], relative_lightness(regions, colors[..., 0], method))
-        layers = Layers(color.lab_to_rgb_np(flat_lab), shade, drawing, hidden=() if shading else ("shade",))
+        flat_rgb = paint(regions, color.lab_to_rgb_np(flats))
+        shade = shade_from_lightness(paint(regions, flats[:, 0]), relative_lightness(regions, colors[..., 0], method))
+        layers = Layers(flat_rgb, shade, drawing, hidden=() if shading else ("shade",))
         return FlatColouring(flats, hinted, layers, layers.composite())
 
-    flat_ab = paint(regions, flats)
-    picture = color.lab_to_rgb_np(np.concatenate([lightness[..., None], flat_ab], -1))
-    flat_l = paint(regions, pool(regions, lightness, method=method))
-    shade = shade_from_lightness(flat_l, relative_lightness(regions, lightness, method))
-    layers = Layers(color.lab_to_rgb_np(np.concatenate([flat_l[..., None], flat_ab], -1)), shade, drawing)
+    picture = color.lab_to_rgb_np(np.concatenate([lightness[..., None], paint(regions, flats)], -1))
+    region_l = pool(regions, lightness, method=method)
+    flat_rgb = paint(regions, color.lab_to_rgb_np(np.concatenate([region_l[:, None], flats], -1)))
+    shade = shade_from_lightness(paint(regions, region_l), relative_lightness(regions, lightness, method))
+    layers = Layers(flat_rgb, shade, drawing)
     return FlatColouring(flats, hinted, layers, picture.astype(np.float32, copy=False))
