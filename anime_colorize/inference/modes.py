@@ -98,6 +98,14 @@ class OutputMode:
         """The tails of the extra files :meth:`render` may return (none by default)."""
         return ()
 
+    def render_cost(self):
+        """What :meth:`begin` and one :meth:`render` (with its extra files) take in memory
+        (:class:`anime_colorize.inference.memory.RenderCost`; the page reserves it from its
+        budget before the work starts). Default: a smooth colouring's."""
+        from anime_colorize.inference.memory import RenderCost
+
+        return RenderCost()
+
     def begin(self, page: Page):
         """Work done once per input before its colourings (none by default); the result is
         passed to :meth:`render` as ``state``."""
@@ -225,6 +233,14 @@ class FlatMode(OutputMode):
     def tails(self) -> tuple:
         return ((self.LAYER_TAILS if self.layers else ()) + ((self.PSD_TAIL,) if self.psd else ())
                 + ((self.REGIONS_TAIL,) if self.regions_out else ()))
+
+    def render_cost(self):
+        from anime_colorize.inference import memory
+
+        files = memory.LAYER_FILES_BYTES_PER_PIXEL if self.layers or self.psd or self.regions_out else 0
+        per_pixel = max(memory.SEGMENT_BYTES_PER_PIXEL,
+                        memory.REGIONS_KEPT_BYTES_PER_PIXEL + memory.FLAT_RENDER_BYTES_PER_PIXEL + files)
+        return memory.RenderCost(per_pixel, memory.FLAT_FIXED_BYTES)
 
     def begin(self, page: Page) -> dict:
         from anime_colorize.data.hints import hint_lab

@@ -31,7 +31,7 @@ resolution with hints ``hint_lab`` (H, W, 3) and ``hint_mask`` (H, W)::
 """
 from anime_colorize.regions.colouring import FlatColouring, flat_colouring
 from anime_colorize.regions.flats import flat_colors, hint_colors, paint, pool, relative_lightness
-from anime_colorize.regions.layers import (LAYER_NAMES, Layers, label_picture, layer_png, lines_rgba,
+from anime_colorize.regions.layers import (LAYER_NAMES, Layers, encode_label_map, label_picture, layer_png, lines_rgba,
                                            psd_bytes, shade_from_lightness, write_label_png,
                                            write_layer_pngs, write_psd)
 from anime_colorize.regions.segmentation import (Regions, default_gap, label_regions, segment,
@@ -42,4 +42,5 @@ __all__ = [
     "pool", "paint", "hint_colors", "flat_colors", "relative_lightness",
     "Layers", "LAYER_NAMES", "shade_from_lightness", "lines_rgba", "layer_png", "write_layer_pngs",
     "psd_bytes", "write_psd", "label_picture", "write_label_png", "flat_colouring", "FlatColouring",
+    "encode_label_map",
 ]

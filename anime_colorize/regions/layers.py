@@ -230,6 +230,23 @@ def label_picture(regions: Regions, show_lines: bool = True) -> np.ndarray:
     return _to_u8(out)
 
 
+# encode_label_map: region ids in 23 bits of an RGB pixel, the ink flag in the 24th.
+MAX_ENCODED_REGIONS = 1 << 23
+
+
+def encode_label_map(regions: Regions) -> np.ndarray:
+    """The label map as lossless RGB for a program to read back (the colouring page's fill
+    brush): uint8 (H, W, 3) with ``id = R + 256 G + 65536 (B & 127)`` and ``B & 128`` set on
+    ink pixels. Raises ValueError beyond :data:`MAX_ENCODED_REGIONS` regions."""
+    if regions.count > MAX_ENCODED_REGIONS:
+        raise ValueError(f"{regions.count:,} regions: more than the {MAX_ENCODED_REGIONS:,} a label map PNG holds")
+    ids = regions.labels.astype(np.uint32) | (regions.ink.astype(np.uint32) << 23)
+    out = np.empty(regions.shape + (3,), np.uint8)
+    for channel in range(3):
+        out[..., channel] = (ids >> (8 * channel)) & 255
+    return out
+
+
 def write_label_png(regions: Regions, path, show_lines: bool = True) -> Path:
     """Writes :func:`label_picture` to ``path`` (png) atomically. Returns ``path``."""
     path = Path(path)
