@@ -399,15 +399,20 @@ def test_readme_screenshot(browser):
 
     Strokes are painted at fixed places given as fractions of the picture's size
     (ANIME_COLORIZE_SCREENSHOT_STROKES, JSON [[hex, [[fx, fy], ...]], ...], overrides them).
+    ANIME_COLORIZE_SCREENSHOT_FILLS (JSON [[hex, [fx, fy]], ...]) clicks there with the fill brush
+    instead, and ANIME_COLORIZE_SCREENSHOT_HOVER ([fx, fy]) leaves the fill brush over that place,
+    its region outlined, when the picture is taken.
     """
     out = os.environ.get("ANIME_COLORIZE_SCREENSHOT")
     if not out:
         pytest.skip("set ANIME_COLORIZE_SCREENSHOT (and _MODEL, _INPUT) to write the README's screenshot")
     model, picture = os.environ["ANIME_COLORIZE_SCREENSHOT_MODEL"], os.environ["ANIME_COLORIZE_SCREENSHOT_INPUT"]
-    strokes = json.loads(os.environ.get("ANIME_COLORIZE_SCREENSHOT_STROKES", "null") or "null") or [
+    fills = json.loads(os.environ.get("ANIME_COLORIZE_SCREENSHOT_FILLS", "null") or "null") or []
+    hover = json.loads(os.environ.get("ANIME_COLORIZE_SCREENSHOT_HOVER", "null") or "null")
+    strokes = json.loads(os.environ.get("ANIME_COLORIZE_SCREENSHOT_STROKES", "null") or "null") or ([] if fills else [
         ["#e0463c", [[0.3, 0.3], [0.45, 0.35], [0.5, 0.45]]],
         ["#3c7de0", [[0.6, 0.6], [0.7, 0.7], [0.75, 0.8]]],
-        ["#f2c53d", [[0.2, 0.75], [0.3, 0.85]]]]
+        ["#f2c53d", [[0.2, 0.75], [0.3, 0.85]]]])
     server = serve_model(model)
     try:
         page = browser.new_page(viewport={"width": 1440, "height": 820})
@@ -416,18 +421,27 @@ def test_readme_screenshot(browser):
         page.set_input_files("#file-input", picture)
         wait_coloured(page)
         box = page.locator("#hint-canvas").bounding_box()
+        at = lambda fx, fy: (box["x"] + fx * box["width"], box["y"] + fy * box["height"])  # noqa: E731
         page.eval_on_selector("#auto-input", "el => { el.checked = false; }")
         for color, path in strokes:
             page.fill("#color-input", color)
-            page.mouse.move(box["x"] + path[0][0] * box["width"], box["y"] + path[0][1] * box["height"])
+            page.mouse.move(*at(*path[0]))
             page.mouse.down()
             for fx, fy in path[1:]:
-                page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"], steps=8)
+                page.mouse.move(*at(fx, fy), steps=8)
             page.mouse.up()
+        if fills:
+            page.click("[data-tool=fill]")
+        for color, (fx, fy) in fills:
+            page.fill("#color-input", color)
+            page.mouse.click(*at(fx, fy))
         page.eval_on_selector("#auto-input", "el => { el.checked = true; }")
         page.click("#colorize-button")
         wait_coloured(page)
-        page.mouse.move(10, 10)
+        if hover:
+            page.mouse.move(*at(*hover))
+        else:
+            page.mouse.move(10, 10)
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=out)
         page.close()

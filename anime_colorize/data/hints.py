@@ -441,7 +441,7 @@ def resize_hints(hints, height, width) -> dict:
     return out
 
 
-def hint_lab(hints) -> tuple:
+def hint_lab(hints) -> tuple | None:
     """The hinted colours of one picture's hints (B = 1, or unbatched), in numpy for flat
     colouring: (Lab float32 (H, W, 3) with L in [0, 100] and ab in Lab units, or (H, W, 2) ab only
     where the hints carry no hint_l; hint_mask float32 (H, W)). None when there is no spatial hint."""

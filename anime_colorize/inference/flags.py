@@ -52,7 +52,7 @@ def add_mode_flags(parser: argparse.ArgumentParser, writes_files: bool = True) -
     from anime_colorize.inference.modes import DEFAULT_MODES, MODES
 
     modes = parser.add_argument_group("output modes")
-    by_kind = ", ".join(f"{mode} for {kind} models" for kind, mode in DEFAULT_MODES.items())
+    by_kind = ", ".join(f"{mode} for {kind.replace('lineart', 'line-art')} models" for kind, mode in DEFAULT_MODES.items())
     modes.add_argument("--mode", choices=tuple(MODES), default=None,
                        help="what each colouring becomes: " + "; ".join(f"{n}: {m.help}" for n, m in MODES.items())
                             + f" (default: {by_kind})")
