@@ -346,18 +346,23 @@ class ColorizeService:
 
         data = decode_base64(payload.get("image"), "image")
         pixels = self.picture_pixels(data, "picture")
+        notes: list[str] = []
+        needed = (memory.DECODE_BYTES_PER_PIXEL + memory.RENDER_BYTES_PER_PIXEL + memory.PNG_BYTES_PER_PIXEL) * pixels
+        # the regions come after the preview: the picture and its preview kept, then the segmentation
         with_regions = bool(payload.get("regions", True)) and self.gives_regions
+        regions_needed = max(needed, (memory.RGB_BYTES_PER_PIXEL + memory.PNG_BYTES_PER_PIXEL
+                                      + memory.SEGMENT_BYTES_PER_PIXEL + memory.REGION_MAP_BYTES_PER_PIXEL) * pixels)
+        if with_regions and not self.budget.fits(regions_needed):
+            with_regions = False
+            notes.append("this picture is too large for the fill brush within the server's memory budget "
+                         "(its --max-memory-mb setting); the other tools work")
         if not self.prepare_slots.acquire(timeout=self.limits.busy_timeout):
             raise RequestError(503, "the server is busy reading other uploads; try again in a moment")
         try:
-            needed = (memory.DECODE_BYTES_PER_PIXEL + memory.RENDER_BYTES_PER_PIXEL
-                      + memory.PNG_BYTES_PER_PIXEL) * pixels
-            if with_regions:
-                needed += (memory.SEGMENT_BYTES_PER_PIXEL + memory.REGION_MAP_BYTES_PER_PIXEL) * pixels
-            with self.reserve(needed, "reading this picture"):
+            with self.reserve(regions_needed if with_regions else needed, "reading this picture"):
                 rgb = self.read_picture(data, "picture")
                 answer = {"width": rgb.shape[1], "height": rgb.shape[0],
-                          "preview": base64.b64encode(png_bytes(rgb)).decode("ascii")}
+                          "preview": base64.b64encode(png_bytes(rgb)).decode("ascii"), "warnings": notes}
                 if with_regions:
                     answer.update(self.region_map(rgb))
         finally:

@@ -278,6 +278,14 @@ def test_prepare_returns_the_regions_the_flat_mode_fills(serve, hint_generator, 
     assert "regions" not in without
     _, plain = serve(plain_generator).post("/api/prepare", {"image": png_b64(image)})
     assert "regions" not in plain  # no hints, no fill brush
+    from anime_colorize.inference import memory
+
+    client = serve(hint_generator)  # a budget that holds the picture but not its segmentation
+    body = {"image": png_b64(image)}
+    picture = (memory.DECODE_BYTES_PER_PIXEL + memory.RENDER_BYTES_PER_PIXEL + memory.PNG_BYTES_PER_PIXEL) * 53 * 75
+    client.service.budget = memory.MemoryBudget(3 * len(json.dumps(body)) + picture + 1000)
+    status, small = client.post("/api/prepare", body)
+    assert status == 200 and "regions" not in small and "fill brush" in small["warnings"][0]
 
 
 def test_flat_and_smooth_modes_and_the_layer_downloads(serve, hint_generator):

@@ -204,7 +204,8 @@ async function openPicture(file) {
     setBackground("drawing");
     layoutStage();
     updateSize();
-    setStatus(`Opened ${file.name}`, "ok");
+    const notes = answer.warnings && answer.warnings.length ? " · " + answer.warnings.join("; ") : "";
+    setStatus(`Opened ${file.name}${notes}`, "ok");
     scheduleColorize(0);
   } catch (e) {
     showError(e.message);

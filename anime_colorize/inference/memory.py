@@ -27,11 +27,13 @@ PNG_BYTES_PER_PIXEL = 6          # a finished colouring kept for the answer: PNG
 REQUEST_BYTES_PER_BYTE = 3       # a request body: its bytes, the parsed JSON's strings, decoded base64
 # Flat mode (regions), per full-resolution pixel, measured on 1414 x 2000 manga pages (line art
 # and gray) and a 2000 x 2000 grid of 28,000 regions with 400,000 specks, rounded up:
-SEGMENT_BYTES_PER_PIXEL = 112      # segmenting: distance transforms, labels (a gray page also its sRGB gray)
+SEGMENT_BYTES_PER_PIXEL = 104      # the prepared input and its segmentation (distance transforms, labels),
+                                   # the label map encoded as PNG (gray pages: 90-99 measured, line art 52)
 REGIONS_KEPT_BYTES_PER_PIXEL = 40  # the regions kept while the variants are rendered: labels, drawing, ink
 FLAT_RENDER_BYTES_PER_PIXEL = 144  # one flat colouring: the prediction at full size, pooling, the layers
 LAYER_FILES_BYTES_PER_PIXEL = 160  # its layer PNGs and PSD being encoded (the page's downloads, in base64)
-REGION_MAP_BYTES_PER_PIXEL = 16    # the page's region map: ids as RGB, its PNG, in base64
+REGION_MAP_BYTES_PER_PIXEL = 8     # the page's region map kept for the answer: PNG (at worst 3 B/px) in base64
+RGB_BYTES_PER_PIXEL = 12           # a decoded picture kept as float32 RGB
 # ... and, whatever the size, the per-region histogram median's counters (regions.flats._MAX_CELLS)
 FLAT_FIXED_BYTES = 160 * 2**20
 # The network's peak per pixel of its (padded) working shape and per (input, z) pair, when

@@ -79,9 +79,7 @@ def input_regions(model_input, input_kind: str, gap: int | None = None) -> Input
         drawing = x * np.float32(0.5) + np.float32(0.5)
         return InputRegions(segment_lines(drawing, gap=gap), None, drawing)
     lightness = color.denormalize_l(x)
-    lab = np.zeros(x.shape + (3,), np.float32)
-    lab[..., 0] = lightness
-    found = segment(color.lab_to_rgb_np(lab)[..., 0], gap=gap)
+    found = segment(color.lightness_to_gray_np(lightness), gap=gap)
     return InputRegions(found, lightness, found.lines)
 
 

@@ -20,7 +20,6 @@ label map for inspection. Every write is atomic (``data.io.write_bytes_atomic``)
 """
 from __future__ import annotations
 
-import functools
 import io
 import logging
 from dataclasses import dataclass
@@ -116,28 +115,9 @@ def shade_from_lightness(flat_l, delta_l) -> np.ndarray:
     if flat_l.ndim != 2 or flat_l.shape != delta_l.shape:
         raise ValueError(f"flat_l and delta_l must both have shape (H, W), got {flat_l.shape} "
                          f"and {delta_l.shape}")
-    base = _gray_of_lightness(flat_l)
-    factor = _gray_of_lightness(flat_l + delta_l) / np.maximum(base, 1e-6)
+    base = color.lightness_to_gray_np(flat_l)
+    factor = color.lightness_to_gray_np(flat_l + delta_l) / np.maximum(base, 1e-6)
     return np.clip(np.where(base > 1e-6, factor, 1.0), 0.0, 1.0).astype(np.float32)
-
-
-# The sRGB gray of a CIE lightness is a smooth curve of one variable: read from a table of
-# 0.01 L steps at the nearest step (within 1e-4 of color.lab_to_rgb_np, several times faster
-# on a page).
-_GRAY_STEPS = 10_001
-
-
-@functools.lru_cache(maxsize=1)
-def _gray_table() -> np.ndarray:
-    lab = np.zeros((_GRAY_STEPS, 3), np.float64)
-    lab[:, 0] = np.linspace(0.0, 100.0, _GRAY_STEPS)
-    return color.lab_to_rgb_np(lab)[:, 0].astype(np.float32)
-
-
-def _gray_of_lightness(lightness: np.ndarray) -> np.ndarray:
-    """sRGB gray (same shape) of CIE L (clipped to [0, 100])."""
-    position = np.clip(lightness, 0.0, 100.0) * np.float32((_GRAY_STEPS - 1) / 100.0) + np.float32(0.5)
-    return _gray_table()[position.astype(np.int32)]
 
 
 def _to_u8(x: np.ndarray) -> np.ndarray:
