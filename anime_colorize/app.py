@@ -4,7 +4,8 @@
     python -m anime_colorize.app --model runs/x/saved_model --port 8080 --max-pixels 8000000
 
 Upload a drawing (line art, a gray picture or a manga page), paint colour hints over it
-(strokes, points, eraser, undo), optionally add a reference picture, and colour it: the page
+(strokes, points, a fill brush that fills whole regions between the lines, eraser, undo),
+optionally add a reference picture, and colour it, as flats or smooth: the page
 shows a strip of noise variants to choose from (quick previews, at most 1024 px by default)
 and downloads the chosen one at the upload's full resolution. The hints download as the
 stroke PNG and points JSON that :mod:`anime_colorize.data.hints` reads, or as a ZIP holding
@@ -37,20 +38,27 @@ Endpoints (JSON in and out; images as base64 or ``data:`` URLs; errors are
     the page and its assets
 ``GET /api/info``
     the model (input kind, hint kinds, z size, working size) and the server's limits
-``POST /api/prepare`` ``{"image"}``
+``POST /api/prepare`` ``{"image", "regions"?}``
     checks an upload; returns ``{"width", "height", "preview"}``, the picture as the server
-    reads it (PNG), so the browser shows exactly what is coloured
+    reads it (PNG), so the browser shows exactly what is coloured; for a model taking colour
+    hints also ``{"regions", "region_count"}``: the picture cut into regions as the flat mode
+    cuts it, a PNG of :func:`anime_colorize.regions.encode_label_map` (id = R + 256 G + 65536
+    (B & 127), ink where B & 128), from which the page's fill brush fills whole regions with hint
+    colour and shows the region under the cursor (``"regions": false`` skips it)
 ``POST /api/colorize`` ``{"image", "hints_png"?, "points"?, "reference"?, "variants"?, "seed"?,
-"variant"?, "max_side"?, "working_size"?}``
+"variant"?, "max_side"?, "working_size"?, "mode"?, "shading"?, "files"?}``
     ``hints_png``: RGBA strokes the size of the picture; ``points``: ``{"points": [...]}`` in
     picture pixels. Variant k is coloured with row k of ``sampling.random_sweep(variants,
     z_dim, seed)``; ``variant`` asks for that one only. ``max_side`` colours a quick preview,
     the picture (and its hints) shrunk to at most that many pixels on its longer side; without
     it the colouring has the upload's full size (or the largest preview the memory budget
     allows, see above). ``working_size``: the network's working size (default: the server's
-    ``--working-size``; at most ``--max-working-size``). Returns ``{"width", "height",
-    "full_width", "full_height", "working_size", "seed", "first_variant", "variants": [PNG,
-    ...], "warnings", "seconds"}``.
+    ``--working-size``; at most ``--max-working-size``). ``mode``: an output mode, "flat" or
+    "smooth" (default: the server's ``--mode``, flat for line-art models); ``shading``: flat mode
+    with the network's shading multiplied in. ``files`` (with ``variant``, full size): also the
+    flat mode's layers, ``{"files": {"_flat.png", "_shade.png", "_lines.png", ".psd"}}`` (base64).
+    Returns ``{"width", "height", "full_width", "full_height", "working_size", "mode", "seed",
+    "first_variant", "variants": [PNG, ...], "warnings", "seconds"}``.
 """
 from __future__ import annotations
 
@@ -191,12 +199,14 @@ class ColorizeService:
         from anime_colorize import sampling
         from anime_colorize.data import hints as hints_lib
         from anime_colorize.inference import memory
-        from anime_colorize.inference.modes import make_mode
+        from anime_colorize.inference.modes import MODES, default_mode_name, make_mode
 
         self.generator = generator
         self.limits = limits or Limits()
         self.model_name = model_name or str(getattr(generator, "path", "model"))
-        self.mode = mode or make_mode()
+        self.mode = mode or make_mode(default_mode_name(generator.input_kind))
+        # the page switches between modes; the server's own mode keeps its settings (--shading, --gap)
+        self.modes = {name: self.mode if name == self.mode.name else make_mode(name) for name in MODES}
         self.working_size = sampling.resolve_working_size(generator, working_size)
         self.max_working_size = max(self.working_size, max_working_size or 4 * self.working_size)
         self.lock = threading.Lock()
@@ -223,9 +233,41 @@ class ColorizeService:
                 "spatial_hints": self.spatial_hints, "reference_hints": self.reference_hints,
                 "z_dim": g.z_dim, "working_size": self.working_size, "trained_size": g.working_size,
                 "max_working_size": self.max_working_size,
-                "mode": self.mode.name, "max_upload_bytes": lim.max_upload_bytes, "max_pixels": lim.max_pixels,
+                "mode": self.mode.name, "modes": list(self.modes),
+                "shading": bool(getattr(self.flat_mode, "shading", False)), "regions": self.gives_regions,
+                "max_upload_bytes": lim.max_upload_bytes, "max_pixels": lim.max_pixels,
                 "max_variants": lim.max_variants, "max_memory_bytes": lim.max_memory_bytes,
                 "busy": self.lock.locked()}
+
+    @property
+    def gives_regions(self) -> bool:
+        """Whether uploads are answered with their regions (for the fill brush): models that take
+        stroke or point hints, on a server with a flat mode."""
+        return self.spatial_hints and self.flat_mode is not None
+
+    @property
+    def flat_mode(self):
+        """The server's flat mode (its regions settings), or None where there is none."""
+        return self.modes.get("flat")
+
+    def mode_for(self, payload: dict, files: bool = False):
+        """The output mode a request asks for (``mode``, default the server's; ``shading`` for
+        flat), with its extra files for downloads when ``files``."""
+        from anime_colorize.inference.modes import FlatMode
+
+        name = payload.get("mode") or self.mode.name
+        if not isinstance(name, str) or name not in self.modes:
+            raise RequestError(400, f"'mode' must be one of {', '.join(self.modes)}, got {name!r}")
+        mode = self.modes[name]
+        shading = payload.get("shading")
+        if shading is not None and not isinstance(shading, bool):
+            raise RequestError(400, f"'shading' must be true or false, got {shading!r}")
+        if isinstance(mode, FlatMode):
+            mode = FlatMode(mode.shading if shading is None else shading, mode.unhinted, mode.gap,
+                            layers=files, psd=files)
+        elif files:
+            raise RequestError(400, f"the {name} mode has no layers to download; colour in flat mode")
+        return mode
 
     # --- memory ---------------------------------------------------------------------------------
     def reserve(self, nbytes: int, what: str):
@@ -296,23 +338,52 @@ class ColorizeService:
 
     # --- the work -----------------------------------------------------------------------------
     def prepare(self, payload: dict) -> dict:
-        """Checks an upload; returns its size and a PNG preview of the picture as read."""
+        """Checks an upload; returns its size and a PNG preview of the picture as read, and (for
+        models taking colour hints, with ``"regions": true``, the default) its regions as the
+        flat mode cuts them: ``regions``, a PNG of :func:`anime_colorize.regions.encode_label_map`
+        (region id in 23 bits of RGB, ink in the top bit of blue), and ``region_count``."""
         from anime_colorize.inference import memory
 
         data = decode_base64(payload.get("image"), "image")
         pixels = self.picture_pixels(data, "picture")
+        notes: list[str] = []
+        needed = (memory.DECODE_BYTES_PER_PIXEL + memory.RENDER_BYTES_PER_PIXEL + memory.PNG_BYTES_PER_PIXEL) * pixels
+        # the regions come after the preview: the picture and its preview kept, then the segmentation
+        with_regions = bool(payload.get("regions", True)) and self.gives_regions
+        regions_needed = max(needed, (memory.RGB_BYTES_PER_PIXEL + memory.PNG_BYTES_PER_PIXEL
+                                      + memory.SEGMENT_BYTES_PER_PIXEL + memory.REGION_MAP_BYTES_PER_PIXEL) * pixels)
+        if with_regions and not self.budget.fits(regions_needed):
+            with_regions = False
+            notes.append("this picture is too large for the fill brush within the server's memory budget "
+                         "(its --max-memory-mb setting); the other tools work")
         if not self.prepare_slots.acquire(timeout=self.limits.busy_timeout):
             raise RequestError(503, "the server is busy reading other uploads; try again in a moment")
         try:
-            needed = (memory.DECODE_BYTES_PER_PIXEL + memory.RENDER_BYTES_PER_PIXEL
-                      + memory.PNG_BYTES_PER_PIXEL) * pixels
-            with self.reserve(needed, "reading this picture"):
+            with self.reserve(regions_needed if with_regions else needed, "reading this picture"):
                 rgb = self.read_picture(data, "picture")
-                preview = base64.b64encode(png_bytes(rgb)).decode("ascii")
+                answer = {"width": rgb.shape[1], "height": rgb.shape[0],
+                          "preview": base64.b64encode(png_bytes(rgb)).decode("ascii"), "warnings": notes}
+                if with_regions:
+                    answer.update(self.region_map(rgb))
         finally:
             self.prepare_slots.release()
-        height, width = rgb.shape[:2]
-        return {"width": width, "height": height, "preview": preview}
+        return answer
+
+    def region_map(self, rgb) -> dict:
+        """``{"regions": base64 PNG, "region_count"}`` of a picture, cut as the flat mode cuts it."""
+        from anime_colorize import regions, sampling
+        from anime_colorize.data.io import encode_image
+        from anime_colorize.regions.colouring import input_regions
+
+        model_input = sampling.prepare_input(rgb, self.generator.input_kind)
+        found = input_regions(model_input, self.generator.input_kind, getattr(self.flat_mode, "gap", None)).regions
+        del model_input
+        try:
+            encoded = regions.encode_label_map(found)
+        except ValueError as e:
+            raise RequestError(413, f"the picture has {e}; scale it down") from None
+        return {"regions": base64.b64encode(encode_image(encoded, ".png")).decode("ascii"),
+                "region_count": found.count}
 
     def build_hints(self, payload: dict, height: int, width: int, warnings_out: list) -> dict | None:
         """The request's stroke layer, points and reference picture -> one hints dict (B = 1)
@@ -354,10 +425,11 @@ class ColorizeService:
         return value
 
     def plan(self, height: int, width: int, max_side: int | None, variants: int, stroke_pixels: int,
-             reference_pixels: int, notes: list, working_size: int | None = None) -> tuple:
+             reference_pixels: int, notes: list, working_size: int | None = None, render=None) -> tuple:
         """(output height, output width, network batch, bytes) of a colouring within the memory
         budget: the size asked for if it fits; else, for several full-size variants, the
-        largest preview size that fits (said in ``notes``); else RequestError 413."""
+        largest preview size that fits (said in ``notes``); else RequestError 413. ``render``:
+        the output mode's :class:`~anime_colorize.inference.memory.RenderCost`."""
         from anime_colorize import sampling
 
         work = sampling.working_shape(height, width, working_size or self.working_size, self.generator.stride)
@@ -366,7 +438,7 @@ class ColorizeService:
         def fitting(out_h, out_w):
             for batch in range(variants, 0, -1):  # fewer pairs per network call if need be
                 needed = self.cost.bytes(height * width, out_h * out_w, variants, working_pixels, batch,
-                                         stroke_pixels, reference_pixels)
+                                         stroke_pixels, reference_pixels, render)
                 if self.budget.fits(needed):
                     return out_h, out_w, batch, needed
             return None
@@ -386,7 +458,7 @@ class ColorizeService:
                              f"within the server's memory budget; download one for its full size")
         if chosen is None:
             needed = self.cost.bytes(height * width, out_h * out_w, variants, working_pixels, 1, stroke_pixels,
-                                     reference_pixels)
+                                     reference_pixels, render)
             raise RequestError(413, f"colouring this {width}x{height} picture ({variants} variant(s) at "
                                     f"{out_w}x{out_h}) needs about {_megabytes(needed)}, more than this server's "
                                     f"memory budget of {_megabytes(self.budget.total)} (its --max-memory-mb "
@@ -407,6 +479,10 @@ class ColorizeService:
         only = payload.get("variant")
         if only is not None:
             only = self._int_field(payload, "variant", 0, 0, variants - 1)
+        files = payload.get("files", False)
+        if not isinstance(files, bool) or (files and (only is None or payload.get("max_side") is not None)):
+            raise RequestError(400, "'files' (true or false) downloads the layers of one full-size 'variant'")
+        mode = self.mode_for(payload, files)
         max_side = payload.get("max_side")
         if max_side is not None:
             max_side = self._int_field(payload, "max_side", 0, 16, 1_000_000)
@@ -421,7 +497,8 @@ class ColorizeService:
                             if payload.get("reference") else 0)
         notes: list[str] = []
         out_h, out_w, batch, needed = self.plan(full_height, full_width, max_side, 1 if only is not None else variants,
-                                                stroke_pixels, reference_pixels, notes, working_size)
+                                                stroke_pixels, reference_pixels, notes, working_size,
+                                                mode.render_cost())
         if not self.lock.acquire(timeout=self.limits.busy_timeout):
             raise RequestError(503, "the server is busy with other colourings; try again in a moment")
         try:
@@ -446,21 +523,40 @@ class ColorizeService:
                                                       working_size)[0].numpy()
                 except ValueError as e:  # hints the model cannot take (checked above, but said clearly)
                     raise RequestError(400, str(e)) from None
-                state = self.mode.begin(page)
-                encoded = []
+                state = mode.begin(page)
+                encoded, extra = [], {}
                 for k in range(len(z)):  # one full-size colouring in memory at a time
-                    picture = self.mode.render(page, sampling.PredictedColors(colors[k], page.size), state)[PICTURE]
-                    encoded.append(base64.b64encode(png_bytes(picture)))
-                    del picture
+                    rendered = mode.render(page, sampling.PredictedColors(colors[k], page.size), state)
+                    encoded.append(base64.b64encode(png_bytes(rendered.pop(PICTURE))))
+                    extra = {tail: base64.b64encode(file_bytes(value)) for tail, value in rendered.items()}
+                    del rendered
                 seconds = time.perf_counter() - start
         finally:
             self.lock.release()
-        log.info("coloured a %dx%d picture at %dx%d, %d variant(s), seed %d, working size %d, in %.2f s",
-                 full_width, full_height, width, height, len(z), seed, working_size, seconds)
-        return {"width": width, "height": height, "full_width": full_width, "full_height": full_height,
-                "working_size": working_size,
-                "seed": seed, "first_variant": only or 0, "variants": encoded, "warnings": notes,
-                "seconds": round(seconds, 3)}
+        log.info("coloured a %dx%d picture at %dx%d, %d variant(s), seed %d, working size %d, %s mode, in %.2f s",
+                 full_width, full_height, width, height, len(z), seed, working_size, mode.name, seconds)
+        answer = {"width": width, "height": height, "full_width": full_width, "full_height": full_height,
+                  "working_size": working_size, "mode": mode.name,
+                  "seed": seed, "first_variant": only or 0, "variants": encoded, "warnings": notes,
+                  "seconds": round(seconds, 3)}
+        if files:
+            answer["files"] = extra
+        return answer
+
+
+def file_bytes(value) -> bytes:
+    """An output mode's extra file (:mod:`anime_colorize.inference.modes`: an image array, the
+    file's bytes, or a function that writes it to a path) -> the file's bytes."""
+    from anime_colorize.data.io import encode_image
+
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if callable(value):  # a writer: into a private temporary folder, removed at once
+        with tempfile.TemporaryDirectory(prefix="anime_colorize_app_") as folder:
+            path = Path(folder) / "file"
+            value(path)
+            return path.read_bytes()
+    return encode_image(value, ".png")
 
 
 def json_parts(data: dict) -> list:
@@ -474,6 +570,11 @@ def json_parts(data: dict) -> list:
             for j, item in enumerate(value):
                 parts += [b', "' if j else b'"', item, b'"']
             parts.append(b"]")
+        elif isinstance(value, dict) and value and all(isinstance(v, bytes) for v in value.values()):
+            parts.append(b"{")
+            for j, (name, item) in enumerate(value.items()):
+                parts += [(", " if j else "").encode() + json.dumps(name).encode() + b': "', item, b'"']
+            parts.append(b"}")
         elif isinstance(value, bytes):
             parts += [b'"', value, b'"']
         else:
@@ -715,7 +816,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--request-timeout", type=float, default=30.0,
                         help="seconds a client may stay silent, and may take to send a request body, before its "
                              "connection is closed (default: %(default)s)")
-    flags.add_mode_flags(parser)
+    flags.add_mode_flags(parser, writes_files=False)
     parser.add_argument("--verbose", action="store_true", help="log every request")
     return parser
 
@@ -753,7 +854,7 @@ def main(argv=None) -> int:
                     int(args.max_memory_mb * 2**20), args.request_timeout)
     try:
         network = memory.measure_network(generator, args.working_size)  # also warms the model up
-        service = ColorizeService(generator, limits, model_name=args.model, mode=flags.make_mode(args),
+        service = ColorizeService(generator, limits, model_name=args.model, mode=flags.make_mode(args, generator),
                                   working_size=args.working_size, network_bytes_per_pixel=network,
                                   max_working_size=args.max_working_size)
     except ValueError as e:

@@ -25,8 +25,14 @@ A model trained with blurred hints only (``--hints blur``) takes a PNG as a roug
 instead: faded toward white and blurred, as in training (deepcolor's hint).
 
 The network works at ``--working-size`` (default: the size the model was trained at);
-larger is slower and shows more detail. ``--mode`` chooses what each colouring becomes
-(``smooth``: the predicted colour under the input's own lines and lightness).
+larger is slower and shows more detail. ``--mode`` chooses what each colouring becomes:
+``flat`` (the default for line-art models) gives each region between the lines one colour, the
+hint inside it or else the prediction pooled over it, as a colourist flats a drawing
+(``--shading`` multiplies in the network's shading; ``--layers`` also writes
+``<name>_flat.png``, ``<name>_shade.png`` and ``<name>_lines.png``, ``--psd`` a layered
+``<name>.psd``, ``--regions-out`` the regions as ``<name>_regions.png``); ``smooth`` (the
+default for gray models) is the predicted colour, smoothly upsampled, under the input's own
+lines and lightness.
 
 Outputs: ``<stem>.png``, or ``<stem>_<k>.png`` for k < K with ``--num-samples K`` (one z list,
 drawn from ``--seed``, shared by every input so a folder is coloured consistently). A single
@@ -127,15 +133,15 @@ def colour_chapter(args: argparse.Namespace, chapter, input_path: Path, out: Pat
         return cli_common.fail(f"{several}: give a folder (or a .cbz) as --out")
     if args.hints and chapter.kind != "image":
         return cli_common.fail("--hints takes the hints of one input file; for a folder or a chapter use --hints-dir")
-    mode = flags.make_mode(args)
     keep_names = chapter.keeps_names or archive
     try:
+        mode = flags.make_mode(args, generator)
         plan = plan_outputs([page.key for page in pages], out, args.num_samples, single_file=single_file,
                             tails=mode.tails(), overwrite=args.overwrite, archive=archive,
                             names={page.key: page.name for page in pages} if keep_names else None,
                             protect=chapter.files)
         hint_sources = flags.hint_sources(args, generator, input_path)
-    except ValueError as e:  # OutputError, flags that cannot work, a bad --reference
+    except ValueError as e:  # OutputError, flags that cannot work (or not in this --mode), a bad --reference
         return cli_common.fail(str(e))
     z = sampling.random_sweep(args.num_samples, generator.z_dim, args.seed)
     try:

@@ -22,10 +22,18 @@ What the model sees (--input, default: what the model takes, read from it):
 The model runs at its working size; at another --size its input is resized to the working size
 and its output back (as colorize does for any picture). Outputs are sRGB clipped to the gamut.
 
+Output modes (--mode, one or a comma-separated list, each scored from the same predictions):
+smooth (the predicted colour under the lines, or joined with the lightness, as colorize
+--mode smooth) and flat (one colour per region, the hint given in it or else the prediction
+pooled over it, as colorize --mode flat; --unhinted paper leaves regions without a hint
+white). Rows of other modes than smooth are named with it: "model, 10 hints, flat".
+
 Figures (defined in :mod:`anime_colorize.evaluation.metrics`, averaged over images and the K
 samples): PSNR mean-z and best-of-K, SSIM, CIEDE2000, colourfulness (and its ratio to the
 truth's), the Jensen-Shannon divergence and intersection of the data set's ab histograms with
-the truth's, and the diversity of the K colourings.
+the truth's, the diversity of the K colourings, and the region accuracy (the area-weighted
+share of the truth's regions, cut from its line art, whose output colour is within CIEDE2000
+10 of the truth's).
 
 Hint models (the model's metadata lists its hint kinds; rows defined in
 :mod:`anime_colorize.evaluation.predictors`): for each n of --hint-points (default
@@ -82,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hint-points", default=DEFAULT_HINT_POINTS,
                    help="point-hint models: numbers of simulated hint points to score (default: %(default)s); "
                         "'' for none")
+    p.add_argument("--mode", default="smooth",
+                   help="output modes to score, comma-separated: smooth (the predicted colour under the lines or "
+                        "with the lightness), flat (one colour per region: the hint in it, else the prediction "
+                        "pooled over it, as colorize --mode flat); e.g. smooth,flat scores both from the same "
+                        "predictions (default: %(default)s)")
+    p.add_argument("--unhinted", choices=("prediction", "paper"), default="prediction",
+                   help="flat mode: what a region without a hint gets (default: %(default)s)")
     p.add_argument("--train-data", default=None,
                    help="training images for the mean-ab baseline: a folder or 'builtin' (default: from config.json)")
     p.add_argument("--baseline-images", type=int, default=2000, help="at most this many training images for it")
@@ -106,6 +121,17 @@ def parse_counts(text: str) -> list:
     return counts
 
 
+def parse_modes(text: str) -> list:
+    """--mode: "smooth,flat" -> ["smooth", "flat"], in the order given, without repeats;
+    ValueError for the user."""
+    modes = list(dict.fromkeys(m.strip() for m in text.split(",") if m.strip()))
+    unknown = [m for m in modes if m not in predictors.OUTPUT_MODES]
+    if not modes or unknown:
+        raise ValueError(f"--mode takes {', '.join(predictors.OUTPUT_MODES)} or a comma-separated list of them, "
+                         f"not {text!r}")
+    return modes
+
+
 def argument_error(args) -> str | None:
     """What is wrong with the flags (before the model is loaded), or None."""
     positive = [args.num_samples, args.batch_size, args.max_pixels] + [v for v in (args.limit, args.size)
@@ -122,6 +148,7 @@ def argument_error(args) -> str | None:
             return f"{flag} folder not found: {folder}"
     try:
         parse_counts(args.hint_points)
+        parse_modes(args.mode)
     except ValueError as e:
         return str(e)
     if args.train_data not in (None, data.BUILTIN) and not Path(args.train_data).is_dir():
@@ -170,7 +197,7 @@ def main(argv=None) -> int:
     rows.update(predictors.hint_rows(g, z, parse_counts(args.hint_points), args.seed))
     sheets = [row for row in rows if row.predictor == predictors.MODEL and row.reference is None]
     evaluation = score_dataset(pictures.images, rows, args.batch_size, input_kind, pictures.lines, sheets,
-                               progress=progress)
+                               mode=parse_modes(args.mode), unhinted=args.unhinted, progress=progress)
 
     used, skipped = pictures.used, pictures.skipped
     header = {"arguments": {k: v for k, v in vars(args).items() if k != "quiet"}, "size": size,
@@ -179,7 +206,8 @@ def main(argv=None) -> int:
               "last_image": Path(used[-1]).name if used else None, "num_unreadable": len(skipped),
               "unreadable": [{"file": str(p), "reason": r} for p, r in skipped], "training_mean": train_note}
     caption = (f"{len(pictures.images)} images ({pictures.source}) at {size} px, {INPUT_LABELS[input_kind]} input, "
-               f"K = {args.num_samples} z samples.")
+               f"K = {args.num_samples} z samples, output modes: {', '.join(parse_modes(args.mode))}"
+               + (f" (unhinted regions: {args.unhinted})" if "flat" in parse_modes(args.mode) else "") + ".")
     table, written = report.write_report(args.out, evaluation, header, caption, g.metadata)
     print(table, end="")
     if train is None:

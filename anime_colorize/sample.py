@@ -68,7 +68,10 @@ def run_grid(generator, input_path: Path, out: Path, rows: int, cols: int, args)
         z = sampling.segment_sweep(rows, cols, generator.z_dim, args.span)
     else:
         z = sampling.random_sweep(rows * cols, generator.z_dim, args.seed)
-    mode = flags.make_mode(args)
+    mode = flags.make_mode(args, generator)
+    if mode.tails():
+        raise ValueError("--layers, --psd and --regions-out write files beside each colouring: use batch mode "
+                         "(--num-samples), not a grid")
     page = Page(input_path.name, sampling.prepare_input(rgb, generator.input_kind), generator.input_kind)
     colors = sampling.predict_working(generator, [page.model_input], z, None, args.batch_size, args.working_size)[0]
     state = mode.begin(page)
@@ -83,7 +86,7 @@ def run_batch(generator, inputs: list, out_dir: Path, count: int, args) -> int:
     from anime_colorize.inference.outputs import plan_outputs
     from anime_colorize.inference.runner import colour_files
 
-    mode = flags.make_mode(args)
+    mode = flags.make_mode(args, generator)
     plan = plan_outputs(inputs, out_dir, count, numbered=True, tails=mode.tails(), overwrite=args.overwrite)
     z = sampling.random_sweep(count, generator.z_dim, args.seed)
     report = colour_files(generator, inputs, plan, z, mode=mode, batch_size=args.batch_size,

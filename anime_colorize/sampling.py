@@ -359,8 +359,8 @@ def predict_working(generator, inputs: list, z: np.ndarray, hints: list | None =
         per_input = []
         for h in hints:
             one = hints_lib.empty_hints(1, *work)
-            if h:
-                h = {key: tf.convert_to_tensor(value, tf.float32) for key, value in h.items()}
+            if h:  # the network's keys only (a user hint's hint_l is for flat colouring, not for it)
+                h = {key: tf.convert_to_tensor(value, tf.float32) for key, value in h.items() if key in one}
                 if "hint_mask" in h:
                     h = hints_lib.resize_hints(h, *work)
                 one.update(h)

@@ -14,5 +14,9 @@ OUT=${OUT:-runs/openmoji_lineart_$ALGO}
 STEPS=${STEPS:-5000}
 python -m anime_colorize.train --algo "$ALGO" --data "$DATA/color" --exclude '1F6*' --drop-gray 4 --cache \
   --input lineart --hints mix --size 64 --steps "$STEPS" --out "$OUT" --overwrite --quiet
-python -m anime_colorize.evaluate --model "$OUT/generator.keras" --lines "$DATA/line" --colors "$DATA/color" \
+python -m anime_colorize.evaluate --model "$OUT/generator.keras" --lines "$DATA/line" --colors "$DATA/color" --mode smooth,flat \
   --include '1F6*' --size 128 --num-samples 8 --hint-points 0,1,2,5,10,20 --out "reports/$(basename "$OUT")" --quiet
+# Flats with the regions no hint reaches left as white paper instead of the network's colour:
+python -m anime_colorize.evaluate --model "$OUT/generator.keras" --lines "$DATA/line" --colors "$DATA/color" --mode flat \
+  --unhinted paper --include '1F6*' --size 128 --num-samples 8 --hint-points 0,1,2,5,10,20 \
+  --out "reports/$(basename "$OUT")_paper" --quiet

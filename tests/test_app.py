@@ -178,14 +178,14 @@ def test_colorize_returns_the_library_colourings_at_full_resolution(serve, hint_
     client = serve(hint_generator)
     image = drawing()
     status, answer = client.post("/api/colorize", {"image": "data:image/png;base64," + png_b64(image),
-                                                   "variants": 3, "seed": 7})
+                                                   "variants": 3, "seed": 7, "mode": "smooth"})
     assert status == 200, answer
     assert (answer["width"], answer["height"], answer["seed"]) == (75, 53, 7)
     got = np.stack([decode_png(v) for v in answer["variants"]])
     assert got.shape == (3, 53, 75, 3)
     np.testing.assert_allclose(got, library_colorize(hint_generator, image, 3, 7), atol=1)
     assert np.abs(got[0].astype(int) - got[1]).max() > 0  # the variants differ in z
-    _, again = client.post("/api/colorize", {"image": png_b64(image), "variants": 3, "seed": 7})
+    _, again = client.post("/api/colorize", {"image": png_b64(image), "variants": 3, "seed": 7, "mode": "smooth"})
     assert again["variants"] == answer["variants"]  # same seed, same colourings
 
 
@@ -201,7 +201,7 @@ def test_colorize_uses_strokes_points_and_reference(serve, hint_generator):
     reference = np.zeros((20, 30, 3), np.uint8)
     reference[:, :15] = (200, 30, 160)
     body = {"image": png_b64(image), "hints_png": png_b64(rgba, "RGBA"), "points": POINTS,
-            "reference": png_b64(reference), "variants": 2, "seed": 1}
+            "reference": png_b64(reference), "variants": 2, "seed": 1, "mode": "smooth"}
     status, answer = client.post("/api/colorize", body)
     assert status == 200, answer
     strokes, points = H.hints_from_stroke_png(rgba), H.hints_from_points_json(POINTS, 53, 75)
@@ -224,7 +224,7 @@ def test_previews_are_shrunk_and_one_variant_can_be_asked_for(serve, hint_genera
 
     client = serve(hint_generator)
     image, rgba = drawing(), stroke_layer()
-    body = {"image": png_b64(image), "hints_png": png_b64(rgba, "RGBA"), "variants": 3, "seed": 2}
+    body = {"image": png_b64(image), "hints_png": png_b64(rgba, "RGBA"), "variants": 3, "seed": 2, "mode": "smooth"}
     status, preview = client.post("/api/colorize", dict(body, max_side=40))
     assert status == 200, preview
     assert (preview["width"], preview["height"], preview["full_width"], preview["full_height"]) == (40, 28, 75, 53)
@@ -258,6 +258,62 @@ def test_prepare_returns_the_picture_as_the_tools_read_it(serve, hint_generator)
     preview = decode_png(answer["preview"])
     assert preview.shape == (21, 34, 3)
     assert (preview[:, :10] == (10, 20, 30)).all() and (preview[:, 10:] == 255).all()
+
+
+def test_prepare_returns_the_regions_the_flat_mode_fills(serve, hint_generator, plain_generator):
+    from anime_colorize import regions, sampling
+    from anime_colorize.regions.colouring import input_regions
+
+    image = drawing()
+    status, answer = serve(hint_generator).post("/api/prepare", {"image": png_b64(image)})
+    assert status == 200, answer
+    encoded = decode_png(answer["regions"]).astype(np.int64)
+    ids = encoded[..., 0] + 256 * encoded[..., 1] + 65536 * (encoded[..., 2] & 127)
+    found = input_regions(sampling.prepare_input(image / 255.0, "lineart"), "lineart").regions
+    assert answer["region_count"] == found.count == 4  # the cross cuts the paper in four
+    np.testing.assert_array_equal(ids, found.labels)
+    np.testing.assert_array_equal(encoded[..., 2] >= 128, found.ink)
+    np.testing.assert_array_equal(regions.encode_label_map(found), decode_png(answer["regions"]))
+    _, without = serve(hint_generator).post("/api/prepare", {"image": png_b64(image), "regions": False})
+    assert "regions" not in without
+    _, plain = serve(plain_generator).post("/api/prepare", {"image": png_b64(image)})
+    assert "regions" not in plain  # no hints, no fill brush
+    from anime_colorize.inference import memory
+
+    client = serve(hint_generator)  # a budget that holds the picture but not its segmentation
+    body = {"image": png_b64(image)}
+    picture = (memory.DECODE_BYTES_PER_PIXEL + memory.RENDER_BYTES_PER_PIXEL + memory.PNG_BYTES_PER_PIXEL) * 53 * 75
+    client.service.budget = memory.MemoryBudget(3 * len(json.dumps(body)) + picture + 1000)
+    status, small = client.post("/api/prepare", body)
+    assert status == 200 and "regions" not in small and "fill brush" in small["warnings"][0]
+
+
+def test_flat_and_smooth_modes_and_the_layer_downloads(serve, hint_generator):
+    from psd_tools import PSDImage
+
+    client = serve(hint_generator)
+    assert client.service.info()["mode"] == "flat" and client.service.info()["modes"] == ["smooth", "flat"]
+    image, rgba = drawing(), stroke_layer()
+    body = {"image": png_b64(image), "hints_png": png_b64(rgba, "RGBA"), "variants": 2, "seed": 3}
+    _, flat = client.post("/api/colorize", body)
+    _, smooth = client.post("/api/colorize", dict(body, mode="smooth"))
+    assert flat["mode"] == "flat" and smooth["mode"] == "smooth" and flat["variants"] != smooth["variants"]
+    got = decode_png(flat["variants"][0]).astype(int)
+    assert np.abs(got[25:40, 5:30] - (230, 40, 30)).max() <= 2  # the stroke's region, flat in its colour
+    _, shaded = client.post("/api/colorize", dict(body, shading=True))
+    assert (decode_png(shaded["variants"][0]).astype(int) <= got + 1).all()
+    status, one = client.post("/api/colorize", dict(body, variant=1, files=True))
+    assert status == 200, one
+    assert sorted(one["files"]) == [".psd", "_flat.png", "_lines.png", "_shade.png"]
+    assert one["variants"] == flat["variants"][1:]
+    psd = PSDImage.open(io.BytesIO(base64.b64decode(one["files"][".psd"])))
+    assert [layer.name for layer in psd] == ["flat", "shade", "lines"] and psd.size == (75, 53)
+    assert decode_png(one["files"]["_lines.png"]).shape == (53, 75, 4)
+    for bad, words in ((dict(body, files=True), "'files'"), (dict(body, variant=0, files=True, mode="smooth"),
+                                                              "no layers"),
+                       (dict(body, mode="wash"), "'mode'"), (dict(body, shading="yes"), "'shading'")):
+        status, answer = client.post("/api/colorize", bad)
+        assert status == 400 and words in answer["error"], answer
 
 
 # --- bad requests get a message, not a traceback ------------------------------------------------
@@ -462,7 +518,7 @@ def test_requests_over_the_memory_budget_are_shrunk_or_refused(serve, hint_gener
     service = client.service
     image = drawing(300, 400)
     body = {"image": png_b64(image), "variants": 8, "seed": 3}
-    one_full = service.plan(300, 400, None, 1, 0, 0, [])[3]
+    one_full = service.plan(300, 400, None, 1, 0, 0, [], render=service.mode.render_cost())[3]  # flat
     request = 3 * len(json.dumps(body))  # what the body itself reserves
     service.budget = MemoryBudget(request + one_full + 1000)
     status, answer = client.post("/api/colorize", body)

@@ -207,7 +207,7 @@ def test_paint_a_stroke_and_colour_it(browser, server, obedient_model, tmp_path,
         page.set_input_files("#file-input", str(picture))
     assert first.value.json()["width"] == 120 and len(first.value.json()["variants"]) == 4
     wait_coloured(page)
-    assert page.locator("#picture-info").inner_text().endswith("240×180 px")
+    assert "240×180 px" in page.locator("#picture-info").inner_text()
     assert "preview 120×90 px (downloads: 240×180)" in page.locator("#result-info").inner_text()
     before = download_result(page)
 
@@ -294,6 +294,103 @@ def test_paint_a_stroke_and_colour_it(browser, server, obedient_model, tmp_path,
     context.close()
 
 
+GREEN = (40, 180, 60)
+
+
+def region_overlay_box(page):
+    """The bounding box, in picture pixels, of what the region outline canvas shows, or None."""
+    return page.evaluate("""() => {
+        const c = document.getElementById('region-canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let x0 = Infinity, y0 = Infinity, x1 = -1, y1 = -1;
+        for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {
+            if (d[4 * (y * c.width + x) + 3] > 0) { x0 = Math.min(x0, x); y0 = Math.min(y0, y);
+                                                    x1 = Math.max(x1, x); y1 = Math.max(y1, y); }
+        }
+        const s = c.width / %d;
+        return x1 < 0 ? null : [x0 / s, y0 / s, (x1 + 1) / s, (y1 + 1) / s];
+    }""" % WIDTH)
+
+
+def test_fill_brush_fills_a_region_and_not_across_a_line(browser, server, tmp_path):
+    from psd_tools import PSDImage
+
+    picture = line_art(tmp_path / "drawing.png")
+    context = browser.new_context(viewport={"width": 1400, "height": 800}, accept_downloads=True)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server.url)
+    page.wait_for_function("() => document.getElementById('model-info').textContent.includes('lineart')")
+    assert page.locator("#mode-select").input_value() == "flat"  # the default for line-art models
+    page.set_input_files("#file-input", str(picture))
+    wait_coloured(page)
+    assert page.locator("#picture-info").inner_text().endswith("4 regions")  # two boxes, a circle, the paper
+
+    # the region under the cursor is outlined: the right box, nothing beyond its lines
+    page.fill("#color-input", "#%02x%02x%02x" % GREEN)
+    page.click("[data-tool=fill]")
+    page.mouse.move(*page_point(page, 180, 90))
+    box = region_overlay_box(page)
+    assert box is not None and 128 <= box[0] <= 134 and 166 <= box[3] <= 172 and box[2] <= 232, box
+
+    # a click fills the whole left box (not the circle inside it, not the paper around it)
+    with page.expect_request(lambda r: r.url.endswith("/api/colorize") and "hints_png" in (r.post_data or "")) as sent:
+        page.mouse.click(*page_point(page, 60, 50))
+    body = sent.value.post_data_json
+    assert body["mode"] == "flat"
+    layer = decode_data_url(body["hints_png"])
+    alpha = layer[..., 3]
+    assert (alpha[14:100, 14:107] == 255).all() and (layer[14:100, 14:107, :3] == GREEN).all()
+    assert alpha[130, 60] == 0 and alpha[90, 180] == 0 and alpha[90, 120] == 0 and alpha[3, 3] == 0
+    wait_coloured(page)
+    with page.expect_download() as saved:  # coloured at full size already: saved as shown
+        page.click("#download-result")
+    result = np.asarray(Image.open(saved.value.path()))
+    assert np.abs(result[20:95, 20:100].astype(int) - GREEN).max() <= 3  # a flat of the chosen colour
+    assert np.abs(result[125:136, 55:66].astype(int) - GREEN).sum(axis=-1).min() > 30  # the circle: not filled
+    assert np.abs(result[80:100, 150:210].astype(int) - GREEN).sum(axis=-1).min() > 30  # the right box neither
+
+    # a fill stroke from the right box across its line fills both regions it crosses, and only those
+    with page.expect_request(lambda r: r.url.endswith("/api/colorize") and "hints_png" in (r.post_data or "")) as sent:
+        page.mouse.move(*page_point(page, 200, 60))
+        page.mouse.down()
+        for x in range(200, 240, 4):
+            page.mouse.move(*page_point(page, x, 60))
+        page.mouse.up()
+    alpha = decode_data_url(sent.value.post_data_json["hints_png"])[..., 3]
+    assert alpha[90, 180] == 255 and alpha[90, 120] == 255 and alpha[3, 3] == 255  # right box and the paper
+    assert alpha[130, 60] == 0  # the circle stays unhinted
+    wait_coloured(page)
+
+    # the layers and the PSD download at full size
+    with page.expect_download() as zipped:
+        page.click("#download-layers")
+    with zipfile.ZipFile(zipped.value.path()) as archive:
+        names = sorted(archive.namelist())
+        assert names == sorted(f"drawing_colored_seed0_0{tail}" for tail in (".png", "_flat.png", "_shade.png",
+                                                                             "_lines.png"))
+        flat = np.asarray(Image.open(archive.open("drawing_colored_seed0_0_flat.png")))
+    assert flat.shape == (HEIGHT, WIDTH, 3) and np.abs(flat[20:95, 20:100].astype(int) - GREEN).max() <= 3
+    with page.expect_download() as psd_file:
+        page.click("#download-psd")
+    psd = PSDImage.open(psd_file.value.path())
+    assert [layer.name for layer in psd] == ["flat", "shade", "lines"] and psd.size == (WIDTH, HEIGHT)
+
+    # undo takes the stroke's fill away; smooth mode has no layers to download
+    with page.expect_request(lambda r: r.url.endswith("/api/colorize")) as sent:
+        page.click("#undo-button")
+    assert decode_data_url(sent.value.post_data_json["hints_png"])[90, 180, 3] == 0
+    wait_coloured(page)
+    with page.expect_request(lambda r: r.url.endswith("/api/colorize")) as sent:
+        page.select_option("#mode-select", "smooth")
+    assert sent.value.post_data_json["mode"] == "smooth"
+    wait_coloured(page)
+    assert page.locator("#download-psd").is_disabled() and page.locator("#shading-input").is_disabled()
+    assert errors == []
+    context.close()
+
+
 def test_readme_screenshot(browser):
     """Writes the README's screenshot; skipped unless ANIME_COLORIZE_SCREENSHOT is set:
 
@@ -302,15 +399,20 @@ def test_readme_screenshot(browser):
 
     Strokes are painted at fixed places given as fractions of the picture's size
     (ANIME_COLORIZE_SCREENSHOT_STROKES, JSON [[hex, [[fx, fy], ...]], ...], overrides them).
+    ANIME_COLORIZE_SCREENSHOT_FILLS (JSON [[hex, [fx, fy]], ...]) clicks there with the fill brush
+    instead, and ANIME_COLORIZE_SCREENSHOT_HOVER ([fx, fy]) leaves the fill brush over that place,
+    its region outlined, when the picture is taken.
     """
     out = os.environ.get("ANIME_COLORIZE_SCREENSHOT")
     if not out:
         pytest.skip("set ANIME_COLORIZE_SCREENSHOT (and _MODEL, _INPUT) to write the README's screenshot")
     model, picture = os.environ["ANIME_COLORIZE_SCREENSHOT_MODEL"], os.environ["ANIME_COLORIZE_SCREENSHOT_INPUT"]
-    strokes = json.loads(os.environ.get("ANIME_COLORIZE_SCREENSHOT_STROKES", "null") or "null") or [
+    fills = json.loads(os.environ.get("ANIME_COLORIZE_SCREENSHOT_FILLS", "null") or "null") or []
+    hover = json.loads(os.environ.get("ANIME_COLORIZE_SCREENSHOT_HOVER", "null") or "null")
+    strokes = json.loads(os.environ.get("ANIME_COLORIZE_SCREENSHOT_STROKES", "null") or "null") or ([] if fills else [
         ["#e0463c", [[0.3, 0.3], [0.45, 0.35], [0.5, 0.45]]],
         ["#3c7de0", [[0.6, 0.6], [0.7, 0.7], [0.75, 0.8]]],
-        ["#f2c53d", [[0.2, 0.75], [0.3, 0.85]]]]
+        ["#f2c53d", [[0.2, 0.75], [0.3, 0.85]]]])
     server = serve_model(model)
     try:
         page = browser.new_page(viewport={"width": 1440, "height": 820})
@@ -319,18 +421,27 @@ def test_readme_screenshot(browser):
         page.set_input_files("#file-input", picture)
         wait_coloured(page)
         box = page.locator("#hint-canvas").bounding_box()
+        at = lambda fx, fy: (box["x"] + fx * box["width"], box["y"] + fy * box["height"])  # noqa: E731
         page.eval_on_selector("#auto-input", "el => { el.checked = false; }")
         for color, path in strokes:
             page.fill("#color-input", color)
-            page.mouse.move(box["x"] + path[0][0] * box["width"], box["y"] + path[0][1] * box["height"])
+            page.mouse.move(*at(*path[0]))
             page.mouse.down()
             for fx, fy in path[1:]:
-                page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"], steps=8)
+                page.mouse.move(*at(fx, fy), steps=8)
             page.mouse.up()
+        if fills:
+            page.click("[data-tool=fill]")
+        for color, (fx, fy) in fills:
+            page.fill("#color-input", color)
+            page.mouse.click(*at(fx, fy))
         page.eval_on_selector("#auto-input", "el => { el.checked = true; }")
         page.click("#colorize-button")
         wait_coloured(page)
-        page.mouse.move(10, 10)
+        if hover:
+            page.mouse.move(*at(*hover))
+        else:
+            page.mouse.move(10, 10)
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=out)
         page.close()

@@ -35,6 +35,12 @@ def post(url, body, timeout=600):
         return e.code, json.loads(e.read())
 
 
+def _png(rgb) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "PNG", optimize=True)
+    return buf.getvalue()
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads peak memory from Linux /proc")
 def test_a_4000x4000_upload_with_8_variants_stays_within_the_budget(tmp_path):
@@ -44,10 +50,9 @@ def test_a_4000x4000_upload_with_8_variants_stays_within_the_budget(tmp_path):
     model = save_keras(UNetGenerator(z_dim=8, depth=4, filters=16, input_kind="lineart", working_size=64,
                                      hint_kinds=("points", "scribble", "histogram", "reference")),
                        tmp_path / "generator.keras")
-    buf = io.BytesIO()
-    Image.fromarray(np.full((4000, 4000, 3), 255, np.uint8)).save(buf, "PNG", optimize=True)
-    image = base64.b64encode(buf.getvalue()).decode()
-    assert len(buf.getvalue()) < 100_000  # a few KB that decode to 16 million pixels
+    png = _png(np.full((4000, 4000, 3), 255, np.uint8))
+    image = base64.b64encode(png).decode()
+    assert len(png) < 100_000  # a few KB that decode to 16 million pixels
     strokes = np.zeros((4000, 4000, 4), np.uint8)
     strokes[1000:3000, 1000:3000] = (200, 30, 30, 255)
     buf = io.BytesIO()
@@ -61,21 +66,34 @@ def test_a_4000x4000_upload_with_8_variants_stays_within_the_budget(tmp_path):
         match = re.search(r"at (http://127\.0\.0\.1:\d+/)", line)
         assert match, line + (proc.stderr.read() if proc.poll() is not None else "")
         url = match.group(1) + "api/colorize"
+        smooth = {"image": image, "seed": 1, "mode": "smooth"}
         # 8 full-size variants (about 1.8 GB) do not fit: coloured at the largest preview that does
-        status, answer = post(url, {"image": image, "variants": 8, "seed": 1})
+        status, answer = post(url, dict(smooth, variants=8))
         assert status == 200, answer
         assert len(answer["variants"]) == 8 and (answer["full_width"], answer["full_height"]) == (4000, 4000)
         assert answer["width"] < 4000 and "memory budget" in answer["warnings"][0]
         # one of them at full size fits (the page's download)
-        status, one = post(url, {"image": image, "variants": 8, "variant": 3, "seed": 1})
+        status, one = post(url, dict(smooth, variants=8, variant=3))
         assert status == 200, one
         assert (one["width"], one["height"]) == (4000, 4000) and len(one["variants"]) == 1
         # previews with a reference picture fit
-        status, preview = post(url, {"image": image, "variants": 8, "max_side": 1024, "reference": image})
+        status, preview = post(url, dict(smooth, variants=8, max_side=1024, reference=image))
         assert status == 200 and (preview["width"], preview["height"]) == (1024, 1024)
         # a full-size stroke layer too (about 2.6 GB) can never fit: a clear 413
-        status, refused = post(url, {"image": image, "variants": 1, "hints_png": strokes})
+        status, refused = post(url, dict(smooth, variants=1, hints_png=strokes))
         assert status == 413 and "--max-memory-mb" in refused["error"], refused
+        # flats (the default for line art) take more: segmenting, pooling, layers; 8 of them are
+        # coloured smaller, one at full size (about 3.6 GB) is refused; the upload is read, without
+        # its regions (about 2.1 GB), so the fill brush is off for it, said in a note
+        status, flats = post(url, {"image": image, "seed": 1, "variants": 8})
+        assert status == 200 and flats["mode"] == "flat" and flats["width"] < 4000, flats.get("error")
+        status, refused = post(url, {"image": image, "seed": 1, "variants": 8, "variant": 0})
+        assert status == 413 and "--max-memory-mb" in refused["error"], refused
+        status, prepared = post(url.replace("colorize", "prepare"), {"image": image})
+        assert status == 200 and "regions" not in prepared and "fill brush" in prepared["warnings"][0]
+        small = base64.b64encode(_png(np.full((2000, 2000, 3), 255, np.uint8))).decode()
+        status, prepared = post(url.replace("colorize", "prepare"), {"image": small})
+        assert status == 200 and prepared["region_count"] == 1 and not prepared["warnings"]
         peak = peak_mb(proc.pid)
     finally:
         proc.terminate()

@@ -294,5 +294,84 @@ def test_a_new_score_is_one_entry_in_scores(monkeypatch):
 def test_unknown_output_mode_is_an_error():
     from anime_colorize.evaluation.predictors import compose
 
-    with pytest.raises(ValueError, match="unknown output mode 'flat'"):
-        compose({}, np.zeros((1, 1, 4, 4, 2), np.float32), mode="flat")
+    with pytest.raises(ValueError, match="unknown output mode 'watercolour'"):
+        compose({}, np.zeros((1, 1, 4, 4, 2), np.float32), mode="watercolour")
+
+
+# ---------------------------------------------------------------- flat mode and region accuracy
+
+def boxes_and_colours(count=2):
+    """Line art of two boxes side by side (three regions: left box, right box, the paper
+    around) and its true flat colours, uint8 (N, 32, 32, 3) and lines (N, 32, 32)."""
+    lines = np.ones((count, SIZE, SIZE), np.float32)
+    for y0, x0 in ((6, 3), (6, 18)):
+        lines[:, y0:y0 + 20, x0] = lines[:, y0:y0 + 20, x0 + 11] = 0.0
+        lines[:, y0, x0:x0 + 12] = lines[:, y0 + 19, x0:x0 + 12] = 0.0
+    images = np.full((count, SIZE, SIZE, 3), 255, np.uint8)
+    images[:, 7:25, 4:14] = (220, 60, 50)
+    images[:, 7:25, 19:29] = (50, 90, 210)
+    images[lines == 0] = 0
+    return images, lines
+
+
+def test_flat_and_smooth_from_one_prediction_with_region_accuracy():
+    from anime_colorize.evaluation.predictors import MODEL, Row
+
+    images, lines = boxes_and_colours()
+    hint_fn = point_hints(40, seed=0)  # enough points to hint both boxes and the paper
+
+    def noisy_truth(batch):  # the truth's Lab with noise and a blur across the lines: what flats mend
+        import tensorflow as tf
+
+        l_ab = tf.concat([batch["l"], batch["ab"]], -1)
+        noise = tf.random.stateless_normal(tf.shape(l_ab), (1, 2), stddev=0.08)
+        blurred = tf.nn.avg_pool2d(l_ab, 3, 1, "SAME")
+        return (blurred + noise)[:, None], hint_fn(batch), hint_fn(batch)
+
+    evaluation = score_dataset(images, {Row(MODEL): noisy_truth}, batch_size=2, input_kind="lineart", lines=lines,
+                               sheets=[Row(MODEL)], mode=("smooth", "flat"))
+    smooth, flat = evaluation.results[Row(MODEL)], evaluation.results[Row(MODEL, mode="flat")]
+    assert Row(MODEL, mode="flat").name == "model, flat"
+    assert flat["region_accuracy"] == pytest.approx(1.0)
+    assert flat["psnr_mean_z"] > smooth["psnr_mean_z"] + 3
+    outputs = evaluation.sheets[Row(MODEL, mode="flat")][:, -1]  # the colouring column: constant per box
+    assert np.ptp(outputs[:, 9:22, 6:12].reshape(len(outputs), -1, 3), axis=1).max() < 1e-6
+
+
+def test_flat_mode_fills_regions_from_the_hints_given_only():
+    from anime_colorize.data.hints import hints_from_points_json
+    from anime_colorize.evaluation.data import make_batch
+    from anime_colorize.evaluation.predictors import compose
+
+    images, lines = boxes_and_colours(1)
+    batch = make_batch(images.astype(np.float32) / 255.0, "lineart", lines)
+    gray = np.zeros((1, 1, SIZE, SIZE, 3), np.float32)  # a mid-gray prediction everywhere
+    hints = hints_from_points_json({"points": [{"x": 8, "y": 15, "rgb": [0, 160, 0]}]}, SIZE, SIZE)
+    given = compose(batch, gray, "flat", hints)[0, 0]
+    plain = compose(batch, gray, "flat", None)[0, 0]
+    np.testing.assert_allclose(given[8:24, 5:13], np.broadcast_to([0, 160 / 255, 0], (16, 8, 3)), atol=2e-3)
+    np.testing.assert_allclose(given[8:24, 20:28], plain[8:24, 20:28])  # the other box: the prediction
+
+
+def test_region_accuracy_counts_the_area_of_right_regions():
+    images, lines = boxes_and_colours(1)
+    rgb = images[0].astype(np.float32) / 255.0
+    truth = metrics.Truth(rgb, rgb2lab(rgb), lines[0])
+    assert truth.regions.count == 3
+    wrong = rgb.copy()
+    wrong[7:25, 4:14] = (50, 90, 210)  # the left box painted the right box's blue
+    outs = np.stack([rgb, wrong])
+    accuracy = metrics.region_accuracy(truth, metrics.Outputs(outs, rgb2lab(outs)))
+    left = truth.regions.area[truth.regions.labels[15, 8]] / truth.regions.area.sum()
+    np.testing.assert_allclose(accuracy, [1.0, 1.0 - left], atol=1e-6)
+
+
+def test_lineart_cli_scores_both_modes(lineart_setup, tmp_path):
+    out = tmp_path / "r"
+    assert run_lineart(lineart_setup, out, "--mode", "smooth,flat") == 0
+    data = json.loads((out / "metrics.json").read_text())
+    assert {"model", "model, flat", "model, 3 hints", "model, 3 hints, flat"} <= set(data["results"])
+    assert all(0 <= r["region_accuracy"] <= 1 for r in data["results"].values())
+    for name in ("hint_sweep.png", "hint_sweep_sheet.png", "hint_sweep_sheet_flat.png", "contact_sheet_flat.png"):
+        assert (out / name).exists(), name
+    assert run_lineart(lineart_setup, tmp_path / "x", "--mode", "flat,wash") == 2

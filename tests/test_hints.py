@@ -33,14 +33,20 @@ def _roughness(a):
 
 
 def _check_hints(hints, b, h, w):
-    assert set(hints) == {"hint_ab", "hint_mask", "hint_hist"}
-    for key, shape in (("hint_ab", (b, h, w, 2)), ("hint_mask", (b, h, w, 1)), ("hint_hist", (b, 512))):
-        assert tuple(hints[key].shape) == shape, key
-        assert hints[key].dtype == tf.float32, key
+    """The network's three keys, and the user's colour lightness hint_l where loaded hints carry it."""
+    assert set(hints) - {"hint_l"} == {"hint_ab", "hint_mask", "hint_hist"}
+    for key, shape in (("hint_ab", (b, h, w, 2)), ("hint_mask", (b, h, w, 1)), ("hint_hist", (b, 512)),
+                       ("hint_l", (b, h, w, 1))):
+        if key in hints:
+            assert tuple(hints[key].shape) == shape, key
+            assert hints[key].dtype == tf.float32, key
     mask, ab = hints["hint_mask"].numpy(), hints["hint_ab"].numpy()
     assert mask.min() >= 0.0 and mask.max() <= 1.0
     assert np.all(ab[np.broadcast_to(mask == 0.0, ab.shape)] == 0.0)
     assert np.abs(ab).max() <= 1.0
+    if "hint_l" in hints:
+        lightness = hints["hint_l"].numpy()
+        assert np.all(lightness[mask == 0.0] == 0.0) and np.abs(lightness).max() <= 1.0
 
 
 @pytest.mark.parametrize("kind", ALL_KINDS)
@@ -222,6 +228,28 @@ def test_points_json_places_colours():
     assert mask.sum() == 10
     empty = H.hints_from_points_json({"points": []}, 8, 8)
     assert not empty["hint_mask"].numpy().any()
+
+
+def test_loaded_hints_carry_the_chosen_colour_with_its_lightness():
+    dark_red = [120, 10, 20]
+    hints = H.hints_from_points_json({"points": [{"x": 2, "y": 3, "rgb": dark_red, "size": 2}]}, 8, 8)
+    lab, mask = H.hint_lab(hints)
+    true_lab = color.rgb_to_lab_np(np.array(dark_red, np.float32) / 255.0)
+    np.testing.assert_allclose(lab[3, 2], true_lab, atol=0.05)
+    assert mask.sum() == 4 and lab.shape == (8, 8, 3)
+    rgba = np.zeros((8, 8, 4), np.float32)
+    rgba[1, :, :3], rgba[1, :, 3] = np.array(dark_red) / 255.0, 1.0
+    strokes = H.hints_from_stroke_png(rgba)
+    np.testing.assert_allclose(H.hint_lab(strokes)[0][1, 5], true_lab, atol=0.05)
+    small = H.resize_hints(strokes, 4, 4)  # the lightness is pooled with the ab
+    np.testing.assert_allclose(H.hint_lab(small)[0][0, 2], true_lab, atol=0.05)
+    assert H.hint_lab({k: v for k, v in strokes.items() if k != "hint_l"})[0].shape == (8, 8, 2)
+    assert H.hint_lab(H.empty_hints(1, 8, 8)) is None
+    simulated = H.simulate_points(np.broadcast_to(np.array(dark_red, np.float32) / 255.0, (1, 8, 8, 3)), (0, 1),
+                                  count=3, with_lightness=True)
+    np.testing.assert_allclose(H.hint_lab(simulated)[0][simulated["hint_mask"].numpy()[0, ..., 0] > 0],
+                               np.broadcast_to(true_lab, (int(simulated["hint_mask"].numpy().sum()), 3)),
+                               atol=0.05)
 
 
 def test_points_json_clips_with_warning():

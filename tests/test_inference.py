@@ -135,7 +135,7 @@ def toy_mode():
 def test_an_output_mode_is_added_in_one_place(models, toy_mode, tmp_path, capsys):
     inputs = pages(tmp_path / "in", 2)
     base = ["--model", str(models["lineart"]), "--input", str(inputs), "--num-samples", "2"]
-    assert run(colorize.main, base + ["--out", str(tmp_path / "smooth")], capsys)[0] == 0
+    assert run(colorize.main, base + ["--out", str(tmp_path / "smooth"), "--mode", "smooth"], capsys)[0] == 0
     code, _, err = run(colorize.main, base + ["--out", str(tmp_path / "neg"), "--mode", "negative"], capsys)
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "neg").iterdir()) == [

@@ -3,6 +3,9 @@
 // the hint canvas is as large as the picture and is only scaled for display, so the hint
 // files it downloads are those the colorize command reads
 // (anime_colorize.data.hints.hints_from_stroke_png / hints_from_points_json).
+// The fill brush fills whole regions between the lines, read from the region map the server
+// sends with an upload (anime_colorize.regions.encode_label_map), as Krita's Colorize Mask
+// fills an area from a key stroke; the fill goes into the same hint layer as strokes.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -29,10 +32,14 @@ const state = {
   autoTimer: null,
   drawing: null,      // the stroke being painted
   pickCache: new Map(),
+  regions: null,      // {labels: Int32Array, ink: Uint8Array, count, boxes: Int32Array (x0, y0, x1, y1 per id)}
+  hover: -1,          // the region under the cursor (outlined)
 };
 
 const hintCanvas = $("hint-canvas");
 const hintCtx = hintCanvas.getContext("2d", { willReadFrequently: true });
+const regionCanvas = $("region-canvas");
+const regionCtx = regionCanvas.getContext("2d");
 
 // ---------------------------------------------------------------------------------------------
 // status line
@@ -139,6 +146,10 @@ async function loadInfo() {
     option.textContent = `${size} px` + (size === info.trained_size ? " (trained)" : "");
     sizes.appendChild(option);
   }
+  $("mode-select").value = info.mode;
+  $("shading-input").checked = info.shading;
+  for (const option of $("mode-select").options) option.disabled = !info.modes.includes(option.value);
+  if (!info.regions) document.querySelector('.tool[data-tool="fill"]').disabled = true;
   if (!info.spatial_hints) {
     $("hint-tools").classList.add("disabled");
     $("hint-note").textContent = "This model was trained without stroke or point hints (--hints none): " +
@@ -165,7 +176,12 @@ async function openPicture(file) {
     const old = state.picture;
     const sameSize = old && old.width === answer.width && old.height === answer.height;
     if (old) URL.revokeObjectURL(old.previewUrl);
+    if (sameSize && state.actions.some((a) => a.type === "fill")) flattenHints(); // fills name the old regions
+    const regions = answer.regions ? await decodeRegions(answer.regions, answer.width, answer.height,
+                                                         answer.region_count) : null;
     state.picture = { name: file.name, dataUrl, width: answer.width, height: answer.height, previewUrl };
+    state.regions = regions;
+    state.hover = -1;
     state.pickCache.clear();
     await loadImage(previewUrl);
     $("background").src = previewUrl;
@@ -183,11 +199,13 @@ async function openPicture(file) {
     $("stage").hidden = false;
     $("empty-message").hidden = true;
     $("picture-info").textContent = `${file.name} · ${answer.width}×${answer.height} px` +
+      (regions ? ` · ${regions.count} regions` : "") +
       (sameSize && state.actions.length ? " · hints kept (same size)" : "");
     setBackground("drawing");
     layoutStage();
     updateSize();
-    setStatus(`Opened ${file.name}`, "ok");
+    const notes = answer.warnings && answer.warnings.length ? " · " + answer.warnings.join("; ") : "";
+    setStatus(`Opened ${file.name}${notes}`, "ok");
     scheduleColorize(0);
   } catch (e) {
     showError(e.message);
@@ -198,6 +216,149 @@ async function openPicture(file) {
 function stem() {
   const name = state.picture ? state.picture.name : "picture";
   return name.replace(/\.[^.]*$/, "") || "picture";
+}
+
+// ---------------------------------------------------------------------------------------------
+// regions: the server's label map, the fill brush and the outline under the cursor
+
+// The map is a PNG whose pixels hold the region id in 23 bits of RGB and the ink flag in the
+// top bit of blue; decoded without colour management so every value comes back exactly.
+async function decodeRegions(b64, width, height, count) {
+  const bitmap = await createImageBitmap(base64ToBlob(b64), { colorSpaceConversion: "none",
+                                                             premultiplyAlpha: "none" });
+  const canvas = document.createElement("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  ctx.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  const d = ctx.getImageData(0, 0, width, height).data;
+  const labels = new Int32Array(width * height), ink = new Uint8Array(width * height);
+  const boxes = new Int32Array(4 * count);
+  for (let r = 0; r < count; r++) boxes.set([width, height, -1, -1], 4 * r);
+  for (let y = 0, i = 0; y < height; y++) {
+    for (let x = 0; x < width; x++, i++) {
+      const id = d[4 * i] | (d[4 * i + 1] << 8) | ((d[4 * i + 2] & 127) << 16);
+      if (id >= count) throw new Error("the region map could not be read (a region id out of range)");
+      labels[i] = id;
+      ink[i] = d[4 * i + 2] >> 7;
+      const b = 4 * id;
+      if (x < boxes[b]) boxes[b] = x;
+      if (y < boxes[b + 1]) boxes[b + 1] = y;
+      if (x > boxes[b + 2]) boxes[b + 2] = x;
+      if (y > boxes[b + 3]) boxes[b + 3] = y;
+    }
+  }
+  return { labels, ink, count, boxes, width, height };
+}
+
+function regionAt(x, y) {
+  const reg = state.regions;
+  return reg.labels[Math.floor(y) * reg.width + Math.floor(x)];
+}
+
+// Paints whole regions into the hint layer with one opaque colour (what a stroke over all of
+// each region would give), region by region over its bounding box.
+function fillRegions(ctx, ids, color) {
+  const reg = state.regions;
+  if (!reg) return;
+  const [r, g, b] = rgbOf(color);
+  for (const id of ids) {
+    const [x0, y0, x1, y1] = reg.boxes.subarray(4 * id, 4 * id + 4);
+    if (x1 < x0) continue;
+    const w = x1 - x0 + 1, h = y1 - y0 + 1;
+    const image = ctx.getImageData(x0, y0, w, h);
+    const d = image.data;
+    for (let y = 0; y < h; y++) {
+      let i = (y0 + y) * reg.width + x0;
+      for (let x = 0, o = 4 * y * w; x < w; x++, i++, o += 4) {
+        if (reg.labels[i] === id) {
+          d[o] = r; d[o + 1] = g; d[o + 2] = b; d[o + 3] = 255;
+        }
+      }
+    }
+    ctx.putImageData(image, x0, y0);
+  }
+}
+
+// The regions a fill stroke touches: those of its paper pixels; a stroke only on ink (a click
+// on a line) takes the regions of that ink, as the server's hint_colors counts hints.
+function addFillSample(x, y) {
+  const f = state.drawing;
+  const reg = state.regions;
+  const steps = f.last ? Math.ceil(Math.hypot(x - f.last.x, y - f.last.y)) : 0;
+  for (let s = 0; s <= steps; s++) {
+    const t = steps ? s / steps : 1;
+    const px = f.last ? f.last.x + (x - f.last.x) * t : x, py = f.last ? f.last.y + (y - f.last.y) * t : y;
+    const i = Math.floor(py) * reg.width + Math.floor(px);
+    const id = reg.labels[i];
+    if (reg.ink[i]) {
+      f.inkRegions.add(id);
+    } else if (!f.regionSet.has(id)) {
+      f.regionSet.add(id);
+      f.regions.push(id);
+      fillRegions(hintCtx, [id], f.color);
+    }
+  }
+  f.last = { x, y };
+}
+
+function flattenHints() {
+  const copy = document.createElement("canvas");
+  copy.width = hintCanvas.width;
+  copy.height = hintCanvas.height;
+  copy.getContext("2d").drawImage(hintCanvas, 0, 0);
+  state.actions = [{ type: "bitmap", image: copy }].concat([...state.points].map(([id, p]) => (
+    { type: "point", id, x: p.x, y: p.y, rgb: p.rgb, size: p.size })));
+  state.undone = [];
+}
+
+// The region under the cursor: its outline (and a tint of the colour it would get), drawn at
+// the display's resolution so it stays one screen pixel wide at any zoom.
+function showRegionUnder(event) {
+  const reg = state.regions;
+  const wanted = reg && state.picture && (state.tool === "fill" || state.tool === "point") && event
+    ? regionAt(imagePoint(event).x, imagePoint(event).y) : -1;
+  if (wanted === state.hover && !(event && event.force)) return;
+  state.hover = wanted;
+  regionCtx.clearRect(0, 0, regionCanvas.width, regionCanvas.height);
+  if (wanted < 0) return;
+  const scale = regionCanvas.width / reg.width;
+  const [x0, y0, x1, y1] = reg.boxes.subarray(4 * wanted, 4 * wanted + 4);
+  const dx0 = Math.max(0, Math.floor(x0 * scale) - 1), dy0 = Math.max(0, Math.floor(y0 * scale) - 1);
+  const dx1 = Math.min(regionCanvas.width - 1, Math.ceil((x1 + 1) * scale));
+  const dy1 = Math.min(regionCanvas.height - 1, Math.ceil((y1 + 1) * scale));
+  const w = dx1 - dx0 + 1, h = dy1 - dy0 + 1;
+  const image = regionCtx.createImageData(w, h);
+  const d = image.data;
+  const [r, g, b] = rgbOf(state.color);
+  const inside = (dx, dy) => {
+    if (dx < 0 || dy < 0 || dx >= regionCanvas.width || dy >= regionCanvas.height) return false;
+    const px = Math.min(reg.width - 1, Math.floor(dx / scale)), py = Math.min(reg.height - 1, Math.floor(dy / scale));
+    return reg.labels[py * reg.width + px] === wanted;
+  };
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const dx = dx0 + x, dy = dy0 + y;
+      if (!inside(dx, dy)) continue;
+      const o = 4 * (y * w + x);
+      const edge = !inside(dx - 1, dy) || !inside(dx + 1, dy) || !inside(dx, dy - 1) || !inside(dx, dy + 1);
+      if (edge) {
+        d[o] = 255; d[o + 1] = 170; d[o + 2] = 0; d[o + 3] = 255;
+      } else {
+        d[o] = r; d[o + 1] = g; d[o + 2] = b; d[o + 3] = 70;
+      }
+    }
+  }
+  regionCtx.putImageData(image, dx0, dy0);
+}
+
+function layoutRegionCanvas() {
+  const rect = $("stage").getBoundingClientRect();
+  const dpr = window.devicePixelRatio || 1;
+  regionCanvas.width = Math.max(1, Math.round(rect.width * dpr));
+  regionCanvas.height = Math.max(1, Math.round(rect.height * dpr));
+  state.hover = -1;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -239,6 +400,8 @@ function apply(action) {
     for (const id of action.removedPoints || []) state.points.delete(id);
   } else if (action.type === "point") {
     state.points.set(action.id, { x: action.x, y: action.y, rgb: action.rgb, size: action.size });
+  } else if (action.type === "fill") {
+    fillRegions(hintCtx, action.regions, action.color);
   } else if (action.type === "bitmap") {
     hintCtx.drawImage(action.image, 0, 0);
   } else if (action.type === "clear") {
@@ -383,6 +546,17 @@ function onPointerDown(event) {
     return;
   }
   const { x, y } = imagePoint(event);
+  if (state.tool === "fill") {
+    if (!state.regions) {
+      showError("the fill brush needs the picture's regions, which this server does not give");
+      return;
+    }
+    hintCanvas.setPointerCapture(event.pointerId);
+    state.drawing = { type: "fill", color: state.color, regions: [], regionSet: new Set(), inkRegions: new Set(),
+                      last: null };
+    addFillSample(x, y);
+    return;
+  }
   if (state.tool === "point") {
     const px = Math.floor(x), py = Math.floor(y);
     commit({ type: "point", id: state.nextPointId++, x: px, y: py, rgb: rgbOf(state.color), size: state.size });
@@ -407,7 +581,15 @@ function erasePoints(x, y) {
 
 function onPointerMove(event) {
   moveCursor(event);
+  showRegionUnder(event);
   if (!state.drawing) return;
+  if (state.drawing.type === "fill") {
+    for (const e of event.getCoalescedEvents ? event.getCoalescedEvents() : [event]) {
+      const { x, y } = imagePoint(e);
+      addFillSample(x, y);
+    }
+    return;
+  }
   const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
   const pts = state.drawing.pts;
   const from = pts.length;
@@ -423,12 +605,20 @@ function onPointerUp() {
   if (!state.drawing) return;
   const action = state.drawing;
   state.drawing = null;
+  if (action.type === "fill") {
+    if (!action.regions.length) {  // only ink was touched: the regions the ink belongs to
+      action.regions = [...action.inkRegions];
+      fillRegions(hintCtx, action.regions, action.color);
+    }
+    commit({ type: "fill", color: action.color, regions: action.regions }, true);
+    return;
+  }
   commit(action, true);
 }
 
 function moveCursor(event) {
   const cursor = $("brush-cursor");
-  if (!state.picture || state.tool === "pick") {
+  if (!state.picture || state.tool === "pick" || state.tool === "fill") {
     cursor.style.display = "none";
     return;
   }
@@ -473,6 +663,8 @@ function requestBody() {
   if (layer) body.hints_png = layer.toDataURL("image/png");
   if (state.points.size) body.points = pointsJson();
   if (state.reference) body.reference = state.reference.dataUrl;
+  body.mode = $("mode-select").value;
+  if (body.mode === "flat") body.shading = $("shading-input").checked;
   const workingSize = Number($("working-size-select").value);
   if (state.info && workingSize && workingSize !== state.info.working_size) body.working_size = workingSize;
   return body;
@@ -532,7 +724,8 @@ function showResult(answer) {
   state.result = { seed: answer.seed, variants: answer.variants.length, blobs,
                    urls: blobs.map((b) => URL.createObjectURL(b)), selected: keep, width: answer.width,
                    height: answer.height, fullWidth: answer.full_width, fullHeight: answer.full_height,
-                   body: state.lastBody, fullBlobs: [], referenceName: state.reference && state.reference.name };
+                   body: state.lastBody, fullBlobs: [], layerFiles: [],
+                   referenceName: state.reference && state.reference.name };
   state.result.fullSize = answer.width === answer.full_width && answer.height === answer.full_height;
   const strip = $("variants");
   strip.replaceChildren();
@@ -677,6 +870,44 @@ async function downloadResult() {
   download(r.fullBlobs[k], name);
 }
 
+// The flat mode's layers of the chosen variant at full size (coloured again with its hints),
+// kept for both downloads.
+async function layerFiles() {
+  const r = state.result;
+  const k = r.selected;
+  if (!r.layerFiles[k]) {
+    setStatus(`Making the layers of variant ${k + 1} at ${r.fullWidth}×${r.fullHeight} px…`, "busy");
+    const body = Object.assign({}, r.body, { variant: k, files: true });
+    delete body.max_side;
+    const answer = await postJson("/api/colorize", body);
+    r.layerFiles[k] = Object.assign({ ".png": answer.variants[0] }, answer.files);
+    setStatus(`Layers ready (${answer.seconds.toFixed(1)} s)`, "ok");
+  }
+  return r.layerFiles[k];
+}
+
+async function downloadLayers(psd) {
+  const r = state.result;
+  if (!r || r.body.mode !== "flat") return;
+  for (const id of ["download-layers", "download-psd"]) $(id).disabled = true;
+  try {
+    const files = await layerFiles();
+    const name = `${stem()}_colored_seed${r.seed}_${r.selected}`;
+    if (psd) {
+      download(base64ToBlob(files[".psd"], "image/vnd.adobe.photoshop"), `${name}.psd`);
+    } else {
+      const parts = [".png", "_flat.png", "_shade.png", "_lines.png"].filter((tail) => files[tail]);
+      const zipped = parts.map((tail) => ({ name: name + tail,
+                                           bytes: Uint8Array.from(atob(files[tail]), (c) => c.charCodeAt(0)) }));
+      download(zipFiles(zipped), `${name}_layers.zip`);
+    }
+  } catch (e) {
+    showError(e.message);
+  } finally {
+    updateButtons();
+  }
+}
+
 function downloadHintsPng() {
   const layer = strokeLayerCanvas();
   if (!layer) {
@@ -779,6 +1010,8 @@ function updateCommandLine() {
   if (r.body.reference) parts.push("--reference", quoteArg(r.referenceName));
   const workingSize = r.body.working_size || (state.info && state.info.working_size);
   if (state.info && workingSize !== state.info.trained_size) parts.push("--working-size", String(workingSize));
+  if (r.body.mode) parts.push("--mode", r.body.mode);
+  if (r.body.shading) parts.push("--shading");
   parts.push("--num-samples", String(r.variants), "--seed", String(r.seed), "--out", "colored");
   $("command-line").textContent = parts.join(" ");
 }
@@ -795,6 +1028,7 @@ function setTool(tool) {
   state.tool = tool;
   document.querySelectorAll(".tool").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.tool === tool)));
   $("stage").classList.toggle("tool-pick", tool === "pick");
+  showRegionUnder(null);
 }
 
 function setColor(hex) {
@@ -829,6 +1063,7 @@ function layoutStage() {
   scale = Math.max(scale, 0.01);
   stage.style.width = `${Math.round(width * scale)}px`;
   stage.style.height = `${Math.round(height * scale)}px`;
+  layoutRegionCanvas();
 }
 
 function updateButtons() {
@@ -839,6 +1074,10 @@ function updateButtons() {
   $("colorize-button").disabled = !hasPicture;
   $("reseed-button").disabled = !hasPicture;
   $("download-result").disabled = !state.result;
+  const flat = Boolean(state.result && state.result.body && state.result.body.mode === "flat");
+  $("download-layers").disabled = !flat;
+  $("download-psd").disabled = !flat;
+  $("shading-input").disabled = $("mode-select").value !== "flat";
   $("download-hints-png").disabled = !hasPicture || !state.actions.length;
   $("download-points").disabled = !hasPicture || !state.points.size;
   $("download-hints-zip").disabled = !hasPicture || !state.actions.length;
@@ -860,8 +1099,9 @@ function onKey(event) {
     redo();
   } else if (event.ctrlKey || event.metaKey || event.altKey) {
     return;
-  } else if ({ b: 1, p: 1, e: 1, i: 1 }[key]) {
-    setTool({ b: "brush", p: "point", e: "eraser", i: "pick" }[key]);
+  } else if ({ b: 1, p: 1, e: 1, i: 1, f: 1 }[key]) {
+    if (key === "f" && !(state.info && state.info.regions)) return;
+    setTool({ b: "brush", p: "point", e: "eraser", i: "pick", f: "fill" }[key]);
   } else if (key === "[" || key === "]") {
     const input = $("size-input");
     const step = Math.max(1, Math.round(state.size * 0.15));
@@ -916,6 +1156,10 @@ function setup() {
     colorize();
   });
   $("download-result").addEventListener("click", downloadResult);
+  $("download-layers").addEventListener("click", () => downloadLayers(false));
+  $("download-psd").addEventListener("click", () => downloadLayers(true));
+  $("mode-select").addEventListener("change", () => { updateButtons(); if (state.picture) scheduleColorize(0); });
+  $("shading-input").addEventListener("change", () => { if (state.picture) scheduleColorize(0); });
   $("download-hints-png").addEventListener("click", downloadHintsPng);
   $("download-points").addEventListener("click", downloadPoints);
   $("download-hints-zip").addEventListener("click", downloadHintsZip);
@@ -927,7 +1171,7 @@ function setup() {
   hintCanvas.addEventListener("pointermove", onPointerMove);
   hintCanvas.addEventListener("pointerup", onPointerUp);
   hintCanvas.addEventListener("pointercancel", onPointerUp);
-  hintCanvas.addEventListener("pointerleave", () => { $("brush-cursor").style.display = "none"; });
+  hintCanvas.addEventListener("pointerleave", () => { $("brush-cursor").style.display = "none"; showRegionUnder(null); });
   window.addEventListener("resize", layoutStage);
   document.addEventListener("keydown", onKey);
   setupDrop();

@@ -8,7 +8,14 @@ Convention (Zhang et al. 2017, "Real-Time User-Guided Image Colorization"):
     hint_hist  float32 (B, 512): a global 8x8x8 sRGB colour histogram summing to 1 (bin
                r * 64 + g * 8 + b, see :func:`colour_histogram`), or all zeros = none given
 A network called without hints gets :func:`empty_hints`, so one generator serves both
-automatic and guided colouring.
+automatic and guided colouring. The network takes exactly the keys of :func:`empty_hints`.
+
+User hints loaded for inference (the ``hints_from_*`` loaders) also carry the chosen colour's
+lightness, which the network never sees (it is told the colour, not the shade):
+    hint_l     float32 (B, H, W, 1): normalised L (:func:`color.normalize_l`, [-1, 1]) of the
+               hinted colour; exactly 0 wherever hint_mask is 0
+so a flat colouring can paint a region in the colour as chosen, L included (line-art models,
+:mod:`anime_colorize.regions`); :func:`hint_lab` reads the Lab of hints.
 
 The ``simulate*`` functions run inside tf.data: TF ops vectorised over the batch, unknown
 B, H, W allowed, deterministic given ``seed``, a (2,) int tensor for the
@@ -70,7 +77,8 @@ def _box(y0, x0, height, width, h, w):
     return in_rows[:, :, None] & in_cols[:, None, :]
 
 
-def simulate_points(rgb, seed, max_points=20, patch_sizes=(1, 2, 3), centre_std=0.25, count=None) -> dict:
+def simulate_points(rgb, seed, max_points=20, patch_sizes=(1, 2, 3), centre_std=0.25, count=None,
+                    with_lightness=False) -> dict:
     """Point hints as in Zhang et al. 2017, for rgb float32 (B, H, W, 3) in [0, 1].
 
     Each image gets n points, n geometric with P(n) = (1/8) (7/8)^n clipped to
@@ -78,9 +86,14 @@ def simulate_points(rgb, seed, max_points=20, patch_sizes=(1, 2, 3), centre_std=
     given (a Python int, as the evaluation's hint sweep uses). A point's centre is normal around
     the image centre (std ``centre_std`` * side, clipped to the image); it hints a square
     patch (side drawn from ``patch_sizes``) with the patch's MEAN normalised ab, mask 1;
-    later points overwrite earlier ones. Returns hint_ab / hint_mask, zero hint_hist."""
+    later points overwrite earlier ones. Returns hint_ab / hint_mask, zero hint_hist, and with
+    ``with_lightness`` the patches' mean normalised L as hint_l (what a user picking that colour
+    gives; the evaluation's flat colouring uses it, the network does not)."""
     rgb, seed, b, h, w = _prepare(rgb, seed)
-    _, ab = color.rgb_to_l_ab(rgb)
+    l, ab = color.rgb_to_l_ab(rgb)
+    channels = 2
+    if with_lightness:  # the patch means of L and ab together; L last, so ab stays channels 0-1
+        ab, channels = tf.concat([ab, l], -1), 3
     count_seed, pos_seed, side_seed = _split(seed, 3)
     if count is not None:
         max_points = max(max_points, int(count))
@@ -99,18 +112,21 @@ def simulate_points(rgb, seed, max_points=20, patch_sizes=(1, 2, 3), centre_std=
     y1, x1 = tf.minimum(y0 + side, h), tf.minimum(x0 + side, w)
     # Patch means from a summed-area table (float64: exact enough for big images).
     table = tf.cumsum(tf.cumsum(tf.cast(ab, tf.float64), 1), 2)
-    table = tf.reshape(tf.pad(table, [[0, 0], [1, 0], [1, 0], [0, 0]]), [b, -1, 2])
+    table = tf.reshape(tf.pad(table, [[0, 0], [1, 0], [1, 0], [0, 0]]), [b, -1, channels])
     corner = lambda y, x: tf.gather(table, y * (w + 1) + x, batch_dims=1)  # noqa: E731
     total = corner(y1, x1) - corner(y0, x1) - corner(y1, x0) + corner(y0, x0)
     means = tf.cast(total / tf.cast((y1 - y0) * (x1 - x0), tf.float64)[..., None], tf.float32)
-    means = tf.concat([tf.zeros([b, 1, 2]), means], 1)  # (B, 1 + K, 2), row 0 = no hint
+    means = tf.concat([tf.zeros([b, 1, channels]), means], 1)  # (B, 1 + K, C), row 0 = no hint
     owner = tf.zeros([b, h, w], tf.int32)  # 1 + index of the point painting each pixel
     for k in range(max_points):
         box = _box(y0[:, k], x0[:, k], side[:, k], side[:, k], h, w)
         owner = tf.where(box & (k < count)[:, None, None], k + 1, owner)
     mask = tf.cast(owner > 0, tf.float32)[..., None]
-    return {"hint_ab": tf.gather(means, owner, batch_dims=1), "hint_mask": mask,
-            "hint_hist": tf.zeros([b, HIST_SIZE])}
+    painted = tf.gather(means, owner, batch_dims=1)
+    out = {"hint_ab": painted[..., :2], "hint_mask": mask, "hint_hist": tf.zeros([b, HIST_SIZE])}
+    if with_lightness:
+        out["hint_l"] = painted[..., 2:]
+    return out
 
 
 def _segment_distance(a, b, ys, xs):
@@ -316,15 +332,17 @@ def hints_from_points_json(data: dict, height, width, warn=None) -> dict:
             x, y = min(max(x, 0), width - 1), min(max(y, 0), height - 1)
         entries.append((x, y, int(size), [float(c) / 255.0 for c in rgb]))
     hint_ab = np.zeros((1, height, width, 2), np.float32)
+    hint_l = np.zeros((1, height, width, 1), np.float32)
     mask = np.zeros((1, height, width, 1), np.float32)
     if entries:
-        _, ab = color.rgb_to_l_ab(tf.constant([e[3] for e in entries], tf.float32))
-        for (x, y, size, _), value in zip(entries, ab.numpy()):
+        l, ab = color.rgb_to_l_ab(tf.constant([e[3] for e in entries], tf.float32))
+        for (x, y, size, _), l_value, ab_value in zip(entries, l.numpy(), ab.numpy()):
             y0, x0 = max(y - (size - 1) // 2, 0), max(x - (size - 1) // 2, 0)
-            hint_ab[0, y0:y0 + size, x0:x0 + size] = value
+            hint_ab[0, y0:y0 + size, x0:x0 + size] = ab_value
+            hint_l[0, y0:y0 + size, x0:x0 + size] = l_value
             mask[0, y0:y0 + size, x0:x0 + size] = 1.0
     return {"hint_ab": tf.constant(hint_ab), "hint_mask": tf.constant(mask),
-            "hint_hist": tf.zeros([1, HIST_SIZE])}
+            "hint_hist": tf.zeros([1, HIST_SIZE]), "hint_l": tf.constant(hint_l)}
 
 
 def _unit_float(image, channels, name):
@@ -339,12 +357,13 @@ def _unit_float(image, channels, name):
 def hints_from_stroke_png(rgba, threshold=0.5) -> dict:
     """User stroke image -> hints with B = 1: rgba float (H, W, 4) in [0, 1] (uint8 is
     scaled), coloured strokes on a transparent background. hint_mask = 1 where alpha >
-    ``threshold`` else 0; hint_ab = normalised ab of the stroke colour there, else 0."""
+    ``threshold`` else 0; hint_ab and hint_l = normalised ab and L of the stroke colour there,
+    else 0."""
     rgba = _unit_float(rgba, 4, "stroke image")
-    _, ab = color.rgb_to_l_ab(rgba[..., :3])
+    l, ab = color.rgb_to_l_ab(rgba[..., :3])
     mask = tf.cast(rgba[..., 3:] > threshold, tf.float32)
     return {"hint_ab": (ab * mask)[None], "hint_mask": mask[None],
-            "hint_hist": tf.zeros([1, HIST_SIZE])}
+            "hint_hist": tf.zeros([1, HIST_SIZE]), "hint_l": (l * mask)[None]}
 
 
 def hints_from_colouring_png(rgba, blur_sigma=None) -> dict:
@@ -358,10 +377,11 @@ def hints_from_colouring_png(rgba, blur_sigma=None) -> dict:
     h, w = tf.shape(rgba)[1], tf.shape(rgba)[2]
     sigma = blur_sigma if blur_sigma is not None else tf.cast(tf.minimum(h, w), tf.float32) / 16.0
     blurred = _gaussian_blur(tf.concat([rgba[..., :3] * alpha + (1.0 - alpha), alpha], -1), sigma)
-    _, ab = color.rgb_to_l_ab(tf.clip_by_value(blurred[..., :3], 0.0, 1.0))
+    l, ab = color.rgb_to_l_ab(tf.clip_by_value(blurred[..., :3], 0.0, 1.0))
     mask = tf.clip_by_value(blurred[..., 3:], 0.0, 1.0)
     mask = tf.where(mask >= _MASK_EPS, mask, 0.0)
-    return {"hint_ab": tf.where(mask > 0.0, ab, 0.0), "hint_mask": mask, "hint_hist": tf.zeros([1, HIST_SIZE])}
+    return {"hint_ab": tf.where(mask > 0.0, ab, 0.0), "hint_mask": mask, "hint_hist": tf.zeros([1, HIST_SIZE]),
+            "hint_l": tf.where(mask > 0.0, l, 0.0)}
 
 
 def reference_histogram(rgb) -> tf.Tensor:
@@ -377,15 +397,17 @@ def pool_hints(hint_ab, hint_mask, block_height, block_width) -> tuple:
     shrinking) and its ab the mask-weighted MEAN of its ab (hinted pixels only, so a hint is not
     faded by the unhinted zeros around it); ab is 0 where the mask is. The one downsampling of hint
     maps: :func:`resize_hints` and the generator's hint pyramid
-    (:class:`anime_colorize.models.layers.HintDownsample`) both use it."""
+    (:class:`anime_colorize.models.layers.HintDownsample`) both use it. ``hint_ab`` may carry more
+    channels of the hinted colour (ab and L, static C), pooled alike."""
     ab = tf.convert_to_tensor(hint_ab, tf.float32)
     mask = tf.convert_to_tensor(hint_mask, tf.float32)
+    channels = ab.shape[-1]
     shape = tf.shape(mask)
     blocks = tf.reshape(tf.concat([ab * mask, mask], -1), tf.stack(
-        [shape[0], shape[1] // block_height, block_height, shape[2] // block_width, block_width, 3]))
+        [shape[0], shape[1] // block_height, block_height, shape[2] // block_width, block_width, channels + 1]))
     mean = tf.reduce_mean(blocks, [2, 4])
-    new_mask = tf.reduce_max(blocks[..., 2:], [2, 4])
-    new_ab = tf.where(new_mask > 0.0, mean[..., :2] / tf.maximum(mean[..., 2:], 1e-12), 0.0)
+    new_mask = tf.reduce_max(blocks[..., channels:], [2, 4])
+    new_ab = tf.where(new_mask > 0.0, mean[..., :channels] / tf.maximum(mean[..., channels:], 1e-12), 0.0)
     return new_ab, new_mask
 
 
@@ -395,16 +417,42 @@ def resize_hints(hints, height, width) -> dict:
     Each output pixel covers a block of input pixels, pooled by :func:`pool_hints` (mask = the
     block's max, ab = its mask-weighted mean). Blocks come from a nearest-neighbour upscale to a
     whole multiple of the output size, which keeps every input pixel; for whole-number factors
-    they are exact max / mean pooling. hint_hist and other keys are returned unchanged.
+    they are exact max / mean pooling. hint_l, when present, is pooled with hint_ab; hint_hist and
+    other keys are returned unchanged.
     """
-    ab = tf.convert_to_tensor(hints["hint_ab"], tf.float32)
+    colour = tf.convert_to_tensor(hints["hint_ab"], tf.float32)
+    if "hint_l" in hints:  # the colour's lightness, pooled as one with its ab
+        colour = tf.concat([colour, tf.convert_to_tensor(hints["hint_l"], tf.float32)], -1)
     mask = tf.convert_to_tensor(hints["hint_mask"], tf.float32)
     if mask.shape.rank == 3:
-        out = resize_hints({"hint_ab": ab[None], "hint_mask": mask[None]}, height, width)
-        return dict(hints, hint_ab=out["hint_ab"][0], hint_mask=out["hint_mask"][0])
+        batched = {"hint_ab": colour[None, ..., :2], "hint_mask": mask[None]}
+        if "hint_l" in hints:
+            batched["hint_l"] = colour[None, ..., 2:]
+        out = resize_hints(batched, height, width)
+        return dict(hints, **{key: value[0] for key, value in out.items()})
     shape = tf.shape(mask)
     ky = tf.maximum((shape[1] + height - 1) // height, 1)
     kx = tf.maximum((shape[2] + width - 1) // width, 1)
-    up = tf.image.resize(tf.concat([ab, mask], -1), tf.stack([ky * height, kx * width]), method="nearest")
-    new_ab, new_mask = pool_hints(up[..., :2], up[..., 2:], ky, kx)
-    return dict(hints, hint_ab=new_ab, hint_mask=new_mask)
+    up = tf.image.resize(tf.concat([colour, mask], -1), tf.stack([ky * height, kx * width]), method="nearest")
+    new_colour, new_mask = pool_hints(up[..., :-1], up[..., -1:], ky, kx)
+    out = dict(hints, hint_ab=new_colour[..., :2], hint_mask=new_mask)
+    if "hint_l" in hints:
+        out["hint_l"] = new_colour[..., 2:]
+    return out
+
+
+def hint_lab(hints) -> tuple | None:
+    """The hinted colours of one picture's hints (B = 1, or unbatched), in numpy for flat
+    colouring: (Lab float32 (H, W, 3) with L in [0, 100] and ab in Lab units, or (H, W, 2) ab only
+    where the hints carry no hint_l; hint_mask float32 (H, W)). None when there is no spatial hint."""
+    if not hints or "hint_mask" not in hints:
+        return None
+    mask = np.asarray(hints["hint_mask"], np.float32)
+    mask = mask.reshape(mask.shape[-3:-1]) if mask.ndim >= 3 else mask
+    if not (mask > 0).any():
+        return None
+    ab = color.denormalize_ab(np.asarray(hints["hint_ab"], np.float32).reshape(mask.shape + (2,)))
+    if "hint_l" not in hints:
+        return ab, mask
+    lightness = color.denormalize_l(np.asarray(hints["hint_l"], np.float32).reshape(mask.shape + (1,)))
+    return np.concatenate([lightness, ab], -1), mask

@@ -27,6 +27,12 @@ over the K samples unless said:
 * palette match (outputs scored against a reference histogram ``hint_hist``): the intersection
   of the output's 512-bin colour histogram (the model's ``hint_hist`` convention,
   :func:`anime_colorize.data.hints.colour_histogram`) with the reference's.
+* region accuracy: the truth is cut into regions (its line art by
+  :func:`anime_colorize.regions.segment_lines`, or without line art its own ink by
+  :func:`~anime_colorize.regions.segment`); the area-weighted share of those regions whose output
+  colour (the output's per-channel median Lab over the region, ink left out) is within CIEDE2000
+  :data:`REGION_TOLERANCE` (10) of the truth's region median. 1 = every area has the right colour,
+  whatever the output does within it; what a colourist checks first.
 
 Adding a figure touches one place: a :class:`Score` in :data:`SCORES` says how to measure one
 image (from its :class:`Truth` and :class:`Outputs`), how to summarise the per-image values
@@ -35,6 +41,7 @@ image (from its :class:`Truth` and :class:`Outputs`), how to summarise the per-i
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -49,6 +56,7 @@ from anime_colorize.data.hints import HIST_BINS as PALETTE_BINS
 PSNR_CAP = 100.0
 HIST_BINS = 33
 AB_LIMIT = 110.0
+REGION_TOLERANCE = 10.0  # CIEDE2000 within which a region's colour counts as right
 
 
 # ---------------------------------------------------------------- the figures of one image
@@ -140,12 +148,30 @@ def palette_match(outs: np.ndarray, reference_hist: np.ndarray) -> float:
 
 @dataclasses.dataclass(frozen=True)
 class Truth:
-    """One image's truth: ``rgb`` float (H, W, 3) in [0, 1] and its ``lab`` (skimage). One object
-    per image serves every scored row, so what a figure derives from the truth alone (a region
-    map, say) belongs here as a ``functools.cached_property``: computed once per image."""
+    """One image's truth: ``rgb`` float (H, W, 3) in [0, 1], its ``lab`` (skimage) and its line
+    art ``lines`` (H, W) in [0, 1], 1 = paper, or None. One object per image serves every scored
+    row, so what a figure derives from the truth alone (the region map) belongs here as a
+    ``functools.cached_property``: computed once per image."""
 
     rgb: np.ndarray
     lab: np.ndarray
+    lines: np.ndarray | None = None
+
+    @functools.cached_property
+    def regions(self):
+        """The truth's regions (:class:`anime_colorize.regions.Regions`): its line art cut by
+        :func:`~anime_colorize.regions.segment_lines`, or (without line art) the picture's own
+        ink by :func:`~anime_colorize.regions.segment`."""
+        from anime_colorize import regions
+
+        return regions.segment(self.rgb) if self.lines is None else regions.segment_lines(self.lines)
+
+    @functools.cached_property
+    def region_lab(self) -> np.ndarray:
+        """float32 (count, 3): each truth region's median Lab (ink left out)."""
+        from anime_colorize import regions
+
+        return regions.pool(self.regions, self.lab)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,6 +250,19 @@ def _palette_match(truth: Truth, outs: Outputs) -> float | None:
     return palette_match(outs.rgb, reference)
 
 
+def region_accuracy(truth: Truth, outs: Outputs, tolerance: float = REGION_TOLERANCE) -> np.ndarray:
+    """Per output (K,): the area-weighted share of the truth's regions whose output colour (its
+    median Lab over the region, ink left out) is within CIEDE2000 ``tolerance`` of the truth's
+    region median."""
+    from anime_colorize import regions
+
+    found = truth.regions
+    pooled = regions.pool(found, outs.lab)  # (K, count, 3)
+    close = deltaE_ciede2000(np.broadcast_to(truth.region_lab, pooled.shape), pooled, channel_axis=-1) <= tolerance
+    weight = found.area / found.area.sum()
+    return (close * weight).sum(axis=-1)
+
+
 def _colourfulness_summary(values, truth: DataSetTruth) -> dict:
     mean = _mean(values)
     return {"colourfulness": mean, "colourfulness_ratio": mean / max(truth.colourfulness, 1e-12)}
@@ -251,6 +290,8 @@ SCORES = (
           (Column("hint_error", "hint error", table="hints"),)),
     Score("palette_match", _palette_match, lambda v, _: {"palette_match": _mean_or_none(v)},
           (Column("palette_match", "palette match", ".3f", table="hints"),)),
+    Score("region_accuracy", region_accuracy, lambda v, _: {"region_accuracy": _mean(v)},
+          (Column("region_accuracy", "region accuracy", ".3f"),)),
 )
 
 

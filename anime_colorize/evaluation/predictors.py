@@ -21,6 +21,10 @@ None. ``batch`` is :func:`anime_colorize.evaluation.data.make_batch`'s dict.
   white page under the lines, :func:`gray_colors`) and "training-mean baseline" (the per-pixel
   mean ab, for line art mean L and ab, of training images, :func:`mean_colors`).
 
+Output modes (:data:`OUTPUT_MODES`): "smooth" (the colorize command's smooth mode) and "flat" (its
+flat mode: the pictures cut into regions as the command cuts what the model sees, each region
+the hint given in it or the prediction pooled over it, :func:`anime_colorize.regions.flat_colouring`).
+
 Adding a predictor: a function as above and a :class:`Row` naming it, given to
 :func:`anime_colorize.evaluation.scoring.score_dataset`. Adding an output mode: one entry in
 :data:`OUTPUT_MODES`.
@@ -39,11 +43,13 @@ from anime_colorize.data import hints as hints_lib
 
 
 class Prediction(NamedTuple):
-    """A predictor's answer for a batch: normalised colours (B, K, H, W, C) and the hints to
-    score against (or None)."""
+    """A predictor's answer for a batch: normalised colours (B, K, H, W, C), the hints to
+    score against (or None), and the hints the model was given (or None): the flat mode fills
+    regions from those, as colorize does with the user's hints."""
 
     colors: tf.Tensor
     hints: dict | None = None
+    given: dict | None = None
 
 
 Predictor = Callable[[dict], Prediction]
@@ -61,20 +67,28 @@ class Row:
     ``predictor``: MODEL, GRAY_BASELINE, TRAINING_MEAN_BASELINE (or a new one's name);
     ``hint_points``: simulated point hints per image (0: none); ``reference``: None (no
     reference involved), True (another picture's colour histogram given as the reference),
-    False (scored against that reference without it being given).
+    False (scored against that reference without it being given); ``mode``: the output mode
+    its colours were composed in (:data:`OUTPUT_MODES`; named after the rest unless "smooth").
     """
 
     predictor: str
     hint_points: int = 0
     reference: bool | None = None
+    mode: str = "smooth"
 
     @property
     def name(self) -> str:
         if self.hint_points:
-            return f"{self.predictor}, {self.hint_points} hints"
-        if self.reference is not None:
-            return f"{self.predictor}, {'reference' if self.reference else 'no reference'}"
-        return self.predictor
+            name = f"{self.predictor}, {self.hint_points} hints"
+        elif self.reference is not None:
+            name = f"{self.predictor}, {'reference' if self.reference else 'no reference'}"
+        else:
+            name = self.predictor
+        return name if self.mode == "smooth" else f"{name}, {self.mode}"
+
+    def in_mode(self, mode: str) -> "Row":
+        """This row composed in another output mode."""
+        return dataclasses.replace(self, mode=mode)
 
     @property
     def hinted(self) -> bool:
@@ -98,7 +112,7 @@ def model_predictor(generator, z: np.ndarray, hint_fn=None, measure_only: bool =
         if hints is not None and not measure_only:
             per_image = [{key: value[i:i + 1] for key, value in hints.items()} for i in range(b)]
         colors = sampling.predict_colors(generator, tf.unstack(net), z, per_image, batch_size=b * len(z))
-        return Prediction(tf.stack(colors), hints)
+        return Prediction(tf.stack(colors), hints, None if measure_only else hints)
     return predict
 
 
@@ -132,8 +146,10 @@ def mean_colors(images: np.ndarray, batch_size: int, input_kind: str = "gray") -
 
 def point_hints(count: int, seed: int):
     """hint_fn for :func:`model_predictor`: exactly ``count`` points per image from its truth,
-    keyed by (seed, index of the batch's first image)."""
-    return lambda batch: hints_lib.simulate_points(batch["rgb"], (seed, batch["start"]), count=count)
+    keyed by (seed, index of the batch's first image), with their lightness (``hint_l``, as a
+    user's chosen colour has it; the network ignores it, the flat mode paints it)."""
+    return lambda batch: hints_lib.simulate_points(batch["rgb"], (seed, batch["start"]), count=count,
+                                                   with_lightness=True)
 
 
 def other_picture_reference(batch) -> dict:
@@ -157,7 +173,7 @@ def hint_rows(generator, z: np.ndarray, point_counts, seed: int) -> dict[Row, Pr
 
 # ---------------------------------------------------------------- colours -> pictures
 
-def _smooth(batch, colors) -> tf.Tensor:
+def _smooth(batch, colors, given=None, unhinted="prediction") -> tf.Tensor:
     """The colours as the colorize command composes them: ab joined with the truth's L, or Lab
     multiplied by the lines; (N, S, S, C) -> RGB (N, S, S, 3), clipped to [0, 1]."""
     k = int(colors.shape[0]) // int(batch["rgb"].shape[0])
@@ -168,16 +184,52 @@ def _smooth(batch, colors) -> tf.Tensor:
     return tf.clip_by_value(rgb, 0.0, 1.0)
 
 
-# name -> function(batch, colours (B * K, S, S, C), image-major) -> RGB (B * K, S, S, 3) in [0, 1]
-OUTPUT_MODES = {"smooth": _smooth}
+def batch_regions(batch) -> list:
+    """The regions of each picture of a batch, as the flat mode cuts what the model sees
+    (:func:`anime_colorize.regions.colouring.input_regions`), computed once per batch and kept
+    under "segments" (the batch's "regions" are the int32 label maps a region-pooling model
+    takes)."""
+    from anime_colorize.regions.colouring import input_regions
+
+    if "segments" not in batch:
+        kind = "lineart" if "lines" in batch else "gray"
+        batch["segments"] = [input_regions(net, kind) for net in np.asarray(batch["net"])]
+    return batch["segments"]
 
 
-def compose(batch, colors, mode: str = "smooth") -> np.ndarray:
+def _flat(batch, colors, given=None, unhinted="prediction") -> np.ndarray:
+    """The colours as the colorize command's flat mode makes them (:class:`anime_colorize.
+    inference.modes.FlatMode`, no shading): each region of the picture one colour, its hint's
+    where the model was ``given`` one, else its pooled prediction (or paper: ``unhinted``)."""
+    from anime_colorize import color
+    from anime_colorize.regions import flat_colouring
+
+    found = batch_regions(batch)
+    k = int(colors.shape[0]) // len(found)
+    colors = color.denormalize_colors_np(colors)
+    out = np.empty(colors.shape[:3] + (3,), np.float32)
+    for i, picture in enumerate(found):
+        hints = None if given is None else hints_lib.hint_lab({key: np.asarray(v[i]) for key, v in given.items()})
+        hint_color, hint_mask = hints if hints is not None else (None, None)
+        for j in range(i * k, (i + 1) * k):
+            out[j] = flat_colouring(picture.regions, colors[j], hint_color, hint_mask, lightness=picture.lightness,
+                                    drawing=picture.drawing, unhinted=unhinted).picture
+    return out
+
+
+# name -> function(batch, colours (B * K, S, S, C) image-major, hints given to the model or None,
+# unhinted) -> RGB (B * K, S, S, 3) in [0, 1]
+OUTPUT_MODES = {"smooth": _smooth, "flat": _flat}
+
+
+def compose(batch, colors, mode: str = "smooth", given: dict | None = None, unhinted: str = "prediction") -> np.ndarray:
     """Predicted colours (B, K, S, S, C) -> RGB float32 (B, K, S, S, 3) in [0, 1] in an output
-    mode of :data:`OUTPUT_MODES` ("smooth": as the colorize command composes them)."""
+    mode of :data:`OUTPUT_MODES` ("smooth": as the colorize command composes them; "flat": as its
+    flat mode does, filling regions from the hints ``given`` to the model; ``unhinted``: what a
+    region without a hint gets there, "prediction" or "paper")."""
     if mode not in OUTPUT_MODES:
         raise ValueError(f"unknown output mode {mode!r}; choose one of {sorted(OUTPUT_MODES)}")
     colors = tf.convert_to_tensor(colors, tf.float32)
     flat = tf.reshape(colors, (-1,) + tuple(colors.shape[2:]))
-    rgb = OUTPUT_MODES[mode](batch, flat)
-    return tf.reshape(rgb, tuple(colors.shape[:2]) + tuple(rgb.shape[1:])).numpy()
+    rgb = np.asarray(OUTPUT_MODES[mode](batch, flat, given, unhinted))
+    return rgb.reshape(tuple(colors.shape[:2]) + rgb.shape[1:])

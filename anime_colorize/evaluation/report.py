@@ -7,8 +7,12 @@
   ``ab_histograms.png`` (truth and model);
 * ``contact_sheet.png``: up to 8 pictures, each a row: input | truth | K colourings;
 * for point-hint models: ``hint_sweep.png`` (PSNR against the number of hint points, beside the
-  baselines), ``hint_sheet.png`` (input | hints | truth | colourings, for the largest number)
-  and ``hint_sweep_sheet.png`` (input | truth | the first z's colouring for each number).
+  baselines; one curve per output mode), ``hint_sheet.png`` (input | hints | truth | colourings,
+  for the largest number) and ``hint_sweep_sheet.png`` (input | truth | the first z's colouring
+  for each number).
+
+With several output modes the first one's files have these names and the others' sheets add
+``_<mode>`` (``contact_sheet_flat.png``, ``hint_sweep_sheet_flat.png``); the bars show the first.
 """
 from __future__ import annotations
 
@@ -91,15 +95,18 @@ def plot_report(results: dict, truth_colour: float, truth_hist, model_hist, out_
     _save_figure(fig, out_dir / "ab_histograms.png")
 
 
-def plot_hint_sweep(sweep: list, results: dict, out_dir: Path) -> None:
+def plot_hint_sweep(sweeps: dict, results: dict, out_dir: Path) -> None:
     """``hint_sweep.png``: PSNR (mean over z and best of K) against the number of hint points;
-    ``sweep`` [(points, summary)] in ascending order from 0; the baselines among ``results``
-    ({row name: summary}) are drawn as horizontal lines."""
+    ``sweeps`` {output mode: [(points, summary)] in ascending order from 0}; the baselines among
+    ``results`` ({row name: summary}) are drawn as horizontal lines."""
     plt = _pyplot()
-    counts = [n for n, _ in sweep]
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    ax.plot(counts, [r["psnr_mean_z"] for _, r in sweep], "o-", label="model, mean over z")
-    ax.plot(counts, [r["psnr_best_of_k"] for _, r in sweep], "s--", label="model, best of K", alpha=0.7)
+    for i, (mode, sweep) in enumerate(sweeps.items()):
+        counts = [n for n, _ in sweep]
+        label = "model" if len(sweeps) == 1 else f"{mode}"
+        ax.plot(counts, [r["psnr_mean_z"] for _, r in sweep], "o-", color=f"C{i}", label=f"{label}, mean over z")
+        ax.plot(counts, [r["psnr_best_of_k"] for _, r in sweep], "s--", color=f"C{i}", alpha=0.6,
+                label=f"{label}, best of K")
     for name, style in ((GRAY_BASELINE, ":"), (TRAINING_MEAN_BASELINE, "-.")):
         if name in results:
             ax.axhline(results[name]["psnr_mean_z"], color="k", ls=style, lw=1, label=name)
@@ -143,18 +150,31 @@ def write_report(out_dir, evaluation: Evaluation, header: dict, caption: str, mo
     write_bytes_atomic(out_dir / "metrics.json", (json.dumps(document, indent=2, allow_nan=False) + "\n").encode())
     table = markdown(results, truth.colourfulness, caption)
     write_bytes_atomic(out_dir / "metrics.md", table.encode())
-    model = Row(MODEL)
-    plain = {row.name: summary for row, summary in evaluation.results.items() if not row.hinted}
+    modes = list(dict.fromkeys(row.mode for row in evaluation.results))
+    primary = modes[0]  # the bars and the plain file names; other modes' sheets are named after them
+    model = Row(MODEL, mode=primary)
+    plain = {row.name: summary for row, summary in evaluation.results.items()
+             if not row.hinted and row.mode == primary}
     plot_report(plain, truth.colourfulness, truth.ab_hist, evaluation.scores[model].total("ab_hist"), out_dir)
-    write_contact_sheet(evaluation.sheets[model], out_dir / "contact_sheet.png")
-    written = ["metrics.json", "metrics.md", "bars.png", "ab_histograms.png", "contact_sheet.png"]
-    points = sorted((row for row in evaluation.results if row.predictor == MODEL and row.hint_points),
-                    key=lambda row: row.hint_points)
-    if points:
-        sweep = [(0, evaluation.results[model])] + [(row.hint_points, evaluation.results[row]) for row in points]
-        plot_hint_sweep(sweep, plain, out_dir)
-        write_contact_sheet(evaluation.sheets[points[-1]], out_dir / "hint_sheet.png")
-        write_contact_sheet(hint_sweep_sheet(evaluation.sheets[model], [evaluation.sheets[row] for row in points]),
-                            out_dir / "hint_sweep_sheet.png")
-        written += ["hint_sweep.png", "hint_sheet.png", "hint_sweep_sheet.png"]
+    written = ["metrics.json", "metrics.md", "bars.png", "ab_histograms.png"]
+    sweeps = {}
+    for mode in modes:
+        suffix = "" if mode == primary else f"_{mode}"
+        mode_model = Row(MODEL, mode=mode)
+        written.append(f"contact_sheet{suffix}.png")
+        write_contact_sheet(evaluation.sheets[mode_model], out_dir / written[-1])
+        points = sorted((row for row in evaluation.results
+                         if row.predictor == MODEL and row.hint_points and row.mode == mode),
+                        key=lambda row: row.hint_points)
+        if not points:
+            continue
+        sweeps[mode] = [(0, evaluation.results[mode_model])] + [(row.hint_points, evaluation.results[row])
+                                                                for row in points]
+        write_contact_sheet(evaluation.sheets[points[-1]], out_dir / f"hint_sheet{suffix}.png")
+        write_contact_sheet(hint_sweep_sheet(evaluation.sheets[mode_model], [evaluation.sheets[row] for row in points]),
+                            out_dir / f"hint_sweep_sheet{suffix}.png")
+        written += [f"hint_sheet{suffix}.png", f"hint_sweep_sheet{suffix}.png"]
+    if sweeps:
+        plot_hint_sweep(sweeps, plain, out_dir)
+        written.append("hint_sweep.png")
     return table, written

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from anime_colorize import sampling
 from anime_colorize.evaluation import metrics
 from anime_colorize.evaluation.data import make_batch
-from anime_colorize.evaluation.predictors import compose
+from anime_colorize.evaluation.predictors import Prediction, compose
 
 SHEET_ROWS = 8  # pictures (rows) of a contact sheet
 
@@ -36,20 +36,32 @@ class Evaluation:
     sheets: dict
 
 
+def mode_key(key, mode: str, modes) -> object:
+    """The key a predictor's row has in one output mode: a :class:`~anime_colorize.evaluation.
+    predictors.Row` in that mode; another key as it is for a single mode, else ``"key, mode"``."""
+    if hasattr(key, "in_mode"):
+        return key.in_mode(mode)
+    return key if len(modes) == 1 else f"{key}, {mode}"
+
+
 def score_dataset(images: np.ndarray, predictors: dict, batch_size: int = 16, input_kind: str = "gray",
-                  lines: np.ndarray | None = None, sheets=("model",), mode: str = "smooth",
+                  lines: np.ndarray | None = None, sheets=("model",), mode="smooth", unhinted: str = "prediction",
                   progress: bool = False) -> Evaluation:
     """Scores uint8 RGB (N, S, S, 3) with each ``{key: predictor}``.
 
     ``input_kind``: what the predictors' model sees ("gray" or "lineart", see
     :func:`~anime_colorize.evaluation.data.make_batch`); ``lines``: real line art (N, S, S) in
-    [0, 1] for line-art models, or None; ``sheets``: the keys whose contact-sheet tiles to keep;
-    ``mode``: the output mode (:data:`~anime_colorize.evaluation.predictors.OUTPUT_MODES`).
+    [0, 1] for line-art models, or None (then the truth's regions come from its own gray);
+    ``sheets``: the keys whose contact-sheet tiles to keep; ``mode``: the output mode, or a
+    sequence of them (:data:`~anime_colorize.evaluation.predictors.OUTPUT_MODES`): each
+    predictor runs once and its colours are composed in every mode, one row per mode keyed by
+    :func:`mode_key`; ``unhinted``: what the flat mode gives a region without a hint.
     """
+    modes = (mode,) if isinstance(mode, str) else tuple(mode)
     rows: dict = {}
     truth_hist = np.zeros((metrics.HIST_BINS, metrics.HIST_BINS))
     truth_colour: list[float] = []
-    sheet: dict = {key: [] for key in sheets if key in predictors}
+    sheet: dict = {mode_key(key, m, modes): [] for key in sheets if key in predictors for m in modes}
     with tqdm(total=len(images), desc="evaluating", unit="img", disable=not progress) as bar:
         for start in range(0, len(images), batch_size):
             rgb = images[start:start + batch_size].astype(np.float32) / 255.0
@@ -57,17 +69,20 @@ def score_dataset(images: np.ndarray, predictors: dict, batch_size: int = 16, in
             truth_lab = rgb2lab(rgb)
             truth_hist += metrics.ab_histogram(truth_lab)
             truth_colour.extend(metrics.colourfulness(rgb))
-            truths = [metrics.Truth(rgb[i], truth_lab[i]) for i in range(len(rgb))]  # shared by every row
+            truth_lines = batch["lines"].numpy()[..., 0] if "lines" in batch else [None] * len(rgb)
+            truths = [metrics.Truth(rgb[i], truth_lab[i], truth_lines[i]) for i in range(len(rgb))]  # every row's
             shown = sampling.input_picture(batch["l"], batch.get("lines")).numpy()
             for key, predict in predictors.items():
-                colors, hints = predict(batch)
-                outs = compose(batch, colors, mode)
-                row = rows.setdefault(key, metrics.RowScores())
-                for i, truth in enumerate(truths):
-                    one_hints = None if hints is None else {name: np.asarray(v[i]) for name, v in hints.items()}
-                    row.add(truth, metrics.Outputs(outs[i], rgb2lab(outs[i]), one_hints))
-                if key in sheet:
-                    sheet[key].extend(_sheet_rows(shown, hints, rgb, outs, SHEET_ROWS - len(sheet[key])))
+                colors, hints, given = Prediction(*predict(batch))
+                for m in modes:
+                    outs = compose(batch, colors, m, given, unhinted)
+                    row_key = mode_key(key, m, modes)
+                    row = rows.setdefault(row_key, metrics.RowScores())
+                    for i, truth in enumerate(truths):
+                        one_hints = None if hints is None else {name: np.asarray(v[i]) for name, v in hints.items()}
+                        row.add(truth, metrics.Outputs(outs[i], rgb2lab(outs[i]), one_hints))
+                    if row_key in sheet:
+                        sheet[row_key].extend(_sheet_rows(shown, hints, rgb, outs, SHEET_ROWS - len(sheet[row_key])))
             bar.update(len(rgb))
     dataset_truth = metrics.DataSetTruth(float(np.mean(truth_colour)), truth_hist)
     return Evaluation({key: row.summary(dataset_truth) for key, row in rows.items()}, dataset_truth, rows,

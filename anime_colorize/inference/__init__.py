@@ -8,7 +8,8 @@ the working size, upsampling, the picture), which ``evaluate`` uses directly.
   JSON size and depth, and on pixels before decoding); the reference histogram; the table of
   hint file kinds.
 * :mod:`.modes`: output modes (``--mode``): what each colouring becomes. ``smooth`` is the
-  network's colour under the input's lines; a new mode is one registered class there.
+  network's colour under the input's lines; ``flat`` one colour per region between the lines
+  (a hint fills its region; layers and a PSD); a new mode is one registered class there.
 * :mod:`.outputs`: output names (single file or folder, ``<stem>_<k>.png``) and the checks
   that keep inputs and earlier outputs from being overwritten.
 * :mod:`.runner`: the batch loop over files: per-file isolation, batching by working shape,

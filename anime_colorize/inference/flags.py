@@ -6,7 +6,8 @@ back with the helpers below, so a flag, its help and its default are written in 
 * :func:`add_model_flags`: ``--model``, ``--unsafe``, ``--working-size``;
 * :func:`add_picture_flags`: ``--max-pixels``;
 * :func:`add_output_flags`: ``--seed``, ``--batch-size``, ``--overwrite``, ``--quiet``,
-  and :func:`add_mode_flags`: ``--mode`` and each output mode's own flags;
+  and :func:`add_mode_flags`: ``--mode`` and each output mode's own flags (flat mode:
+  ``--shading``, ``--unhinted``, ``--gap``, ``--layers``, ``--psd``, ``--regions-out``);
 * :func:`add_hint_flags`: ``--hints``, ``--hints-dir``, ``--reference``;
 * :func:`add_chapter_flags`: ``--dpi``, ``--max-archive-mb``, ``--skip-colour`` (chapters:
   :mod:`anime_colorize.inference.chapters`).
@@ -47,15 +48,18 @@ def add_output_flags(parser: argparse.ArgumentParser) -> None:
     add_mode_flags(parser)
 
 
-def add_mode_flags(parser: argparse.ArgumentParser) -> None:
-    from anime_colorize.inference.modes import DEFAULT_MODE, MODES
+def add_mode_flags(parser: argparse.ArgumentParser, writes_files: bool = True) -> None:
+    """``--mode`` and each output mode's own flags (``writes_files``: the command writes files,
+    so the flags asking for extra files apply)."""
+    from anime_colorize.inference.modes import DEFAULT_MODES, MODES
 
     modes = parser.add_argument_group("output modes")
-    modes.add_argument("--mode", choices=tuple(MODES), default=DEFAULT_MODE,
+    by_kind = ", ".join(f"{mode} for {kind.replace('lineart', 'line-art')} models" for kind, mode in DEFAULT_MODES.items())
+    modes.add_argument("--mode", choices=tuple(MODES), default=None,
                        help="what each colouring becomes: " + "; ".join(f"{n}: {m.help}" for n, m in MODES.items())
-                            + " (default: %(default)s)")
+                            + f" (default: {by_kind})")
     for mode in MODES.values():
-        mode.add_flags(modes)
+        mode.add_flags(modes, writes_files)
 
 
 def add_hint_flags(parser: argparse.ArgumentParser) -> None:
@@ -97,11 +101,15 @@ def load_model(args: argparse.Namespace):
     return load_generator(args.model, safe_mode=not args.unsafe)
 
 
-def make_mode(args: argparse.Namespace):
-    """The output mode of ``--mode``, set up from its flags."""
+def make_mode(args: argparse.Namespace, generator=None):
+    """The output mode of ``--mode`` (without it: the default for ``generator``'s input kind,
+    :func:`anime_colorize.inference.modes.default_mode_name`), set up from its flags. Raises
+    ValueError, with the message for the user, for flags of another mode."""
+    from anime_colorize.inference.modes import DEFAULT_MODE, default_mode_name
     from anime_colorize.inference.modes import make_mode as make
 
-    return make(args.mode, args)
+    name = args.mode or (default_mode_name(generator.input_kind) if generator is not None else DEFAULT_MODE)
+    return make(name, args)
 
 
 def hint_sources(args: argparse.Namespace, generator, input_path: Path):

@@ -88,17 +88,18 @@ def strokes_to_hints(rgba: np.ndarray, blur: bool, what: str) -> dict:
     height, width = rgba.shape[:2]  # strokes are per pixel: by bands of rows, for memory
     hints = {"hint_ab": np.zeros((1, height, width, 2), np.float32),
              "hint_mask": np.zeros((1, height, width, 1), np.float32),
-             "hint_hist": np.zeros((1, hints_lib.HIST_SIZE), np.float32)}
+             "hint_hist": np.zeros((1, hints_lib.HIST_SIZE), np.float32),
+             "hint_l": np.zeros((1, height, width, 1), np.float32)}
     for top, bottom in row_bands(height, width):
         band = hints_lib.hints_from_stroke_png(rgba[top:bottom])
-        for key in ("hint_ab", "hint_mask"):
+        for key in ("hint_ab", "hint_mask", "hint_l"):
             hints[key][:, top:bottom] = band[key]
     return hints
 
 
 def merge_hints(first: dict | None, second: dict | None) -> dict | None:
-    """Spatial hints of ``second`` drawn over ``first`` (where its mask is set); hint_hist
-    from whichever has one."""
+    """Spatial hints of ``second`` drawn over ``first`` (where its mask is set), the hinted
+    colour's lightness (hint_l) with them where both carry it; hint_hist from whichever has one."""
     import tensorflow as tf
 
     if first is None or second is None:
@@ -106,6 +107,8 @@ def merge_hints(first: dict | None, second: dict | None) -> dict | None:
     mask = second["hint_mask"]
     merged = {"hint_ab": tf.where(mask > 0, second["hint_ab"], first["hint_ab"]),
               "hint_mask": tf.maximum(first["hint_mask"], mask)}
+    if "hint_l" in first and "hint_l" in second:
+        merged["hint_l"] = tf.where(mask > 0, second["hint_l"], first["hint_l"])
     hist = second.get("hint_hist")
     if hist is None or not bool(tf.reduce_any(hist > 0)):
         hist = first.get("hint_hist")

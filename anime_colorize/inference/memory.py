@@ -25,6 +25,17 @@ REFERENCE_BYTES_PER_PIXEL = 24   # a reference picture decoded, its histogram co
 RENDER_BYTES_PER_PIXEL = 24      # one colouring: float RGB, uint8, the PNG being encoded
 PNG_BYTES_PER_PIXEL = 6          # a finished colouring kept for the answer: PNG (at worst ~3 B/px) in base64
 REQUEST_BYTES_PER_BYTE = 3       # a request body: its bytes, the parsed JSON's strings, decoded base64
+# Flat mode (regions), per full-resolution pixel, measured on 1414 x 2000 manga pages (line art
+# and gray) and a 2000 x 2000 grid of 28,000 regions with 400,000 specks, rounded up:
+SEGMENT_BYTES_PER_PIXEL = 104      # the prepared input and its segmentation (distance transforms, labels),
+                                   # the label map encoded as PNG (gray pages: 90-99 measured, line art 52)
+REGIONS_KEPT_BYTES_PER_PIXEL = 40  # the regions kept while the variants are rendered: labels, drawing, ink
+FLAT_RENDER_BYTES_PER_PIXEL = 144  # one flat colouring: the prediction at full size, pooling, the layers
+LAYER_FILES_BYTES_PER_PIXEL = 160  # its layer PNGs and PSD being encoded (the page's downloads, in base64)
+REGION_MAP_BYTES_PER_PIXEL = 8     # the page's region map kept for the answer: PNG (at worst 3 B/px) in base64
+RGB_BYTES_PER_PIXEL = 12           # a decoded picture kept as float32 RGB
+# ... and, whatever the size, the per-region histogram median's counters (regions.flats._MAX_CELLS)
+FLAT_FIXED_BYTES = 160 * 2**20
 # The network's peak per pixel of its (padded) working shape and per (input, z) pair, when
 # it is not measured for the loaded model: the U-Nets of this package at 16 filters.
 NETWORK_BYTES_PER_PIXEL = 4096
@@ -96,15 +107,29 @@ class ColouringCost:
     network_bytes_per_pixel: float
 
     def bytes(self, input_pixels: int, output_pixels: int, variants: int, working_pixels: int,
-              batch: int, stroke_pixels: int = 0, reference_pixels: int = 0) -> int:
+              batch: int, stroke_pixels: int = 0, reference_pixels: int = 0, render=None) -> int:
         """Peak of: decoding the input (and its stroke layer and reference) at full size,
         the network on ``batch`` pairs at the working shape, and ``variants`` colourings of
-        ``output_pixels``, rendered one at a time and kept as PNG."""
+        ``output_pixels``, rendered one at a time and kept as PNG. ``render``: what the output
+        mode's rendering takes (:class:`RenderCost`; default: a smooth colouring)."""
+        render = render or RenderCost()
         before = (DECODE_BYTES_PER_PIXEL * input_pixels + STROKES_BYTES_PER_PIXEL * stroke_pixels
                   + REFERENCE_BYTES_PER_PIXEL * reference_pixels)
         network = self.network_bytes_per_pixel * working_pixels * batch
-        after = RENDER_BYTES_PER_PIXEL * output_pixels + PNG_BYTES_PER_PIXEL * output_pixels * variants
+        after = (render.bytes_per_pixel * output_pixels + render.fixed_bytes
+                 + PNG_BYTES_PER_PIXEL * output_pixels * variants)
         return int(before + network + after)
+
+
+@dataclass(frozen=True)
+class RenderCost:
+    """What an output mode takes to render its colourings of one picture, above the prepared
+    input: ``bytes_per_pixel`` of the output (its work before the first colouring and the peak
+    of one colouring, with its extra files where asked) and ``fixed_bytes`` whatever the size.
+    The default is the smooth mode's: one colouring as float RGB, uint8 and PNG."""
+
+    bytes_per_pixel: float = RENDER_BYTES_PER_PIXEL
+    fixed_bytes: int = 0
 
 
 class MemoryBudget:

@@ -17,6 +17,9 @@ numpy twins of ``anime_colorize.color``).
   the label map a region-pooling generator takes (training batches and inference alike).
 * :mod:`~anime_colorize.regions.layers`: :class:`Layers` (flat, shade, lines) and their
   composite, :func:`write_layer_pngs`, :func:`write_psd` (psd-tools), colour-coded label maps.
+* :mod:`~anime_colorize.regions.colouring`: :func:`flat_colouring`, the one recipe from a
+  prediction and hints to flats, layers and the picture (line-art and gray models), used by
+  the ``flat`` output mode and by the evaluation.
 
 A typical flat colouring of a line-art model's K predictions ``lab`` (K, H, W, 3) at full
 resolution with hints ``hint_lab`` (H, W, 3) and ``hint_mask`` (H, W)::
@@ -28,9 +31,10 @@ resolution with hints ``hint_lab`` (H, W, 3) and ``hint_mask`` (H, W)::
     layers = Layers(color.lab_to_rgb_np(flat_lab), shade, regions.lines)
     write_psd(layers, "out.psd"); composite = layers.composite()
 """
+from anime_colorize.regions.colouring import FlatColouring, flat_colouring
 from anime_colorize.regions.flats import flat_colors, hint_colors, paint, pool, relative_lightness
-from anime_colorize.regions.layers import (LAYER_NAMES, Layers, label_picture, lines_rgba,
-                                           shade_from_lightness, write_label_png,
+from anime_colorize.regions.layers import (LAYER_NAMES, Layers, encode_label_map, label_picture, layer_png, lines_rgba,
+                                           psd_bytes, shade_from_lightness, write_label_png,
                                            write_layer_pngs, write_psd)
 from anime_colorize.regions.network_labels import drawing_of, region_labels
 from anime_colorize.regions.segmentation import (Regions, default_gap, label_regions, segment,
@@ -39,6 +43,7 @@ from anime_colorize.regions.segmentation import (Regions, default_gap, label_reg
 __all__ = [
     "Regions", "segment", "segment_lines", "label_regions", "default_gap",
     "pool", "paint", "hint_colors", "flat_colors", "relative_lightness",
-    "Layers", "LAYER_NAMES", "shade_from_lightness", "lines_rgba", "write_layer_pngs",
-    "write_psd", "label_picture", "write_label_png", "region_labels", "drawing_of",
+    "Layers", "LAYER_NAMES", "shade_from_lightness", "lines_rgba", "layer_png", "write_layer_pngs",
+    "psd_bytes", "write_psd", "label_picture", "write_label_png", "flat_colouring", "FlatColouring",
+    "encode_label_map", "region_labels", "drawing_of",
 ]

@@ -13,9 +13,9 @@ The stack, bottom to top, as a paint program shows it:
 
 :meth:`Layers.composite` is exactly that stack: ``flat * shade * lines``. Files:
 :func:`write_layer_pngs` writes ``<stem>_flat.png``, ``<stem>_shade.png`` and
-``<stem>_lines.png`` (RGBA); :func:`write_psd` a layered Photoshop file of plain 8-bit RGB
-pixel layers with those names, blend modes and full-canvas sizes, made with psd-tools (Krita,
-GIMP and Photoshop open it); :func:`label_picture` / :func:`write_label_png` a colour-coded
+``<stem>_lines.png`` (RGBA; :func:`layer_png` gives one file's bytes); :func:`write_psd` (or
+:func:`psd_bytes`) a layered Photoshop file of plain 8-bit RGB pixel layers with those names,
+blend modes and full-canvas sizes, made with psd-tools (Krita, GIMP and Photoshop open it); :func:`label_picture` / :func:`write_label_png` a colour-coded
 label map for inspection. Every write is atomic (``data.io.write_bytes_atomic``).
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from anime_colorize import color
-from anime_colorize.data.io import write_bytes_atomic, write_image
+from anime_colorize.data.io import encode_image, write_bytes_atomic, write_image
 from anime_colorize.regions.segmentation import Regions
 
 log = logging.getLogger(__name__)
@@ -59,14 +59,21 @@ class Layers:
     flat   (H, W, 3) sRGB.
     shade  (H, W) multiply factor, or None (no shading layer).
     lines  (H, W) the drawing, 1 = paper, 0 = ink, or None (no lines layer).
+    hidden names of layers that are kept but switched off: left out of the composite, and
+           invisible in the PSD (e.g. an optional shading layer the user may turn on).
     uint8 arrays are accepted and scaled by 1/255; floats are clipped to [0, 1].
     """
 
     flat: np.ndarray
     shade: np.ndarray | None = None
     lines: np.ndarray | None = None
+    hidden: tuple = ()
 
     def __post_init__(self):
+        unknown = set(self.hidden) - set(LAYER_NAMES)
+        if unknown:
+            raise ValueError(f"hidden layers must be among {LAYER_NAMES}, got {sorted(unknown)}")
+        object.__setattr__(self, "hidden", tuple(self.hidden))
         flat = _unit_array(self.flat, "flat", 3)
         object.__setattr__(self, "flat", flat)
         for name in ("shade", "lines"):
@@ -83,10 +90,12 @@ class Layers:
         return self.flat.shape[:2]
 
     def composite(self) -> np.ndarray:
-        """The flattened picture, float32 (H, W, 3) in [0, 1]: ``flat * shade * lines``."""
+        """The flattened picture, float32 (H, W, 3) in [0, 1]: ``flat * shade * lines``, the
+        hidden layers left out."""
         out = self.flat.copy()
-        for factor in (self.shade, self.lines):
-            if factor is not None:
+        for name in ("shade", "lines"):
+            factor = getattr(self, name)
+            if factor is not None and name not in self.hidden:
                 out *= factor[:, :, None]
         return out
 
@@ -106,14 +115,8 @@ def shade_from_lightness(flat_l, delta_l) -> np.ndarray:
     if flat_l.ndim != 2 or flat_l.shape != delta_l.shape:
         raise ValueError(f"flat_l and delta_l must both have shape (H, W), got {flat_l.shape} "
                          f"and {delta_l.shape}")
-
-    def gray(lightness):
-        lab = np.zeros(lightness.shape + (3,), np.float32)
-        lab[..., 0] = np.clip(lightness, 0.0, 100.0)
-        return color.lab_to_rgb_np(lab)[..., 0]
-
-    base = gray(flat_l)
-    factor = gray(flat_l + delta_l) / np.maximum(base, 1e-6)
+    base = color.lightness_to_gray_np(flat_l)
+    factor = color.lightness_to_gray_np(flat_l + delta_l) / np.maximum(base, 1e-6)
     return np.clip(np.where(base > 1e-6, factor, 1.0), 0.0, 1.0).astype(np.float32)
 
 
@@ -129,58 +132,71 @@ def lines_rgba(lines) -> np.ndarray:
     return rgba
 
 
-def _write_rgba_png(path: Path, rgba: np.ndarray) -> None:
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+def layer_png(layers: Layers, name: str) -> bytes:
+    """The PNG file of one layer: "flat" (RGB), "shade" (gray, for Multiply) or "lines" (RGBA,
+    ink on transparent). Raises ValueError for a layer the stack does not have."""
+    value = getattr(layers, name, None) if name in LAYER_NAMES else None
+    if value is None:
+        raise ValueError(f"no {name!r} layer in this stack")
+    if name != "lines":
+        return encode_image(value, ".png")
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(lines_rgba(value), cv2.COLOR_RGBA2BGRA))
     if not ok:
-        raise ValueError(f"{path}: OpenCV could not encode the layer as PNG")
-    write_bytes_atomic(path, buf.tobytes())
+        raise ValueError("OpenCV could not encode the lines layer as PNG")
+    return buf.tobytes()
 
 
 def write_layer_pngs(layers: Layers, stem) -> dict[str, Path]:
     """Writes ``<stem>_flat.png`` (RGB), ``<stem>_shade.png`` (gray, for Multiply) and
     ``<stem>_lines.png`` (RGBA, ink on transparent); shade and lines only when the layers
-    have them. ``stem``: a path without suffix (parent folders are created). Returns
-    {layer name: path written}. The composite is the caller's (``layers.composite()``).
+    have them (:func:`layer_png`). ``stem``: a path without suffix (parent folders are
+    created). Returns {layer name: path written}. The composite is the caller's
+    (``layers.composite()``).
     """
     stem = Path(stem)
     paths = {}
     for name in LAYER_NAMES:
-        value = getattr(layers, name)
-        if value is None:
+        if getattr(layers, name) is None:
             continue
         path = stem.with_name(f"{stem.name}_{name}.png")
-        if name == "lines":
-            _write_rgba_png(path, lines_rgba(value))
-        else:
-            write_image(path, value)
+        write_bytes_atomic(path, layer_png(layers, name))
         paths[name] = path
     return paths
 
 
 def write_psd(layers: Layers, path) -> Path:
-    """Writes a layered ``.psd``: 8-bit RGB, canvas (W, H), pixel layers "flat" (Normal),
+    """Writes :func:`psd_bytes` of ``layers`` to ``path`` atomically. Returns ``path``."""
+    path = Path(path)
+    write_bytes_atomic(path, psd_bytes(layers))
+    return path
+
+
+def psd_bytes(layers: Layers) -> bytes:
+    """A layered Photoshop file: 8-bit RGB, canvas (W, H), pixel layers "flat" (Normal),
     "shade" (Multiply, as a gray RGB layer) and "lines" (Normal, black ink with
-    transparency), bottom to top, each the full canvas size; its merged preview is the
-    composite. Needs psd-tools (a dependency of the package). Returns ``path``.
+    transparency), bottom to top, each the full canvas size, the ``hidden`` ones switched
+    off; its merged preview is the composite. Made with psd-tools (a dependency of the
+    package), which Krita, GIMP and Photoshop read.
     """
     from PIL import Image
     from psd_tools import PSDImage
     from psd_tools.constants import BlendMode
 
-    path = Path(path)
     h, w = layers.shape
     psd = PSDImage.new("RGB", (w, h), color=(255, 255, 255))
-    psd.create_pixel_layer(Image.fromarray(_to_u8(layers.flat), "RGB"), name="flat")
+    made = [psd.create_pixel_layer(Image.fromarray(_to_u8(layers.flat), "RGB"), name="flat")]
     if layers.shade is not None:
         gray = np.repeat(_to_u8(layers.shade)[:, :, None], 3, axis=2)
-        psd.create_pixel_layer(Image.fromarray(gray, "RGB"), name="shade",
-                               blend_mode=BlendMode.MULTIPLY)
+        made.append(psd.create_pixel_layer(Image.fromarray(gray, "RGB"), name="shade",
+                                           blend_mode=BlendMode.MULTIPLY))
     if layers.lines is not None:
-        psd.create_pixel_layer(Image.fromarray(lines_rgba(layers.lines), "RGBA"), name="lines")
+        made.append(psd.create_pixel_layer(Image.fromarray(lines_rgba(layers.lines), "RGBA"), name="lines"))
+    for layer in made:
+        if layer.name in layers.hidden:
+            layer.visible = False
     buf = io.BytesIO()
     psd.save(buf)
-    write_bytes_atomic(path, buf.getvalue())
-    return path
+    return buf.getvalue()
 
 
 def label_picture(regions: Regions, show_lines: bool = True) -> np.ndarray:
@@ -192,6 +208,23 @@ def label_picture(regions: Regions, show_lines: bool = True) -> np.ndarray:
     if show_lines:
         out *= regions.lines[:, :, None]
     return _to_u8(out)
+
+
+# encode_label_map: region ids in 23 bits of an RGB pixel, the ink flag in the 24th.
+MAX_ENCODED_REGIONS = 1 << 23
+
+
+def encode_label_map(regions: Regions) -> np.ndarray:
+    """The label map as lossless RGB for a program to read back (the colouring page's fill
+    brush): uint8 (H, W, 3) with ``id = R + 256 G + 65536 (B & 127)`` and ``B & 128`` set on
+    ink pixels. Raises ValueError beyond :data:`MAX_ENCODED_REGIONS` regions."""
+    if regions.count > MAX_ENCODED_REGIONS:
+        raise ValueError(f"{regions.count:,} regions: more than the {MAX_ENCODED_REGIONS:,} a label map PNG holds")
+    ids = regions.labels.astype(np.uint32) | (regions.ink.astype(np.uint32) << 23)
+    out = np.empty(regions.shape + (3,), np.uint8)
+    for channel in range(3):
+        out[..., channel] = (ids >> (8 * channel)) & 255
+    return out
 
 
 def write_label_png(regions: Regions, path, show_lines: bool = True) -> Path:
