@@ -17,6 +17,8 @@ setup(
         "opencv-python-headless",
         "matplotlib",
         "tqdm",
+        "scipy",  # regions: find_objects, sparse connected components (already a scikit-image dependency)
+        "psd-tools>=1.11",  # regions.layers.write_psd: layered .psd (create_pixel_layer since 1.11; tested with 1.26)
     ],
     # playwright drives Debian's chromium in tests/test_app_browser.py; it never downloads a browser there
     extras_require={"test": ["pytest", "playwright"]},
