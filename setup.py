@@ -26,6 +26,8 @@ setup(
         "opencv-python-headless",
         "matplotlib",
         "tqdm",
+        "scipy",  # regions: find_objects, sparse connected components (already a scikit-image dependency)
+        "psd-tools>=1.11",  # regions.layers.write_psd: layered .psd (create_pixel_layer since 1.11; tested with 1.26)
     ],
     extras_require={
         "tensorboard": ["tensorboard"],  # to view the training logs (writing them needs nothing extra)
