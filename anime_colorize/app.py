@@ -15,9 +15,20 @@ k: the work goes on from the command line with the same colourings.
 The page works offline: every script, style and icon is served from
 ``anime_colorize/app_static``. The server is the standard library's threading HTTP server;
 the model is loaded once and colourings run one at a time, while the page, its assets and
-``/api/info`` are served all along. Uploads are bounded in bytes (``--max-upload-mb``) and
-pixels (``--max-pixels``); an upload is decoded from a temporary folder that is removed
-before the response is sent, and nothing is kept afterwards.
+``/api/info`` are served all along. Colourings go through the same inference path as the
+commands (:mod:`anime_colorize.inference`: hint layers, ``--mode``, ``--working-size``).
+Uploads are bounded in bytes (``--max-upload-mb``) and pixels (``--max-pixels``); an upload
+is decoded from a temporary folder that is removed before the response is sent, and nothing
+is kept afterwards.
+
+Memory is bounded by ``--max-memory-mb``, the whole process's peak: each request's work is
+estimated from the sizes in the file headers before anything is decoded and reserved from
+the budget the model leaves (:mod:`anime_colorize.inference.memory`). Full-size colourings
+are rendered and encoded one variant at a time; several full-size variants that do not fit
+are coloured at the largest preview size that does (a note says so; the page downloads each
+at full size); what can never fit gets 413. Sockets time out after ``--request-timeout``
+seconds of silence and a request body must arrive within that time (else 408), so neither
+idle nor stalled clients hold a thread; clients that hang up are logged in one line.
 
 Endpoints (JSON in and out; images as base64 or ``data:`` URLs; errors are
 ``{"error": message}`` with a 4xx / 5xx status, never a traceback):
@@ -30,13 +41,16 @@ Endpoints (JSON in and out; images as base64 or ``data:`` URLs; errors are
     checks an upload; returns ``{"width", "height", "preview"}``, the picture as the server
     reads it (PNG), so the browser shows exactly what is coloured
 ``POST /api/colorize`` ``{"image", "hints_png"?, "points"?, "reference"?, "variants"?, "seed"?,
-"variant"?, "max_side"?}``
+"variant"?, "max_side"?, "working_size"?}``
     ``hints_png``: RGBA strokes the size of the picture; ``points``: ``{"points": [...]}`` in
     picture pixels. Variant k is coloured with row k of ``sampling.random_sweep(variants,
     z_dim, seed)``; ``variant`` asks for that one only. ``max_side`` colours a quick preview,
     the picture (and its hints) shrunk to at most that many pixels on its longer side; without
-    it the colouring has the upload's full size. Returns ``{"width", "height", "full_width",
-    "full_height", "seed", "first_variant", "variants": [PNG, ...], "warnings", "seconds"}``.
+    it the colouring has the upload's full size (or the largest preview the memory budget
+    allows, see above). ``working_size``: the network's working size (default: the server's
+    ``--working-size``; at most ``--max-working-size``). Returns ``{"width", "height",
+    "full_width", "full_height", "working_size", "seed", "first_variant", "variants": [PNG,
+    ...], "warnings", "seconds"}``.
 """
 from __future__ import annotations
 
@@ -53,6 +67,7 @@ import sys
 import tempfile
 import threading
 import time
+import typing
 import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -71,7 +86,6 @@ _CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'
         "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
 _DATA_URL = re.compile(r"^data:[\w.+/-]*(;[\w=.+-]+)*;base64,", re.ASCII)
 _POST_PATHS = {"/api/colorize": "colorize", "/api/prepare": "prepare"}  # path -> ColorizeService method
-MAX_POINTS = 10_000
 MAX_SEED = 2**31 - 1
 
 
@@ -85,17 +99,23 @@ class RequestError(Exception):
 
 
 class Limits:
-    """What the server accepts: request bytes, picture pixels, variants per request, and how
-    long a request waits for a running colouring before it is told the server is busy."""
+    """What the server accepts: request bytes, picture pixels, variants per request, the peak
+    memory of the whole process (None: no budget; the command's default is 4096 MB), how long
+    a request waits for a running colouring before it is told the server is busy, and how long
+    a client may take to send its request."""
 
     def __init__(self, max_upload_bytes: int = 32 * 2**20, max_pixels: int = 16_000_000,
-                 max_variants: int = 8, busy_timeout: float = 120.0):
-        if min(max_upload_bytes, max_pixels, max_variants) < 1 or busy_timeout < 0:
+                 max_variants: int = 8, busy_timeout: float = 120.0, max_memory_bytes: int | None = None,
+                 request_timeout: float = 30.0):
+        if min(max_upload_bytes, max_pixels, max_variants, max_memory_bytes or 1) < 1 or busy_timeout < 0 \
+                or not request_timeout > 0:
             raise ValueError("limits must be positive")
         self.max_upload_bytes = int(max_upload_bytes)
         self.max_pixels = int(max_pixels)
         self.max_variants = int(max_variants)
         self.busy_timeout = float(busy_timeout)
+        self.max_memory_bytes = None if max_memory_bytes is None else int(max_memory_bytes)
+        self.request_timeout = float(request_timeout)
 
 
 def _megabytes(n: int) -> str:
@@ -123,14 +143,11 @@ def decode_base64(value, field: str) -> bytes:
 def png_bytes(rgb) -> bytes:
     """float RGB (H, W, 3) in [0, 1] -> PNG bytes (8 bits)."""
     import cv2
-    import numpy as np
 
-    arr = (np.clip(np.nan_to_num(np.asarray(rgb), nan=0.0), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    # level 1: fast; the PNG is sent once, not kept. [::-1]: OpenCV writes BGR
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(arr[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise ValueError("OpenCV could not encode the picture as PNG")
-    return buf.tobytes()
+    from anime_colorize.data.io import encode_image
+
+    # level 1: fast; the PNG is sent once, not kept
+    return encode_image(rgb, ".png", [cv2.IMWRITE_PNG_COMPRESSION, 1])
 
 
 def _header_size(data: bytes) -> tuple[int, int] | None:
@@ -146,48 +163,112 @@ def _header_size(data: bytes) -> tuple[int, int] | None:
         return None
 
 
+def _fit(height: int, width: int, max_side: int | None) -> tuple[int, int]:
+    """The size :func:`anime_colorize.sampling.fit_within` shrinks (height, width) to."""
+    scale = 1.0 if max_side is None else max_side / max(height, width)
+    if scale >= 1:
+        return height, width
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
 class ColorizeService:
     """The model and the work the endpoints do, without HTTP (so it can be tested directly).
 
     ``generator`` is a loaded generator (:func:`anime_colorize.export.load_generator`).
-    Colourings run one at a time (one model, bounded memory); a request waits up to
-    ``limits.busy_timeout`` seconds for its turn.
+    Colourings run one at a time (one model), through the output ``mode`` (default: smooth),
+    with the network at ``working_size`` (default: the model's). Every piece of work first
+    reserves its estimated peak memory from one budget (``limits.max_memory_bytes`` less
+    what the process holds when the service starts; see :mod:`anime_colorize.inference.memory`):
+    work that can never fit gets 413, work that waits longer than ``limits.busy_timeout``
+    seconds for its turn gets 503. ``network_bytes_per_pixel``: the network's memory per
+    working pixel (:func:`anime_colorize.inference.memory.measure_network`; default: a
+    conservative figure for the U-Nets of this package).
     """
 
-    def __init__(self, generator, limits: Limits | None = None, model_name: str = ""):
+    def __init__(self, generator, limits: Limits | None = None, model_name: str = "", mode=None,
+                 working_size: int | None = None, network_bytes_per_pixel: float | None = None,
+                 max_working_size: int | None = None):
+        from anime_colorize import sampling
         from anime_colorize.data import hints as hints_lib
+        from anime_colorize.inference import memory
+        from anime_colorize.inference.modes import make_mode
 
         self.generator = generator
         self.limits = limits or Limits()
         self.model_name = model_name or str(getattr(generator, "path", "model"))
+        self.mode = mode or make_mode()
+        self.working_size = sampling.resolve_working_size(generator, working_size)
+        self.max_working_size = max(self.working_size, max_working_size or 4 * self.working_size)
         self.lock = threading.Lock()
-        # uploads checked at the same time as a colouring runs, bounded in number (memory)
+        # uploads checked at the same time as a colouring runs, bounded in number
         self.prepare_slots = threading.BoundedSemaphore(2)
         kinds = set(generator.hint_kinds)
         self.spatial_hints = bool(kinds & set(hints_lib.SPATIAL_KINDS))
         self.reference_hints = bool(kinds & set(hints_lib.GLOBAL_KINDS))
+        self.cost = memory.ColouringCost(network_bytes_per_pixel or memory.NETWORK_BYTES_PER_PIXEL)
+        self.baseline_bytes = memory.rss_bytes()
+        if self.limits.max_memory_bytes is None:
+            total = memory.UNLIMITED
+        else:
+            total = self.limits.max_memory_bytes - self.baseline_bytes - memory.SAFETY_BYTES
+        if total <= 0:
+            raise ValueError(f"the server holds {_megabytes(self.baseline_bytes)} already (the model and its "
+                             f"runtime), more than its memory budget allows: raise --max-memory-mb")
+        self.budget = memory.MemoryBudget(total)
 
     # --- metadata -------------------------------------------------------------------------
     def info(self) -> dict:
         g, lim = self.generator, self.limits
         return {"model": self.model_name, "input_kind": g.input_kind, "hint_kinds": list(g.hint_kinds),
                 "spatial_hints": self.spatial_hints, "reference_hints": self.reference_hints,
-                "z_dim": g.z_dim, "working_size": g.working_size,
-                "max_upload_bytes": lim.max_upload_bytes, "max_pixels": lim.max_pixels,
-                "max_variants": lim.max_variants, "busy": self.lock.locked()}
+                "z_dim": g.z_dim, "working_size": self.working_size, "trained_size": g.working_size,
+                "max_working_size": self.max_working_size,
+                "mode": self.mode.name, "max_upload_bytes": lim.max_upload_bytes, "max_pixels": lim.max_pixels,
+                "max_variants": lim.max_variants, "max_memory_bytes": lim.max_memory_bytes,
+                "busy": self.lock.locked()}
+
+    # --- memory ---------------------------------------------------------------------------------
+    def reserve(self, nbytes: int, what: str):
+        """Holds ``nbytes`` of the memory budget for a ``with`` block; RequestError 413 if it
+        can never fit, 503 if it did not fit within the busy timeout."""
+        from anime_colorize.inference.memory import MemoryBudgetExceeded
+
+        @contextlib.contextmanager
+        def held():
+            try:
+                reservation = self.budget.reserve(nbytes, self.limits.busy_timeout)
+                reservation.__enter__()
+            except MemoryBudgetExceeded as e:
+                raise RequestError(413, f"{what} {e} of this server (its --max-memory-mb setting, less what the "
+                                        "model takes); send a smaller picture") from None
+            except TimeoutError:
+                raise RequestError(503, "the server's memory is taken by other work; try again in a moment") from None
+            try:
+                yield
+            finally:
+                reservation.__exit__(None, None, None)
+        return held()
 
     # --- decoding ---------------------------------------------------------------------------
+    def picture_pixels(self, data: bytes, what: str) -> int:
+        """A picture's pixel count from its header (413 over ``--max-pixels``); the limit
+        itself where the header cannot be read (the decoder then names the problem)."""
+        size = _header_size(data)
+        if size is None:
+            return self.limits.max_pixels
+        w, h = size
+        if w * h > self.limits.max_pixels:
+            raise RequestError(413, f"the {what} is {w}x{h} = {w * h:,} pixels; this server accepts at most "
+                                    f"{self.limits.max_pixels:,} (its --max-pixels setting): scale it down "
+                                    f"and upload it again")
+        return w * h
+
     def read_picture(self, data: bytes, what: str):
         """Image file bytes -> float32 RGB (H, W, 3) in [0, 1], read as the command-line tools
         read files (alpha over white, EXIF orientation, 16-bit); RequestError if unusable."""
         from anime_colorize.data.io import ImageReadError, read_image
 
-        size = _header_size(data)
-        if size is not None and size[0] * size[1] > self.limits.max_pixels:
-            w, h = size
-            raise RequestError(413, f"the {what} is {w}x{h} = {w * h:,} pixels; this server accepts at most "
-                                    f"{self.limits.max_pixels:,} (its --max-pixels setting): scale it down "
-                                    f"and upload it again")
+        self.picture_pixels(data, what)
         # read_image takes a path: the bytes go to a private temporary folder, removed at once.
         with tempfile.TemporaryDirectory(prefix="anime_colorize_app_") as folder:
             path = Path(folder) / "upload"
@@ -198,9 +279,9 @@ class ColorizeService:
                 raise RequestError(400, f"the {what} could not be read: {e.reason}") from None
 
     def read_stroke_layer(self, data: bytes, height: int, width: int):
-        """Stroke PNG bytes -> uint8 RGBA (H, W, 4), which must be the picture's size."""
-        import numpy as np
-        from PIL import Image
+        """Stroke PNG bytes -> uint8 RGBA (H, W, 4), which must be the picture's size (checked
+        from the header, before decoding)."""
+        from anime_colorize.data.io import ImageReadError, read_rgba
 
         size = _header_size(data)
         if size is None:
@@ -209,20 +290,25 @@ class ColorizeService:
             raise RequestError(400, f"the hint layer is {size[0]}x{size[1]} but the picture is "
                                     f"{width}x{height}; hint layers must be the picture's size")
         try:
-            with Image.open(io.BytesIO(data)) as im:
-                return np.asarray(im.convert("RGBA"))
-        except Exception as e:  # truncated or corrupt PNG data
-            raise RequestError(400, f"the hint layer could not be decoded ({type(e).__name__}: {e})") from None
+            return read_rgba(data, max_pixels=self.limits.max_pixels, size=(width, height), name="the hint layer")
+        except ImageReadError as e:  # truncated or corrupt PNG data
+            raise RequestError(400, f"the hint layer could not be decoded ({e.reason})") from None
 
     # --- the work -----------------------------------------------------------------------------
     def prepare(self, payload: dict) -> dict:
         """Checks an upload; returns its size and a PNG preview of the picture as read."""
+        from anime_colorize.inference import memory
+
         data = decode_base64(payload.get("image"), "image")
+        pixels = self.picture_pixels(data, "picture")
         if not self.prepare_slots.acquire(timeout=self.limits.busy_timeout):
             raise RequestError(503, "the server is busy reading other uploads; try again in a moment")
         try:
-            rgb = self.read_picture(data, "picture")
-            preview = base64.b64encode(png_bytes(rgb)).decode("ascii")
+            needed = (memory.DECODE_BYTES_PER_PIXEL + memory.RENDER_BYTES_PER_PIXEL
+                      + memory.PNG_BYTES_PER_PIXEL) * pixels
+            with self.reserve(needed, "reading this picture"):
+                rgb = self.read_picture(data, "picture")
+                preview = base64.b64encode(png_bytes(rgb)).decode("ascii")
         finally:
             self.prepare_slots.release()
         height, width = rgb.shape[:2]
@@ -230,29 +316,24 @@ class ColorizeService:
 
     def build_hints(self, payload: dict, height: int, width: int, warnings_out: list) -> dict | None:
         """The request's stroke layer, points and reference picture -> one hints dict (B = 1)
-        or None, combined as the colorize command combines its hint files: points drawn over
-        the strokes, hint_hist from the reference."""
+        or None, combined as the colorize command combines its hint files
+        (:func:`anime_colorize.inference.hint_files.hints_from_layers`)."""
         import tensorflow as tf
 
-        from anime_colorize.colorize import merge_hints
-        from anime_colorize.data import hints as hints_lib
+        from anime_colorize.inference import hint_files
 
-        hints = None
-        if payload.get("hints_png"):
-            rgba = self.read_stroke_layer(decode_base64(payload["hints_png"], "hints_png"), height, width)
-            hints = hints_lib.hints_from_stroke_png(rgba)
-        points = payload.get("points")
-        if points:
-            if isinstance(points, dict) and isinstance(points.get("points"), list) \
-                    and len(points["points"]) > MAX_POINTS:
-                raise RequestError(400, f"too many colour points ({len(points['points'])}); at most {MAX_POINTS}")
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                try:  # drawn over the strokes, as the colorize command does with both files
-                    hints = merge_hints(hints, hints_lib.hints_from_points_json(points, height, width))
-                except ValueError as e:
-                    raise RequestError(400, f"colour points: {e}") from None
-            warnings_out += [str(w.message) for w in caught]
+        layers = []
+        try:
+            if payload.get("hints_png"):
+                rgba = self.read_stroke_layer(decode_base64(payload["hints_png"], "hints_png"), height, width)
+                layers.append(hint_files.strokes_to_hints(rgba, hint_files.blurred_hints_only(self.generator),
+                                                          "the hint layer"))
+            if payload.get("points"):
+                layers.append(hint_files.points_to_hints(payload["points"], height, width, "colour points",
+                                                         warnings_out))
+        except hint_files.HintFileError as e:
+            raise RequestError(400, str(e)) from None
+        hints = hint_files.hints_from_layers(layers)
         if hints and not self.spatial_hints and float(tf.reduce_max(hints["hint_mask"])) > 0:
             raise RequestError(400, "this model was trained without stroke or point hints; "
                                     "clear the hint layer (or load a model trained with --hints mix)")
@@ -261,7 +342,7 @@ class ColorizeService:
                 raise RequestError(400, "this model was trained without reference pictures; remove the "
                                         "reference (or load a model trained with --hints mix)")
             reference = self.read_picture(decode_base64(payload["reference"], "reference"), "reference picture")
-            hints = dict(hints or {}, hint_hist=hints_lib.reference_histogram(reference))
+            hints = hint_files.hints_from_layers([hints], hint_files.histogram_of(reference))
         return hints
 
     def _int_field(self, payload, name, default, low, high) -> int:
@@ -272,10 +353,54 @@ class ColorizeService:
             raise RequestError(400, f"'{name}' must be a whole number from {low} to {high}, got {value!r}")
         return value
 
+    def plan(self, height: int, width: int, max_side: int | None, variants: int, stroke_pixels: int,
+             reference_pixels: int, notes: list, working_size: int | None = None) -> tuple:
+        """(output height, output width, network batch, bytes) of a colouring within the memory
+        budget: the size asked for if it fits; else, for several full-size variants, the
+        largest preview size that fits (said in ``notes``); else RequestError 413."""
+        from anime_colorize import sampling
+
+        work = sampling.working_shape(height, width, working_size or self.working_size, self.generator.stride)
+        working_pixels = math.prod(sampling.padded_shape(work, self.generator.stride))
+
+        def fitting(out_h, out_w):
+            for batch in range(variants, 0, -1):  # fewer pairs per network call if need be
+                needed = self.cost.bytes(height * width, out_h * out_w, variants, working_pixels, batch,
+                                         stroke_pixels, reference_pixels)
+                if self.budget.fits(needed):
+                    return out_h, out_w, batch, needed
+            return None
+
+        out_h, out_w = _fit(height, width, max_side)
+        chosen = fitting(out_h, out_w)
+        if chosen is None and max_side is None and variants > 1:
+            low, high = 16, max(height, width) - 1  # the largest preview side that fits
+            while low <= high:
+                mid = (low + high) // 2
+                if fitting(*_fit(height, width, mid)) is None:
+                    high = mid - 1
+                else:
+                    chosen, low = fitting(*_fit(height, width, mid)), mid + 1
+            if chosen is not None:
+                notes.append(f"the variants are coloured at {chosen[1]}x{chosen[0]}, not {width}x{height}, to stay "
+                             f"within the server's memory budget; download one for its full size")
+        if chosen is None:
+            needed = self.cost.bytes(height * width, out_h * out_w, variants, working_pixels, 1, stroke_pixels,
+                                     reference_pixels)
+            raise RequestError(413, f"colouring this {width}x{height} picture ({variants} variant(s) at "
+                                    f"{out_w}x{out_h}) needs about {_megabytes(needed)}, more than this server's "
+                                    f"memory budget of {_megabytes(self.budget.total)} (its --max-memory-mb "
+                                    f"setting, less what the model takes): ask for fewer variants or a preview, "
+                                    f"or send a smaller picture")
+        return chosen
+
     def colorize(self, payload: dict) -> dict:
-        """The colouring request: see the module docstring for its fields."""
+        """The colouring request: see the module docstring for its fields. The variants are
+        base64 PNG bytes (the handler writes them into the JSON answer without copying)."""
         from anime_colorize import sampling
         from anime_colorize.data import hints as hints_lib
+        from anime_colorize.inference.modes import Page
+        from anime_colorize.inference.outputs import PICTURE
 
         variants = self._int_field(payload, "variants", 4, 1, self.limits.max_variants)
         seed = self._int_field(payload, "seed", 0, 0, MAX_SEED)
@@ -285,60 +410,125 @@ class ColorizeService:
         max_side = payload.get("max_side")
         if max_side is not None:
             max_side = self._int_field(payload, "max_side", 0, 16, 1_000_000)
+        working_size = sampling.resolve_working_size(self.generator, self._int_field(
+            payload, "working_size", self.working_size, 1, self.max_working_size))
+        data = decode_base64(payload.get("image"), "image")
+        size = _header_size(data)
+        pixels = self.picture_pixels(data, "picture")
+        full_height, full_width = (size[1], size[0]) if size else (int(math.sqrt(pixels)),) * 2
+        stroke_pixels = pixels if payload.get("hints_png") else 0
+        reference_pixels = (self.picture_pixels(decode_base64(payload["reference"], "reference"), "reference picture")
+                            if payload.get("reference") else 0)
+        notes: list[str] = []
+        out_h, out_w, batch, needed = self.plan(full_height, full_width, max_side, 1 if only is not None else variants,
+                                                stroke_pixels, reference_pixels, notes, working_size)
         if not self.lock.acquire(timeout=self.limits.busy_timeout):
             raise RequestError(503, "the server is busy with other colourings; try again in a moment")
         try:
-            start = time.perf_counter()
-            rgb = self.read_picture(decode_base64(payload.get("image"), "image"), "picture")
-            full_height, full_width = rgb.shape[:2]
-            notes = []
-            hints = self.build_hints(payload, full_height, full_width, notes)
-            if max_side is not None:  # a quick preview: the picture and its hints, shrunk alike
-                rgb = sampling.fit_within(rgb, max_side)
-                if hints and "hint_mask" in hints and rgb.shape[:2] != (full_height, full_width):
-                    hints = hints_lib.resize_hints(hints, *rgb.shape[:2])
-            height, width = rgb.shape[:2]
-            z = sampling.random_sweep(variants, self.generator.z_dim, seed)
-            if only is not None:
-                z = z[only:only + 1]
-            try:
-                images = sampling.colorize(self.generator, rgb, z, hints)
-            except ValueError as e:  # hints the model cannot take (checked above, but said clearly)
-                raise RequestError(400, str(e)) from None
-            encoded = [base64.b64encode(png_bytes(image)).decode("ascii") for image in images]
-            seconds = time.perf_counter() - start
+            with self.reserve(needed, "colouring this picture"):
+                start = time.perf_counter()
+                rgb = self.read_picture(data, "picture")
+                full_height, full_width = rgb.shape[:2]  # EXIF orientation may turn it
+                hints = self.build_hints(payload, full_height, full_width, notes)
+                if out_h * out_w < full_height * full_width:  # a preview: the picture and its hints, shrunk alike
+                    rgb = sampling.fit_within(rgb, max(out_h, out_w))
+                    if hints and "hint_mask" in hints:
+                        hints = hints_lib.resize_hints(hints, *rgb.shape[:2])
+                height, width = rgb.shape[:2]
+                page = Page("upload", sampling.prepare_input(rgb, self.generator.input_kind),
+                            self.generator.input_kind, hints)
+                del rgb
+                z = sampling.random_sweep(variants, self.generator.z_dim, seed)
+                if only is not None:
+                    z = z[only:only + 1]
+                try:
+                    colors = sampling.predict_working(self.generator, [page.model_input], z, [hints], batch,
+                                                      working_size)[0].numpy()
+                except ValueError as e:  # hints the model cannot take (checked above, but said clearly)
+                    raise RequestError(400, str(e)) from None
+                state = self.mode.begin(page)
+                encoded = []
+                for k in range(len(z)):  # one full-size colouring in memory at a time
+                    picture = self.mode.render(page, sampling.PredictedColors(colors[k], page.size), state)[PICTURE]
+                    encoded.append(base64.b64encode(png_bytes(picture)))
+                    del picture
+                seconds = time.perf_counter() - start
         finally:
             self.lock.release()
-        log.info("coloured a %dx%d picture at %dx%d, %d variant(s), seed %d, in %.2f s", full_width,
-                 full_height, width, height, len(z), seed, seconds)
+        log.info("coloured a %dx%d picture at %dx%d, %d variant(s), seed %d, working size %d, in %.2f s",
+                 full_width, full_height, width, height, len(z), seed, working_size, seconds)
         return {"width": width, "height": height, "full_width": full_width, "full_height": full_height,
+                "working_size": working_size,
                 "seed": seed, "first_variant": only or 0, "variants": encoded, "warnings": notes,
                 "seconds": round(seconds, 3)}
 
 
+def json_parts(data: dict) -> list:
+    """``data`` as JSON, in pieces: values that are bytes, or lists of bytes (base64 PNGs),
+    go in as JSON strings without being copied into one big string."""
+    parts = [b"{"]
+    for i, (key, value) in enumerate(data.items()):
+        parts.append((", " if i else "").encode() + json.dumps(key).encode() + b": ")
+        if isinstance(value, list) and value and all(isinstance(v, bytes) for v in value):
+            parts.append(b"[")
+            for j, item in enumerate(value):
+                parts += [b', "' if j else b'"', item, b'"']
+            parts.append(b"]")
+        elif isinstance(value, bytes):
+            parts += [b'"', value, b'"']
+        else:
+            parts.append(json.dumps(value).encode("utf-8"))
+    parts.append(b"}")
+    return parts
+
+
+_HUNG_UP = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
+
+
 class AppHandler(BaseHTTPRequestHandler):
-    """Routes requests to the server's :class:`ColorizeService`; answers errors as JSON."""
+    """Routes requests to the server's :class:`ColorizeService`; answers errors as JSON.
+
+    Sockets time out after the service's ``limits.request_timeout`` seconds of silence, and
+    a request body must arrive within that time in all, so neither an idle connection nor a
+    body shorter than its Content-Length holds a thread. A client that hangs up is logged in
+    one line."""
 
     server_version = "anime_colorize"
     sys_version = ""
 
+    @property
+    def service(self) -> ColorizeService:
+        """The :class:`ColorizeService` of this handler's :class:`AppServer`."""
+        return typing.cast("AppServer", self.server).service
+
+    def setup(self):
+        self.timeout = self.service.limits.request_timeout  # socket timeout of this connection
+        super().setup()
+
     # --- responses ----------------------------------------------------------------------------
-    def _send(self, status: int, body: bytes, content_type: str, extra: dict | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Content-Security-Policy", _CSP)
-        self.send_header("Referrer-Policy", "no-referrer")
-        for key, value in (extra or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+    def _send(self, status: int, body, content_type: str, extra: dict | None = None) -> None:
+        parts = [body] if isinstance(body, bytes) else body
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(sum(len(part) for part in parts)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Content-Security-Policy", _CSP)
+            self.send_header("Referrer-Policy", "no-referrer")
+            for key, value in (extra or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                for part in parts:
+                    self.wfile.write(part)
+        except _HUNG_UP as e:
+            self.close_connection = True
+            log.info("%s hung up before the answer to %s %s was sent (%s)", self.address_string(), self.command,
+                     self.path, type(e).__name__)
 
     def _json(self, status: int, data: dict) -> None:
-        self._send(status, json.dumps(data).encode("utf-8"), "application/json")
+        self._send(status, json_parts(data), "application/json")
 
     def _error(self, status: int, message: str) -> None:
         self._json(status, {"error": message, "status": status})
@@ -357,7 +547,7 @@ class AppHandler(BaseHTTPRequestHandler):
         if path.startswith("/static/"):
             return self._static(path[len("/static/"):])
         if path == "/api/info":
-            return self._json(200, self.server.service.info())
+            return self._json(200, self.service.info())
         if path == "/favicon.ico":
             return self._static("favicon.svg")
         if path in _POST_PATHS:
@@ -369,21 +559,36 @@ class AppHandler(BaseHTTPRequestHandler):
         if path not in _POST_PATHS:
             return self._error(404, f"no POST endpoint {path}")
         try:
-            payload = self._read_json()
-            result = getattr(self.server.service, _POST_PATHS[path])(payload)
+            with self._request_memory() as payload_reader:
+                payload = payload_reader()
+                result = getattr(self.server.service, _POST_PATHS[path])(payload)
+                del payload
+                return self._json(200, result)
         except RequestError as e:
             log.info("%s refused (%d): %s", path, e.status, e.message)
             return self._error(e.status, e.message)
+        except _HUNG_UP as e:
+            self.close_connection = True
+            log.info("%s hung up during %s (%s)", self.address_string(), path, type(e).__name__)
         except MemoryError:
             log.exception("%s ran out of memory", path)
             return self._error(507, "the server ran out of memory for this picture; try a smaller one")
         except Exception:  # a bug or an environment failure: logged in full here, never sent out
             log.exception("%s failed", path)
             return self._error(500, "internal error in the server; its log has the details")
-        return self._json(200, result)
 
-    def _read_json(self) -> dict:
-        limit = self.server.service.limits.max_upload_bytes
+    @contextlib.contextmanager
+    def _request_memory(self):
+        """Checks the request's headers, reserves memory for its body (and what is made from
+        it) for the whole request, and yields the function that reads it."""
+        from anime_colorize.inference.memory import REQUEST_BYTES_PER_BYTE
+
+        length = self._checked_length()
+        with self.service.reserve(REQUEST_BYTES_PER_BYTE * length, "reading this request"):
+            yield lambda: self._read_json(length)
+
+    def _checked_length(self) -> int:
+        limit = self.service.limits.max_upload_bytes
         content_type = self.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
         length_text = self.headers.get("Content-Length")
         if self.headers.get("Transfer-Encoding") or length_text is None:
@@ -403,9 +608,10 @@ class AppHandler(BaseHTTPRequestHandler):
         if content_type != "application/json":  # also keeps other web sites' plain form posts out
             self.close_connection = True
             raise RequestError(415, "send the request as application/json")
-        body = self.rfile.read(length)
-        if len(body) < length:
-            raise RequestError(400, "the request body ended early")
+        return length
+
+    def _read_json(self, length: int) -> dict:
+        body = self._read_body(length)
         try:
             payload = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
@@ -413,6 +619,33 @@ class AppHandler(BaseHTTPRequestHandler):
         if not isinstance(payload, dict):
             raise RequestError(400, "the request must be a JSON object")
         return payload
+
+    def _read_body(self, length: int) -> bytes:
+        """The request body, which must arrive whole within the request timeout."""
+        timeout = self.service.limits.request_timeout
+        deadline = time.monotonic() + timeout
+        chunks, received = [], 0
+        try:
+            while received < length:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                self.connection.settimeout(left)
+                chunk = self.rfile.read1(min(length - received, 1 << 20))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                received += len(chunk)
+        except TimeoutError:
+            self.close_connection = True
+            raise RequestError(408, f"the request body did not arrive within {timeout:g} s "
+                                    f"({received:,} of {length:,} bytes)") from None
+        finally:
+            self.connection.settimeout(timeout)
+        if received < length:
+            self.close_connection = True
+            raise RequestError(400, "the request body ended early")
+        return b"".join(chunks)
 
     def _static(self, name: str) -> None:
         if not _STATIC_NAME.match(name):
@@ -434,34 +667,55 @@ class AppServer(ThreadingHTTPServer):
         self.service = service
         super().__init__(address, AppHandler)
 
+    def handle_error(self, request, client_address):
+        """One log line for a connection that failed outside a request (a client that hung
+        up, a socket timeout), instead of socketserver's traceback on stderr."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            log.info("%s: connection closed (%s)", client_address[0], type(error).__name__)
+        else:
+            log.error("%s: connection failed (%s: %s)", client_address[0], type(error).__name__, error)
+            log.debug("details", exc_info=True)
+
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        host = "127.0.0.1" if host in ("0.0.0.0", "") else str(host)
         return f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
 
 
 def build_parser() -> argparse.ArgumentParser:
     from anime_colorize import cli_common
+    from anime_colorize.inference import flags
 
     parser = argparse.ArgumentParser(prog="python -m anime_colorize.app",
                                      description=cli_common.summary_line(__doc__))
-    parser.add_argument("--model", required=True, help="generator.keras, a saved_model folder, or a run folder")
+    flags.add_model_flags(parser)
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: %(default)s, this computer only)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: %(default)s; 0 picks a free one)")
     parser.add_argument("--max-upload-mb", type=float, default=32.0,
                         help="largest request in MB (the picture, hint layer and reference, base64-encoded: "
                              "about 4/3 of the files' sizes) (default: %(default)s)")
-    parser.add_argument("--max-pixels", type=int, default=16_000_000,
-                        help="largest picture in pixels, read from the header before decoding "
-                             "(default: %(default)s)")
+    flags.add_picture_flags(parser, default=16_000_000, what="refuse pictures (uploads, hint layers, references)")
     parser.add_argument("--max-variants", type=int, default=8,
                         help="most noise variants per colouring (default: %(default)s)")
+    parser.add_argument("--max-memory-mb", type=float, default=4096.0,
+                        help="the server's peak memory in MB, the model and its runtime included. Each request's "
+                             "work is estimated from the picture sizes in the file headers before anything is "
+                             "decoded, and reserved from what the model leaves of this budget: work that can never "
+                             "fit is refused (413), several full-size variants that do not fit are coloured at "
+                             "the largest preview size that does (each downloads at full size), and work that "
+                             "waits longer than --busy-timeout for memory is told the server is busy (503) "
+                             "(default: %(default)s)")
+    parser.add_argument("--max-working-size", type=int, default=None,
+                        help="the largest working size the page may ask for (default: 4 x --working-size)")
     parser.add_argument("--busy-timeout", type=float, default=120.0,
                         help="seconds a request waits for a running colouring before 'busy' (default: %(default)s)")
-    parser.add_argument("--unsafe", action="store_true",
-                        help="allow a .keras file to run stored code (only for files you trust)")
+    parser.add_argument("--request-timeout", type=float, default=30.0,
+                        help="seconds a client may stay silent, and may take to send a request body, before its "
+                             "connection is closed (default: %(default)s)")
+    flags.add_mode_flags(parser)
     parser.add_argument("--verbose", action="store_true", help="log every request")
     return parser
 
@@ -469,27 +723,40 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from anime_colorize import cli_common
+    cli_common.quiet_tensorflow()
 
     cli_common.setup_logging(args.verbose)
     from anime_colorize.data.io import allow_max_pixels
-    from anime_colorize.export import load_generator
+    from anime_colorize.inference import flags, memory
 
     if not 0 <= args.port <= 65535:
         return cli_common.fail("--port must be between 0 and 65535")
-    if not (args.max_upload_mb > 0 and math.isfinite(args.max_upload_mb)):
-        return cli_common.fail("--max-upload-mb must be a positive number")
+    for flag, value in (("--max-upload-mb", args.max_upload_mb), ("--max-memory-mb", args.max_memory_mb),
+                        ("--request-timeout", args.request_timeout)):
+        if not (value > 0 and math.isfinite(value)):
+            return cli_common.fail(f"{flag} must be a positive number")
     for flag, value in (("--max-pixels", args.max_pixels), ("--max-variants", args.max_variants)):
         if value < 1:
             return cli_common.fail(f"{flag} must be at least 1")
+    problem = flags.check_numbers(args)
+    if problem:
+        return cli_common.fail(problem)
     if args.busy_timeout < 0:
         return cli_common.fail("--busy-timeout must be at least 0")
     allow_max_pixels(args.max_pixels)
     try:
-        generator = load_generator(args.model, safe_mode=not args.unsafe)
+        generator = flags.load_model(args)
     except (FileNotFoundError, ValueError) as e:
         return cli_common.fail(cli_common.describe(e).splitlines()[0])
-    limits = Limits(int(args.max_upload_mb * 2**20), args.max_pixels, args.max_variants, args.busy_timeout)
-    service = ColorizeService(generator, limits, model_name=args.model)
+    limits = Limits(int(args.max_upload_mb * 2**20), args.max_pixels, args.max_variants, args.busy_timeout,
+                    int(args.max_memory_mb * 2**20), args.request_timeout)
+    try:
+        network = memory.measure_network(generator, args.working_size)  # also warms the model up
+        service = ColorizeService(generator, limits, model_name=args.model, mode=flags.make_mode(args),
+                                  working_size=args.working_size, network_bytes_per_pixel=network,
+                                  max_working_size=args.max_working_size)
+    except ValueError as e:
+        return cli_common.fail(str(e))
     try:
         server = AppServer((args.host, args.port), service)
     except OSError as e:
@@ -497,8 +764,10 @@ def main(argv=None) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("listening on %s: anyone who can reach this address can use the page", args.host)
     hints = ", ".join(generator.hint_kinds) or "none"
-    print(f"serving {args.model} ({generator.input_kind} input, hints: {hints}) at {server.url}  "
-          "(Ctrl+C stops)", flush=True)
+    print(f"serving {args.model} ({generator.input_kind} input, hints: {hints}, working size "
+          f"{service.working_size} px) at {server.url}  (Ctrl+C stops)", flush=True)
+    log.info("memory: %s for the model and runtime, %s budget for requests (--max-memory-mb %g)",
+             _megabytes(service.baseline_bytes), _megabytes(service.budget.total), args.max_memory_mb)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
     server.server_close()

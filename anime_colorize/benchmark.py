@@ -1,10 +1,10 @@
 """``python -m anime_colorize.benchmark``: measure training and inference speed and memory.
 
-    python -m anime_colorize.benchmark                                  # dcgan+wgangp at 64, 128, 256 px
+    python -m anime_colorize.benchmark                                  # the default algorithm at 64, 128, 256 px
     python -m anime_colorize.benchmark --size 64 --batch-size 16 --xla both --out bench.json
 
 Per (algorithm, size, XLA setting, mixed precision): training step time and images/s, the input pipeline's
-images/s alone, FLOPs per step (analytic, :func:`train_step_flops`) and the achieved FLOP/s as
+images/s alone, FLOPs per step (analytic, :func:`trainer_flops`) and the achieved FLOP/s as
 a share of this machine's float32 matmul peak, inference latency per working-size image and
 per 1414x2000 manga page, and the peak memory of a process that ran only that configuration.
 It measures and asserts nothing. The table goes to stdout, every raw figure to ``--out``.
@@ -12,6 +12,7 @@ It measures and asserts nothing. The table goes to stdout, every raw figure to `
 from __future__ import annotations
 
 from anime_colorize import cli_common  # noqa: I001  (first: it silences TensorFlow's start-up)
+cli_common.quiet_tensorflow()
 
 import argparse
 import dataclasses
@@ -67,68 +68,22 @@ def layer_macs(model, inputs) -> dict:
             for layer, out in zip(counted, outputs)}
 
 
-def train_step_flops(algo: str, g_macs: int, d_macs: int, batch_size: int, n_critic: int = 2) -> dict:
-    """FLOPs of one ``trainer.train_step`` (an ANALYTIC ESTIMATE, not a profiler count).
-
-    ``g_macs`` / ``d_macs`` are the Conv2D + Dense multiply-adds of one generator /
-    discriminator forward pass on ONE image (see :func:`layer_macs`); FLOPs = 2 x MACs.
-    Normalisation, activations, resizes, losses and the optimizer are left out (they are a
-    few per cent at most). A backward pass costs 2x its forward where the model's weights get
-    gradients (activation and weight gradients) and 1x where gradients only flow through it.
-    Following :mod:`anime_colorize.trainers` (G, D = forward per image, B = batch size):
-
-    * generator update (base.py): G on 2B (two colourings per image), D on 2B, backward
-      2x through G and 1x through D: ``3 G 2B + 2 D 2B``;
-    * dcgan discriminator update: a G forward on B for the fake (no gradient), one D pass on
-      real + fake (2B) with a 2x backward: ``G B + 3 D 2B``;
-    * wgangp, ``n_critic`` times: G on B, critic on real and fake (``3 D B`` each), and the
-      gradient penalty: forward D B, input gradient D B, then the outer gradient through both
-      (the double backward, 2x of each): ``6 D B``; in all ``G B + 12 D B`` per update.
-    * pix2pix: as dcgan (one patch discriminator pass on real + fake).
-    * pix2pix_gp: G on B; the real pass serves the R1 penalty and the loss: forward D B,
-      input gradient D B, double backward 2x of each (``6 D B``); fake ``3 D B``:
-      ``G B + 9 D B``.
-    * pix2pixhd (D = all scales): discriminator update as dcgan; the generator update adds a
-      forward of D on the B real colourings for the feature-matching targets: ``+ D B``.
-    * l2: no discriminator; one colouring per image: generator update ``3 G B``.
-
-    Returns FLOPs ``{"generator_update", "discriminator_update", "total"}``; ValueError for
-    an algorithm this estimate does not know. Cross-check: for the 64 px generator the
-    forward count is within 0.2 % of ``tf.compat.v1.profiler``'s float-op count of the traced,
-    frozen forward graph (the difference is bias adds); the backward factors are the estimate.
-    """
-    g, d, b = g_macs, d_macs, batch_size
-    generator_update = 3 * g * 2 * b + 2 * d * 2 * b
-    if algo in ("dcgan", "pix2pix"):
-        discriminator_update = g * b + 3 * d * 2 * b
-    elif algo == "wgangp":
-        discriminator_update = n_critic * (g * b + 3 * d * b * 2 + 6 * d * b)
-    elif algo == "pix2pix_gp":
-        discriminator_update = g * b + 9 * d * b
-    elif algo == "pix2pixhd":
-        generator_update += d * b
-        discriminator_update = g * b + 3 * d * 2 * b
-    elif algo == "l2":
-        generator_update, discriminator_update = 3 * g * b, 0
-    else:
-        raise ValueError(f"no FLOP estimate for algorithm '{algo}'")
-    flops = {"generator_update": 2 * generator_update, "discriminator_update": 2 * discriminator_update}
-    flops["total"] = flops["generator_update"] + flops["discriminator_update"]
-    return flops
-
-
 def trainer_flops(trainer, size: int, batch_size: int) -> dict | None:
-    """:func:`train_step_flops` for a built trainer at ``size`` px; None for an unknown algo."""
-    z = np.zeros((1, trainer.config.model.z_dim), np.float32)
-    l = np.zeros((1, size, size, 1), np.float32)
-    g = sum(layer_macs(trainer.generator, {"l": l, "z": z}).values())
-    d = 0 if trainer.discriminator is None else sum(layer_macs(
-        trainer.discriminator, {"l": l, "color": np.zeros((1, size, size, trainer.color_channels), np.float32)}
-    ).values())
-    try:
-        return train_step_flops(trainer.name, g, d, batch_size, trainer.config.train.n_critic)
-    except ValueError:
-        return None
+    """FLOPs of one ``trainer.train_step`` at ``size`` px and ``batch_size`` images (an
+    ANALYTIC ESTIMATE, not a profiler count): ``{"generator_update", "discriminator_update",
+    "total"}``, or None for a trainer without an estimate.
+
+    Each trainer states its own formula (``train_step_flops``, see :mod:`anime_colorize.trainers`)
+    in terms of the Conv2D + Dense multiply-adds of its models' forward passes on one image
+    (:func:`layer_macs`); FLOPs = 2 x MACs. Normalisation, activations, resizes, losses and the
+    optimizer are left out (they are a few per cent at most). A backward pass costs 2x its
+    forward where the model's weights get gradients (activation and weight gradients) and 1x
+    where gradients only flow through it. Cross-check: for the 64 px generator the forward
+    count is within 0.2 % of ``tf.compat.v1.profiler``'s float-op count of the traced, frozen
+    forward graph (the difference is bias adds); the backward factors are the estimate.
+    """
+    return trainer.train_step_flops(lambda model, inputs: sum(layer_macs(model, inputs).values()),
+                                    size, batch_size)
 
 
 def matmul_peak(n: int = 2048, runs: int = 5) -> dict:
@@ -177,7 +132,7 @@ def measure_config(spec: BenchSpec) -> dict:
     source = builtin_source(max(16, 4 * spec.batch_size), round(spec.size * config.data.crop_scale),
                             seed=0, progress=False)
     batches = iter(training_dataset(source, spec.size, spec.batch_size, seed=0))
-    fixed_batch = next(batches)
+    fixed_batch = trainer.example_batch(next(batches))
     for _ in range(spec.warmup + 1):
         next(batches)
     count = max(20, 4 * spec.steps)  # well beyond the prefetch buffer, so production is timed
@@ -264,7 +219,7 @@ def machine_info() -> dict:
 
 
 UNITS = {"*_s": "seconds", "*_per_s": "per second", "*flops*": "floating-point operations (analytic "
-         "estimate, see train_step_flops)", "*_mib": "MiB (2**20 bytes)", "peak_rss_mib": "peak resident "
+         "estimate, see trainer_flops)", "*_mib": "MiB (2**20 bytes)", "peak_rss_mib": "peak resident "
          "memory (ru_maxrss) of the process that measured the row: of that configuration alone when "
          "memory_isolated, else of every row so far; TensorFlow's own share is baseline_rss_mib"}
 COLUMNS = [  # (header, width, format, key or function of a result row)
@@ -295,7 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m anime_colorize.benchmark",
                                      description=cli_common.summary_line(__doc__),
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--algos", default="dcgan,wgangp", help="comma-separated training algorithms")
+    parser.add_argument("--algos", help="comma-separated training algorithms, or 'all' (default: the default "
+                                        "algorithm of train)")
     parser.add_argument("--size", default="64,128,256", help="comma-separated working sizes in pixels")
     parser.add_argument("--batch-size", type=int, default=16, help="images per training step")
     parser.add_argument("--filters", type=int, default=16, help="generator / discriminator base filters")
@@ -318,12 +274,17 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_specs(args) -> list:
     """BenchSpecs for every (algo, size, xla) asked for; ValueError with a one-line reason."""
     from anime_colorize import config as config_lib
-    from anime_colorize.trainers import get_trainer
+    from anime_colorize.trainers import available_trainers, get_trainer
 
     for name in ("batch_size", "filters", "depth", "steps", "warmup", "matmul_size", "latency_runs"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer")
-    algos = [a.strip() for a in args.algos.split(",") if a.strip()]
+    if args.algos is None:
+        algos = [config_lib.default_algorithm()]
+    elif args.algos.strip() == "all":
+        algos = available_trainers()
+    else:
+        algos = [a.strip() for a in args.algos.split(",") if a.strip()]
     try:
         sizes = [int(s) for s in args.size.split(",")]
         page_hw = tuple(int(v) for v in args.page_size.lower().split("x"))
@@ -334,10 +295,11 @@ def parse_specs(args) -> list:
         raise ValueError("--algos needs an algorithm, --size must be positive, --page-size two positive sides")
     for algo in algos:
         get_trainer(algo)  # ValueError listing the known ones
-    for size in sizes:  # divisible by 2**depth etc., in the words of the train command
-        config_lib.validate(config_lib.apply_overrides(
-            config_lib.RunConfig(), {"size": size, "depth": args.depth, "batch_size": args.batch_size,
-                                     "filters": args.filters}))
+    for algo in algos:
+        for size in sizes:  # divisible by 2**depth etc., in the words of the train command
+            config_lib.validate(config_lib.apply_overrides(
+                config_lib.RunConfig(), {"algo": algo, "size": size, "depth": args.depth,
+                                         "batch_size": args.batch_size, "filters": args.filters}))
     switch = {"on": [True], "off": [False], "both": [False, True]}
     return [BenchSpec(algo, size, args.batch_size, args.filters, args.depth, xla, args.steps,
                       args.warmup, page_hw, args.latency_runs, mixed_precision=mixed)

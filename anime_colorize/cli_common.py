@@ -1,8 +1,10 @@
-"""What every command-line tool does first: quiet TensorFlow, set up logging.
+"""What every command-line tool does first: quiet TensorFlow, set up logging; and the small
+helpers they share (one-line errors, the summary line of --help).
 
-Import this module before anything that imports TensorFlow. TensorFlow's C++ start-up
-messages go to file descriptor 2 before Python can filter them, so they are silenced by
-the environment variables below and by pointing fd 2 at /dev/null while it loads.
+Importing this module does nothing else: it does not import TensorFlow or touch the
+environment. Each command's ``main`` calls :func:`quiet_tensorflow` first (a command that
+imports TensorFlow at module level calls it right after importing this module), then
+:func:`setup_logging`.
 """
 from __future__ import annotations
 
@@ -10,9 +12,6 @@ import contextlib
 import logging
 import os
 import sys
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
 @contextlib.contextmanager
@@ -32,13 +31,23 @@ def _stderr_silenced():
         os.close(saved)
 
 
-with _stderr_silenced():
-    import tensorflow  # noqa: F401,E402  (loads the C++ runtime quietly)
-    import keras  # noqa: F401,E402
+def quiet_tensorflow() -> None:
+    """Keeps TensorFlow's start-up noise out of the terminal; call it before anything imports
+    TensorFlow (later, it still quiets absl's Python logging).
 
-import absl.logging  # noqa: E402
+    TensorFlow's C++ start-up messages go to file descriptor 2 before Python can filter them,
+    so they are silenced by ``TF_CPP_MIN_LOG_LEVEL=3`` (unless the user set it) and by
+    pointing fd 2 at /dev/null while TensorFlow and Keras load. Calling it again is harmless.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if "tensorflow" not in sys.modules or "keras" not in sys.modules:
+        with _stderr_silenced():
+            import tensorflow  # noqa: F401  (loads the C++ runtime quietly)
+            import keras  # noqa: F401
+    import absl.logging
 
-absl.logging.set_verbosity(absl.logging.ERROR)
+    absl.logging.set_verbosity(absl.logging.ERROR)
 
 
 def setup_logging(verbose: bool = False) -> None:

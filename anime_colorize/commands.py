@@ -72,7 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # only the command name is parsed here: everything after it is the command's
         args = build_parser().parse_args(argv[:1])
-        from anime_colorize import cli_common  # noqa: F401  (quiets TensorFlow before the command imports it)
+        from anime_colorize import cli_common
+
+        cli_common.quiet_tensorflow()  # before the command imports TensorFlow
 
         command = importlib.import_module(COMMANDS[args.command])
         return int(command.main(argv[1:]))

@@ -48,6 +48,7 @@ and, for point-hint models, ``hint_sweep.png``, ``hint_sheet.png`` and ``hint_sw
 from __future__ import annotations
 
 import anime_colorize.cli_common as cli_common  # first: quiets TensorFlow's start-up logs
+cli_common.quiet_tensorflow()
 
 import argparse
 import sys

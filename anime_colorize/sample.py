@@ -5,9 +5,11 @@
     # K colourings of every picture of a folder (or of one file) at full resolution
     python -m anime_colorize.sample --model runs/x/saved_model --input faces/ --num-samples 4 --out colored/
 
-Colour inputs are reduced to their lightness first. Batch mode writes ``<stem>_<k>.png``
+Colour inputs are reduced to their lightness first. Batch mode is the ``colorize`` command's
+loop (:mod:`anime_colorize.inference.runner`) without hints: it writes ``<stem>_<k>.png``
 (``<stem> (2)_<k>.png`` and so on where inputs share a stem, e.g. ``a.png`` and ``sub/a.jpg``)
-and skips unreadable inputs, naming each with its reason.
+and skips unreadable inputs, naming each with its reason. Neither mode writes over an input,
+and files of an earlier run are kept unless ``--overwrite`` is given.
 """
 from __future__ import annotations
 
@@ -16,7 +18,10 @@ import logging
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from anime_colorize import cli_common
+from anime_colorize.inference import flags
 
 log = logging.getLogger("anime_colorize.sample")
 
@@ -34,7 +39,7 @@ def parse_grid(text: str) -> tuple[int, int]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m anime_colorize.sample",
                                      description=cli_common.summary_line(__doc__))
-    parser.add_argument("--model", required=True, help="generator.keras, a saved_model folder, or a run folder")
+    flags.add_model_flags(parser)
     parser.add_argument("--input", required=True, help="an image file or a folder of images")
     parser.add_argument("--out", required=True, help="grid PNG (grid mode) or output folder (batch mode)")
     parser.add_argument("--grid", type=parse_grid, default=None, help="ROWSxCOLS grid of one drawing (default 5x5)")
@@ -44,107 +49,83 @@ def build_parser() -> argparse.ArgumentParser:
                         help="grid z: independent random draws, or segments of z moved through offsets")
     parser.add_argument("--span", type=float, default=2.0, help="offset range for --sweep segments")
     parser.add_argument("--tile-size", type=int, default=256, help="longest side of each grid tile in pixels")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random z")
-    parser.add_argument("--unsafe", action="store_true",
-                        help="allow a .keras file to run stored code (only for files you trust)")
-    parser.add_argument("--max-pixels", type=int, default=64_000_000,
-                        help="skip (batch mode) or refuse (grid mode) images with more pixels than this, read "
-                             "from the file header before decoding: a guard against decompression bombs "
-                             "(default: %(default)s)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    flags.add_output_flags(parser)
+    flags.add_picture_flags(parser, what="skip (batch mode) or refuse (grid mode) images", hint_pictures=False)
     return parser
 
 
 def run_grid(generator, input_path: Path, out: Path, rows: int, cols: int, args) -> None:
+    """A ROWS x COLS grid of one drawing (shrunk to --tile-size), one z per tile, each tile
+    the output mode's picture."""
     from anime_colorize import sampling
     from anime_colorize.data.io import read_image, write_image
+    from anime_colorize.inference.modes import Page
+    from anime_colorize.inference.outputs import PICTURE
 
     rgb = sampling.fit_within(read_image(input_path, max_pixels=args.max_pixels), args.tile_size)
     if args.sweep == "segments":
         z = sampling.segment_sweep(rows, cols, generator.z_dim, args.span)
     else:
         z = sampling.random_sweep(rows * cols, generator.z_dim, args.seed)
-    colourings = sampling.colorize(generator, rgb, z)
-    write_image(out, sampling.make_grid(colourings, rows, cols))
+    mode = flags.make_mode(args)
+    page = Page(input_path.name, sampling.prepare_input(rgb, generator.input_kind), generator.input_kind)
+    colors = sampling.predict_working(generator, [page.model_input], z, None, args.batch_size, args.working_size)[0]
+    state = mode.begin(page)
+    tiles = [mode.render(page, sampling.PredictedColors(colors[k], page.size), state)[PICTURE] for k in range(len(z))]
+    write_image(out, sampling.make_grid(np.stack(tiles), rows, cols))
     print(f"wrote {out} ({rows}x{cols}, {args.sweep} sweep)")
 
 
-class OutputNames:
-    """Output stems for batch mode: an input's own stem, or ``<stem> (2)``, ``<stem> (3)``, ...
-    where an earlier input already took it (compared case-insensitively, for case-insensitive
-    file systems), so no output overwrites another."""
-
-    def __init__(self):
-        self.taken = set()
-
-    def stem_for(self, path) -> str:
-        base = Path(path).stem
-        stem, n = base, 1
-        while stem.casefold() in self.taken:
-            n += 1
-            stem = f"{base} ({n})"
-        if n > 1:
-            log.info("%s: written as '%s_<k>.png' ('%s' is taken by another input)", path, stem, base)
-        self.taken.add(stem.casefold())
-        return stem
-
-
 def run_batch(generator, inputs: list, out_dir: Path, count: int, args) -> int:
-    """Colours every input; returns the number of inputs that could not be read."""
-    from tqdm.auto import tqdm
-
+    """Colours every input; returns the number of inputs that could not be coloured."""
     from anime_colorize import sampling
-    from anime_colorize.data.io import read_image_or_none, write_image
+    from anime_colorize.inference.outputs import plan_outputs
+    from anime_colorize.inference.runner import colour_files
 
+    mode = flags.make_mode(args)
+    plan = plan_outputs(inputs, out_dir, count, numbered=True, tails=mode.tails(), overwrite=args.overwrite)
     z = sampling.random_sweep(count, generator.z_dim, args.seed)
-    failed = 0
-    names = OutputNames()
-    for path in tqdm(inputs, desc="colouring", unit="img", disable=args.quiet):
-        rgb, reason = read_image_or_none(path, max_pixels=args.max_pixels)
-        if rgb is None:
-            log.warning("skipped %s: %s", path, reason)
-            failed += 1
-            continue
-        stem = names.stem_for(path)
-        for k, image in enumerate(sampling.colorize(generator, rgb, z)):
-            write_image(out_dir / f"{stem}_{k}.png", image)
-    if failed < len(inputs):
-        print(f"wrote {(len(inputs) - failed) * count} images to {out_dir}"
+    report = colour_files(generator, inputs, plan, z, mode=mode, batch_size=args.batch_size,
+                          working_size=args.working_size, max_pixels=args.max_pixels, progress=not args.quiet)
+    failed = len(report.skipped)
+    if report.coloured:
+        print(f"wrote {report.coloured * count} images to {out_dir}"
               + (f"; skipped {failed} unreadable inputs (listed above with their reasons)" if failed else ""))
     return failed
 
 
 def main(argv=None) -> int:
+    cli_common.quiet_tensorflow()
     args = build_parser().parse_args(argv)
     cli_common.setup_logging()
     from anime_colorize.data.io import allow_max_pixels, find_images
-    from anime_colorize.export import load_generator
+    from anime_colorize.inference.outputs import plan_outputs
 
     if args.grid is not None and args.num_samples is not None:
         return cli_common.fail("use either --grid (one drawing) or --num-samples (batch mode), not both")
-    if args.num_samples is not None and args.num_samples < 1:
-        return cli_common.fail("--num-samples must be at least 1")
-    if args.max_pixels < 1:
-        return cli_common.fail("--max-pixels must be at least 1")
+    problem = flags.check_numbers(args)
+    if problem:
+        return cli_common.fail(problem)
     allow_max_pixels(args.max_pixels)
     input_path, out = Path(args.input), Path(args.out)
     try:
         inputs = find_images(input_path)
-        generator = load_generator(args.model, safe_mode=not args.unsafe)
+        generator = flags.load_model(args)
     except (FileNotFoundError, ValueError) as e:
         return cli_common.fail(cli_common.describe(e).splitlines()[0])
     if args.num_samples is None and input_path.is_file():
         rows, cols = args.grid or (5, 5)
         try:
+            plan_outputs(inputs, out, 1, single_file=True, overwrite=args.overwrite)
             run_grid(generator, input_path, out, rows, cols, args)
-        except (ValueError, OSError) as e:  # ImageReadError is a ValueError
+        except (ValueError, OSError) as e:  # OutputError and ImageReadError are ValueErrors
             return cli_common.fail(cli_common.describe(e))
         return 0
     if args.grid is not None:
         return cli_common.fail("--grid takes one image file; for a folder use --num-samples")
     try:
         failed = run_batch(generator, inputs, out, args.num_samples or 1, args)
-    except (ValueError, OSError) as e:  # an output that cannot be written: full disk, --out a file, ...
+    except (ValueError, OSError) as e:  # OutputError before any work; an output that cannot be written
         return cli_common.fail(cli_common.describe(e))
     if failed == len(inputs):
         what = (f"{input_path} could not be read (reason above)" if input_path.is_file()

@@ -3,6 +3,10 @@
     python -m anime_colorize.train --algo wgangp                 # built-in pictures, a few minutes
     python -m anime_colorize.train --algo wgangp --data ~/faces --size 64 --steps 20000 --out runs/faces
     python -m anime_colorize.train --out runs/faces --resume --steps 30000
+    python -m anime_colorize.train --config runs/faces/config.json --out runs/faces2 --seed 1
+
+Flags are grouped in --help: training, data and model settings every run has, then each
+algorithm's own settings (generated from the algorithms' settings classes).
 """
 from __future__ import annotations
 
@@ -22,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=f"algorithms: {', '.join(available_trainers())}")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    parser.add_argument("--config", metavar="FILE",
+                        help="start a new run from the settings in FILE (e.g. another run's config.json); "
+                             "flags given here override them")
     parser.add_argument("--overwrite", action="store_true",
                         help="start afresh in an --out that holds a run (its checkpoints, logs and exports are deleted)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -29,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     config_lib.add_arguments(parser, config_lib.TrainConfig, "training")
     config_lib.add_arguments(parser, config_lib.DataConfig, "data")
     config_lib.add_arguments(parser, config_lib.ModelConfig, "model")
+    config_lib.add_algorithm_arguments(parser)
     return parser
 
 
@@ -37,15 +45,17 @@ def _sigterm_as_interrupt(signum, frame):
 
 
 def main(argv=None) -> int:
+    cli_common.quiet_tensorflow()
     from anime_colorize import training
     from anime_colorize.data.io import allow_max_pixels
     from anime_colorize.trainers import get_trainer
 
     args = build_parser().parse_args(argv)
     cli_common.setup_logging(args.verbose)
-    given = {k: v for k, v in vars(args).items() if k not in ("resume", "overwrite", "quiet", "verbose")}
+    command_only = ("resume", "config", "overwrite", "quiet", "verbose")
+    given = {k: v for k, v in vars(args).items() if k not in command_only}
     try:
-        config = training.resolve_config(given, args.resume)
+        config = training.resolve_config(given, args.resume, args.config)
         config_lib.validate(config)
         get_trainer(config.train.algo)
     except ValueError as e:  # RunFolderError is one

@@ -11,16 +11,22 @@ Run folder layout (``config.train.out``)::
                        (hint models: input | hints | truth | samples, with simulated hints)
     examples/          the preview pictures in colour (and, for line-art models, their
                        line drawings as <k>_lines.png), handy inputs for sample / colorize
-    metrics.csv        the logged losses, one row per --log-every steps
+    metrics.csv        the logged losses, one row per --log-every steps, each value the mean
+                       over those steps (as in TensorBoard and on the progress bar)
     loss_curves.png    plots of metrics.csv
     generator.keras, saved_model/    the exported generator
+
+A run is put together from pieces that each do one thing: :class:`RunFolder` (what the chief
+writes where), :class:`Checkpoints` (save, resume from the newest checkpoint that reads
+cleanly, roll back), :class:`IntervalMeans` and :class:`LossLog` (what is logged),
+:class:`Previews`, :class:`NonFiniteGuard` (roll back and lower the learning rates), and the
+loop of :class:`_Run` around ``trainer.train_step``.
 """
 from __future__ import annotations
 
 import csv
 import errno
 import io
-import json
 import logging
 import math
 import shutil
@@ -47,7 +53,7 @@ CHECKPOINT_DIR = "checkpoints"
 PREVIEW_IMAGES = 8
 PREVIEW_SAMPLES = 4
 # Settings a resumed run may change; anything else would make it a different run.
-RESUMABLE_OVERRIDES = {"steps", "max_minutes", "log_every", "sample_every", "checkpoint_every",
+RESUMABLE_OVERRIDES = {"out", "steps", "max_minutes", "log_every", "sample_every", "checkpoint_every",
                        "xla", "eager", "nan_retries", "strategy", "mixed_precision"}
 
 
@@ -56,24 +62,37 @@ class RunFolderError(ValueError):
 
 
 def has_checkpoint(out) -> bool:
-    return tf.train.latest_checkpoint(str(Path(out) / CHECKPOINT_DIR)) is not None
+    """Whether ``out`` holds a checkpoint (read from the files, as :class:`Checkpoints` does)."""
+    return any((Path(out) / CHECKPOINT_DIR).glob("*.index"))
 
 
-def resolve_config(given: dict, resume: bool) -> config_lib.RunConfig:
+def resolve_config(given: dict, resume: bool, config_file=None) -> config_lib.RunConfig:
     """The run's configuration from the flags the user gave.
 
-    A fresh run starts from the defaults; a resumed run from its saved ``config.json``, where
-    only :data:`RESUMABLE_OVERRIDES` may change.
+    A fresh run starts from the defaults, or from ``config_file`` (a JSON configuration such as
+    another run's ``config.json``, in the current or an earlier format), and the flags override
+    it. A resumed run starts from its saved ``config.json``, where only
+    :data:`RESUMABLE_OVERRIDES` may change. ValueError (:class:`RunFolderError` for the run
+    folder) naming the file or flag at fault.
     """
-    out = Path(given.get("out", config_lib.TrainConfig().out))
+    if config_file is not None and resume:
+        raise RunFolderError("--config starts a new run; --resume continues the run in --out with its own "
+                             "config.json: give one of them")
     if not resume:
-        return config_lib.apply_overrides(config_lib.RunConfig(), given)
+        base = config_lib.RunConfig() if config_file is None else config_lib.load(config_file)
+        if config_file is not None and "out" not in given and \
+                Path(base.train.out).resolve() == Path(config_file).resolve().parent:
+            # The file is that run's own config.json: a new run there would start over it.
+            raise RunFolderError(f"{config_file} is the configuration of the run in {base.train.out}: "
+                                 "give --out for the new run")
+        return config_lib.apply_overrides(base, given)
+    out = Path(given.get("out", config_lib.TrainConfig().out))
     saved_path = out / CONFIG_NAME
     if not saved_path.exists():
         raise RunFolderError(f"cannot resume: {saved_path} not found")
-    saved = config_lib.from_dict(json.loads(saved_path.read_text()))
+    saved = config_lib.load(saved_path)
     flat = {k: v for section in config_lib.to_dict(saved).values() for k, v in section.items()}
-    changed = {k for k, v in given.items() if k not in RESUMABLE_OVERRIDES and flat.get(k) != v}
+    changed = {k for k, v in given.items() if k in flat and k not in RESUMABLE_OVERRIDES and flat[k] != v}
     if changed:
         flags = ", ".join(config_lib.flag_name(k) for k in sorted(changed))
         raise RunFolderError(f"cannot change {flags} when resuming {out}; only "
@@ -81,10 +100,11 @@ def resolve_config(given: dict, resume: bool) -> config_lib.RunConfig:
     return config_lib.apply_overrides(saved, given)
 
 
-def preview_batch(source, config) -> np.ndarray:
-    """uint8 (N, size, size, 3) pictures shown in the preview grids."""
+def preview_batch(source, builtin: bool, config) -> np.ndarray:
+    """uint8 (N, size, size, 3) pictures shown in the preview grids: held-out pictures when
+    training on ``builtin`` pictures, else the first pictures of ``source``."""
     size, seed = config.data.size, config.train.seed
-    if config.data.data is None and config.data.data_a is None:  # built-in pictures
+    if builtin:
         return pipeline.builtin_holdout(PREVIEW_IMAGES, size, seed)
     pictures = []
     for index in range(min(PREVIEW_IMAGES, len(source))):
@@ -164,7 +184,7 @@ class _MetricsLog:
 
     def __init__(self, path: Path, start_step: int):
         self.path = path
-        self.names = None
+        self.names: list[str] = []
         if path.exists():
             with open(path, newline="") as f:
                 rows = [r for r in csv.DictReader(f) if int(r["step"]) <= start_step]
@@ -180,7 +200,7 @@ class _MetricsLog:
                 writer.writerows(rows)
 
     def append(self, step: int, values: dict) -> None:
-        new = self.names is None
+        new = not self.names
         if new:
             self.names = sorted(values)
         with open(self.path, "a", newline="") as f:
@@ -218,90 +238,279 @@ def _saving(what: str, action):
         raise
 
 
+# --- the pieces of a run ---------------------------------------------------------------------
+class RunFolder:
+    """Where a run writes: the chief writes the run folder ``out``; another worker of a
+    multi-worker run saves its (collective) checkpoints and export into a scratch folder, and
+    reads the chief's checkpoints to resume."""
+
+    def __init__(self, out, chief: bool):
+        self.out = Path(out)
+        self.chief = chief
+        self.save_dir = self.out if chief else Path(tempfile.mkdtemp(prefix="anime_colorize_worker_"))
+
+    def check_start(self, resume: bool) -> None:
+        """Refuses to start a new run over an existing one (nothing is overwritten)."""
+        if self.chief and not resume and has_checkpoint(self.out):
+            raise RunFolderError(f"{self.out} already holds a training run; pass --resume to continue it, "
+                                 "or choose another --out")
+
+    def write_start(self, config: config_lib.RunConfig, pictures: np.ndarray) -> None:
+        """config.json and the example pictures (with their line drawings for line-art models)."""
+        if not self.chief:
+            return
+        out = self.out
+        _saving(CONFIG_NAME, lambda: write_bytes_atomic(out / CONFIG_NAME, config_lib.to_json(config).encode()))
+        for k, picture in enumerate(pictures):
+            write_image(out / "examples" / f"{k}.png", picture)
+        if config.model.input == "lineart":
+            for k, lines in enumerate(preview_lines(pictures)):
+                write_image(out / "examples" / f"{k}_lines.png", np.rint(lines * 255).astype(np.uint8))
+
+    def drop_scratch(self) -> None:
+        """Removes a non-chief worker's scratch folder (its saves were only to take part in
+        collective writes)."""
+        if not self.chief:
+            shutil.rmtree(self.save_dir, ignore_errors=True)
+
+
+def _checkpoint_number(prefix: Path) -> int:
+    try:
+        return int(prefix.name.rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        return -1
+
+
+class Checkpoints:
+    """The run's checkpoints: saved into ``save_dir``/checkpoints, read from
+    ``read_dir``/checkpoints (the chief's), at most three kept.
+
+    Checkpoint writes are atomic (TensorFlow writes temporary files, renames them, then updates
+    the 'checkpoint' index), so a kill during a save leaves the previous one intact. A checkpoint
+    damaged otherwise (a truncated or corrupted file) is found by reading it whole before it is
+    restored: :meth:`restore_newest` then restores the newest one that reads cleanly, says which
+    and why in one log line per damaged checkpoint, and (on the chief) moves the damaged files to
+    ``checkpoints/damaged/`` so that nothing overwrites or deletes them.
+    """
+
+    def __init__(self, trainer, read_dir: Path, save_dir: Path, chief: bool):
+        self.trainer = trainer
+        self.read_dir = Path(read_dir) / CHECKPOINT_DIR
+        self.save_dir = Path(save_dir) / CHECKPOINT_DIR
+        self.chief = chief
+        self.saved_step: int | None = None
+        self.manager: tf.train.CheckpointManager | None = None
+
+    def _manager(self):
+        # Made on first use. It reads the 'checkpoint' index, which may still name a damaged
+        # checkpoint that was set aside: its next save rewrites the index, and rotating out a
+        # checkpoint whose files are gone deletes nothing.
+        if self.manager is None:
+            self.manager = tf.train.CheckpointManager(self.trainer.checkpoint, str(self.save_dir), max_to_keep=3)
+        return self.manager
+
+    def save(self, step: int) -> None:
+        _saving(f"the checkpoint of step {step}", lambda: self._manager().save(checkpoint_number=step))
+        self.saved_step = step
+
+    def candidates(self) -> list[Path]:
+        """Checkpoint prefixes in the folder, newest first (read from the files, so a damaged
+        'checkpoint' index hides none)."""
+        prefixes = [path.with_suffix("") for path in self.read_dir.glob("*.index")]
+        return sorted(prefixes, key=_checkpoint_number, reverse=True)
+
+    @staticmethod
+    def read_error(prefix: Path):
+        """None if the checkpoint ``prefix`` reads cleanly (every tensor, checksums checked),
+        else (the file at fault, the error)."""
+        try:
+            reader = tf.train.load_checkpoint(str(prefix))
+        except Exception as e:  # noqa: BLE001  anything that stops a read marks it damaged
+            return prefix.with_name(prefix.name + ".index"), e
+        try:
+            for name in reader.get_variable_to_shape_map():
+                reader.get_tensor(name)
+        except Exception as e:  # noqa: BLE001
+            data = sorted(prefix.parent.glob(prefix.name + ".data-*"))
+            return (data[0] if len(data) == 1 else prefix.with_name(prefix.name + ".data-*")), e
+        return None
+
+    def restore_newest(self) -> int | None:
+        """Restores the newest checkpoint that reads cleanly; returns its step, or None if the
+        folder has no checkpoint. RunFolderError if none of them reads cleanly (then nothing
+        is moved)."""
+        damaged: list[tuple[Path, tuple[Path, Exception]]] = []
+        for prefix in self.candidates():
+            problem = self.read_error(prefix)
+            if problem is None:
+                self.trainer.checkpoint.restore(str(prefix)).assert_existing_objects_matched()
+                step = int(self.trainer.step.numpy())
+                for bad, (file, error) in damaged:
+                    where = self._set_aside(bad) if self.chief else None
+                    log.warning("checkpoint %s is damaged (%s: %s): resuming from %s (step %d)%s", file,
+                                type(error).__name__, _first_line(error), prefix.name, step,
+                                f"; the damaged files are kept in {where}" if where else "")
+                self.saved_step = step
+                return step
+            damaged.append((prefix, problem))
+        if damaged:
+            _, (file, error) = damaged[0]
+            raise RunFolderError(f"no checkpoint in {self.read_dir} reads cleanly (the newest, {file}: "
+                                 f"{type(error).__name__}: {_first_line(error)}); start afresh with --overwrite")
+        return None
+
+    def _set_aside(self, prefix: Path) -> Path:
+        """Moves the files of checkpoint ``prefix`` into damaged/ (a fresh subfolder if a
+        checkpoint of that name was set aside before); returns the folder."""
+        where = self.read_dir / "damaged"
+        if any(where.glob(prefix.name + ".*")):
+            number = 2
+            while (self.read_dir / "damaged" / f"{prefix.name}-{number}").exists():
+                number += 1
+            where = self.read_dir / "damaged" / f"{prefix.name}-{number}"
+        where.mkdir(parents=True, exist_ok=True)
+        for path in prefix.parent.glob(prefix.name + ".*"):
+            path.rename(where / path.name)
+        return where
+
+
+def _first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0][:300] if lines else ""
+
+
+class IntervalMeans:
+    """Running means of the logged values since the last :meth:`pop`."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.count = 0
+
+    def add(self, values: dict) -> None:
+        for name, value in values.items():
+            self.sums[name] = self.sums.get(name, 0.0) + value
+        self.count += 1
+
+    def pop(self) -> dict:
+        """{name: mean since the last pop}; then starts afresh."""
+        means = {name: total / self.count for name, total in self.sums.items()}
+        self.reset()
+        return means
+
+
+class LossLog:
+    """The chief's loss log: every step's values are collected; every --log-every steps (and
+    at the last step) their means over the interval go to the progress bar, TensorBoard and
+    metrics.csv."""
+
+    def __init__(self, out: Path, start_step: int, writer, bar, log_every: int, last_step: int):
+        self.metrics = _MetricsLog(out / "metrics.csv", start_step)
+        self.writer, self.bar = writer, bar
+        self.log_every, self.last_step = log_every, last_step
+        self.means = IntervalMeans()
+
+    def add(self, step: int, values: dict) -> None:
+        self.means.add(values)
+        if step % self.log_every == 0 or step == self.last_step:
+            means = self.means.pop()
+            self.bar.set_postfix({k: f"{v:.3g}" for k, v in means.items()}, refresh=False)
+            self.writer.scalars(means, step)
+            self.metrics.append(step, means)
+
+    def undo(self) -> None:
+        """Forgets the values of steps that were rolled back."""
+        self.means.reset()
+
+
+class Previews:
+    """Preview grids of the fixed preview pictures (samples/step_<n>.png and TensorBoard)."""
+
+    def __init__(self, trainer, pictures: np.ndarray, out: Path, writer, seed: int):
+        self.trainer, self.pictures, self.out, self.writer, self.seed = trainer, pictures, out, writer, seed
+
+    def save(self, step: int) -> None:
+        grid = preview_grid(self.trainer, self.pictures, self.seed)
+        _saving("a preview grid", lambda: write_image(self.out / "samples" / f"step_{step:07d}.png", grid))
+        self.writer.image("samples", grid, step)
+
+
+class NonFiniteGuard:
+    """A non-finite loss undoes the step: back to the last checkpoint with the learning rates
+    halved, at most ``retries`` times in a row."""
+
+    def __init__(self, trainer, checkpoints: Checkpoints, retries: int):
+        self.trainer, self.checkpoints, self.retries = trainer, checkpoints, retries
+        self.streak = 0
+
+    def check(self, step: int, values: dict) -> bool:
+        """True if ``values`` are finite; else rolls back (TrainingDiverged once the streak
+        exceeds the retries) and returns False."""
+        if all(math.isfinite(v) for v in values.values()):
+            self.streak = 0
+            return True
+        bad = ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))
+        self.streak += 1
+        if self.streak > self.retries:
+            raise TrainingDiverged(f"training diverged: non-finite losses ({bad}) at step {step}, "
+                                   f"{self.streak} times in a row despite lower learning rates; "
+                                   f"the last good checkpoint is step {self.checkpoints.saved_step}")
+        # Halve the rates in force now: the checkpoint holds older (possibly higher) ones.
+        lowered = [float(optimizer.learning_rate) * 0.5 for optimizer in self.trainer.optimizers]
+        back_to = self.checkpoints.restore_newest()
+        for optimizer, rate in zip(self.trainer.optimizers, lowered):
+            optimizer.learning_rate.assign(rate)
+        rates = ", ".join(f"{rate:.3g}" for rate in lowered)
+        log.warning("non-finite loss (%s) at step %d: the step was undone, training goes on from "
+                    "step %d with learning rates lowered to %s", bad, step, back_to, rates)
+        return False
+
+
 class _Run:
-    """One training run in its folder: set-up, the loop around the step, and the wrap-up."""
+    """One training run: set up from the pieces above, the loop around the step, the wrap-up."""
 
     def __init__(self, config: config_lib.RunConfig, resume: bool, progress: bool):
         config_lib.validate(config)
         trainer_cls = get_trainer(config.train.algo)
-        t = self.t = config.train
-        self.strategy = distribute.make_strategy(t.strategy)  # first: multiworker needs a fresh runtime
-        self.chief = distribute.is_chief(self.strategy)
+        self.config, self.t = config, config.train
+        self.strategy = distribute.make_strategy(self.t.strategy)  # first: multiworker needs a fresh runtime
         replicas = self.strategy.num_replicas_in_sync
         if config.data.batch_size % replicas:
             raise ValueError(f"--batch-size {config.data.batch_size} must be divisible by the {replicas} "
-                             f"replicas of --strategy {t.strategy}")
-        self.config, self.progress = config, progress and self.chief
-        self.out = out = Path(t.out)
-        if self.chief and not resume and has_checkpoint(out):
-            raise RunFolderError(f"{out} already holds a training run; pass --resume to continue it, "
-                                 "or choose another --out")
+                             f"replicas of --strategy {self.t.strategy}")
+        self.folder = RunFolder(self.t.out, distribute.is_chief(self.strategy))
+        self.chief, self.progress = self.folder.chief, progress and self.folder.chief
+        self.folder.check_start(resume)
         # The data first: a folder with nothing usable fails before anything is written.
         self.source, self.report = trainer_cls.make_source(config, progress=self.progress)
         if self.report is not None:  # each skipped file was logged with its reason by the scan
             log.info(self.report.summary(config.data.data))
-        out.mkdir(parents=True, exist_ok=True)
-        # Only the chief writes into the run folder; other workers save the same checkpoints
-        # (saving is collective) into a scratch folder.
-        self.save_dir = out if self.chief else Path(tempfile.mkdtemp(prefix="anime_colorize_worker_"))
+        self.folder.out.mkdir(parents=True, exist_ok=True)
         self.trainer = trainer_cls(config, self.strategy)
-        # Checkpoint writes are atomic (TensorFlow writes temporary files, renames them, then
-        # updates the 'checkpoint' index), so a kill during a save leaves the previous one intact.
-        self.manager = tf.train.CheckpointManager(self.trainer.checkpoint, str(self.save_dir / CHECKPOINT_DIR),
-                                                  max_to_keep=3)
-        latest = tf.train.latest_checkpoint(str(out / CHECKPOINT_DIR))  # every worker reads the chief's
-        if resume and latest is not None:
-            self.trainer.checkpoint.restore(latest).assert_existing_objects_matched()
-            log.info("resumed %s at step %d", out, int(self.trainer.step.numpy()))
-        elif resume:
-            log.info("no checkpoint in %s yet: starting from step 0", out / CHECKPOINT_DIR)
-        self.start = self.step = self.saved_step = int(self.trainer.step.numpy())
-        if not resume or latest is None:  # something to roll back to; the same decision on every worker
-            self.save_checkpoint()
-        self.pictures = preview_batch(self.source, config)
-        self.writer = self.metrics = None
-        if self.chief:
-            _saving(CONFIG_NAME, lambda: write_bytes_atomic(out / CONFIG_NAME, config_lib.to_json(config).encode()))
-            for k, picture in enumerate(self.pictures):
-                write_image(out / "examples" / f"{k}.png", picture)
-            if config.model.input == "lineart":
-                for k, lines in enumerate(preview_lines(self.pictures)):
-                    write_image(out / "examples" / f"{k}_lines.png", np.rint(lines * 255).astype(np.uint8))
-            self.writer = SummaryWriter(out / "logs")
-            self.metrics = _MetricsLog(out / "metrics.csv", self.start)
-        self.nan_streak = 0
+        self.checkpoints = Checkpoints(self.trainer, self.folder.out, self.folder.save_dir, self.chief)
+        start = self.resume() if resume else None
+        if start is None:  # something to roll back to; the same decision on every worker
+            start = int(self.trainer.step.numpy())
+            self.checkpoints.save(start)
+        self.start = self.step = start
+        pictures = preview_batch(self.source, self.report is None, config)
+        self.folder.write_start(config, pictures)
+        self.writer = SummaryWriter(self.folder.out / "logs") if self.chief else None
+        self.previews = Previews(self.trainer, pictures, self.folder.out, self.writer, self.t.seed)
+        self.guard = NonFiniteGuard(self.trainer, self.checkpoints, self.t.nan_retries)
 
-    def save_checkpoint(self):
-        _saving(f"the checkpoint of step {self.step}", lambda: self.manager.save(checkpoint_number=self.step))
-        self.saved_step = self.step
+    def resume(self) -> int | None:
+        """The step of the checkpoint resumed from, or None (no checkpoint yet)."""
+        step = self.checkpoints.restore_newest()
+        if step is None:
+            log.info("no checkpoint in %s yet: starting from step 0", self.folder.out / CHECKPOINT_DIR)
+        else:
+            log.info("resumed %s at step %d", self.folder.out, step)
+        return step
 
-    def save_preview(self):
-        if not self.chief:
-            return
-        grid = preview_grid(self.trainer, self.pictures, self.t.seed)
-        _saving("a preview grid", lambda: write_image(self.out / "samples" / f"step_{self.step:07d}.png", grid))
-        self.writer.image("samples", grid, self.step)
-
-    def recover_from_non_finite(self, values: dict):
-        """Rolls back to the last checkpoint and halves the learning rates, or gives up."""
-        bad = ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))
-        self.nan_streak += 1
-        if self.nan_streak > self.t.nan_retries:
-            raise TrainingDiverged(f"training diverged: non-finite losses ({bad}) at step {self.step}, "
-                                   f"{self.nan_streak} times in a row despite lower learning rates; "
-                                   f"the last good checkpoint is step {self.saved_step}")
-        # Halve the rates in force now: the checkpoint holds older (possibly higher) ones.
-        lowered = [float(optimizer.learning_rate) * 0.5 for optimizer in self.trainer.optimizers]
-        latest = tf.train.latest_checkpoint(str(self.out / CHECKPOINT_DIR))
-        self.trainer.checkpoint.restore(latest).assert_existing_objects_matched()
-        for optimizer, rate in zip(self.trainer.optimizers, lowered):
-            optimizer.learning_rate.assign(rate)
-        rates = [f"{rate:.3g}" for rate in lowered]
-        log.warning("non-finite loss (%s) at step %d: the step was undone, training goes on from "
-                    "step %d with learning rates lowered to %s", bad, self.step, self.saved_step, ", ".join(rates))
-        self.step = int(self.trainer.step.numpy())
-
-    def loop(self, bar):
+    def loop(self, bar, loss_log) -> bool:
         """Steps until --steps or the time budget; returns True if stopped by the budget."""
         t = self.t
         deadline = None if t.max_minutes is None else time.monotonic() + 60 * t.max_minutes
@@ -309,80 +518,81 @@ class _Run:
         for batch in distribute.distribute_dataset(self.strategy, dataset):
             if self.step >= t.steps:
                 return False
-            logs = self.trainer.train_step(batch)
-            values = {k: float(v) for k, v in logs.items()}
-            self.step = int(self.trainer.step.numpy())
-            if not all(math.isfinite(v) for v in values.values()):
-                self.recover_from_non_finite(values)
-                bar.n = self.step
+            values = {k: float(v) for k, v in self.trainer.train_step(batch).items()}
+            step = int(self.trainer.step.numpy())
+            if not self.guard.check(step, values):
+                self.step = bar.n = int(self.trainer.step.numpy())
+                if loss_log is not None:
+                    loss_log.undo()
                 continue
-            self.nan_streak = 0
+            self.step = step
             bar.update(1)
-            if self.chief and (self.step % t.log_every == 0 or self.step == t.steps):
-                bar.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
-                self.writer.scalars(values, self.step)
-                self.metrics.append(self.step, values)
-            if self.step % t.sample_every == 0:
-                self.save_preview()
-            if self.step % t.checkpoint_every == 0:
-                self.save_checkpoint()
-            if deadline is not None and time.monotonic() > deadline and self.step < t.steps:
-                log.info("time budget of %s minutes reached at step %d", t.max_minutes, self.step)
+            if loss_log is not None:
+                loss_log.add(step, values)
+            if self.chief and step % t.sample_every == 0:
+                self.previews.save(step)
+            if step % t.checkpoint_every == 0:
+                self.checkpoints.save(step)
+            if deadline is not None and time.monotonic() > deadline and step < t.steps:
+                log.info("time budget of %s minutes reached at step %d", t.max_minutes, step)
                 return True
         return False
 
-    def close(self):
-        if self.writer is not None:
-            self.writer.close()
-
     def train(self) -> dict:
-        t, out = self.t, self.out
+        t, out = self.t, self.folder.out
         started = time.monotonic()
         stopped_early = interrupted = False
         bar = tqdm(total=t.steps, initial=self.start, desc=t.algo, unit="step", disable=not self.progress,
                    dynamic_ncols=True)
+        loss_log = LossLog(out, self.start, self.writer, bar, t.log_every, t.steps) if self.chief else None
         try:
-            stopped_early = self.loop(bar)
+            stopped_early = self.loop(bar, loss_log)
         except KeyboardInterrupt:
             interrupted = True
         finally:
             bar.close()
-        if self.saved_step != self.step:
-            self.save_checkpoint()
+        if self.checkpoints.saved_step != self.step:
+            self.checkpoints.save(self.step)
         summary = {"out": str(out), "chief": self.chief, "start_step": self.start, "step": self.step,
-                   "interrupted": interrupted,
-                   "stopped_early": stopped_early, "seconds": time.monotonic() - started,
+                   "interrupted": interrupted, "stopped_early": stopped_early,
+                   "seconds": time.monotonic() - started,
                    "skipped_files": [] if self.report is None else self.report.skipped}
-        if self.writer is not None:
-            self.writer.flush()
         if interrupted:
             self.close()
-            if not self.chief:
-                shutil.rmtree(self.save_dir, ignore_errors=True)
+            self.folder.drop_scratch()
             log.info("interrupted at step %d; checkpoint saved, continue with --resume", self.step)
             return summary
-        if self.step % t.sample_every != 0:
-            self.save_preview()
+        if self.chief and self.step % t.sample_every != 0:
+            self.previews.save(self.step)
         self.close()
+        summary.update(self.export())
+        return summary
+
+    def export(self) -> dict:
+        """Exports the generator; on the chief also plots the loss curves. Returns the paths."""
         keras_path, saved_model_path = _saving(
-            "the exported model", lambda: export.export_generator(self.trainer.generator, self.save_dir))
-        if not self.chief:  # its saves were only to take part in collective writes
-            shutil.rmtree(self.save_dir, ignore_errors=True)
-            summary.update(keras=str(out / export.KERAS_NAME), saved_model=str(out / export.SAVED_MODEL_NAME))
-            return summary
+            "the exported model", lambda: export.export_generator(self.trainer.generator, self.folder.save_dir))
+        out = self.folder.out
+        self.folder.drop_scratch()
+        if not self.chief:
+            return {"keras": str(out / export.KERAS_NAME), "saved_model": str(out / export.SAVED_MODEL_NAME)}
         if (out / "metrics.csv").exists():
             plot_loss_curves(out / "metrics.csv", out / "loss_curves.png")
-        summary.update(keras=str(keras_path), saved_model=str(saved_model_path))
-        return summary
+        return {"keras": str(keras_path), "saved_model": str(saved_model_path)}
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.flush()
+            self.writer.close()
 
 
 def fit(config: config_lib.RunConfig, resume: bool = False, progress: bool = True) -> dict:
     """Trains, checkpoints and exports; returns a summary dict.
 
     Raises :class:`RunFolderError` if ``out`` already holds a checkpoint and ``resume`` is
-    False (nothing is overwritten), ValueError for bad settings or data,
-    :class:`TrainingDiverged` after too many non-finite losses in a row, and
-    :class:`DiskFullError` when the disk fills up. KeyboardInterrupt is caught: the run is
-    checkpointed and ``summary["interrupted"]`` set; the caller may resume it.
+    False (nothing is overwritten), or if no checkpoint of a resumed run reads cleanly,
+    ValueError for bad settings or data, :class:`TrainingDiverged` after too many non-finite
+    losses in a row, and :class:`DiskFullError` when the disk fills up. KeyboardInterrupt is
+    caught: the run is checkpointed and ``summary["interrupted"]`` set; the caller may resume it.
     """
     return _Run(config, resume, progress).train()

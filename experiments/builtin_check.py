@@ -15,7 +15,8 @@ so the figures are reproducible.
 import argparse
 import sys
 
-import anime_colorize.cli_common  # noqa: F401  (quiet TensorFlow first)
+import anime_colorize.cli_common  # quiet TensorFlow first
+anime_colorize.cli_common.quiet_tensorflow()
 import numpy as np
 
 from anime_colorize.data.pipeline import builtin_holdout, rgb_batch_to_model_inputs

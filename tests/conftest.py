@@ -21,15 +21,18 @@ def shared_data():
 
 TINY = dict(size=32, batch_size=4, num_images=32, depth=2, filters=8, z_dim=4, steps=2,
             log_every=1, sample_every=1000, checkpoint_every=1000)
+TINY_ALGORITHM_SETTINGS = {"cyclegan": dict(resnet_blocks=1, pool_size=6)}
 
 
 @pytest.fixture
 def tiny_config(tmp_path):
-    """A RunConfig factory for tiny CPU runs (32 px, 8 filters) writing under tmp_path."""
+    """A RunConfig factory for tiny CPU runs (32 px, 8 filters, one residual block) writing
+    under tmp_path."""
     from anime_colorize.config import RunConfig, apply_overrides
 
     def make(**overrides):
-        return apply_overrides(RunConfig(), {"out": str(tmp_path / "run"), **TINY, **overrides})
+        algorithm = TINY_ALGORITHM_SETTINGS.get(overrides.get("algo"), {})
+        return apply_overrides(RunConfig(), {"out": str(tmp_path / "run"), **TINY, **algorithm, **overrides})
 
     return make
 
@@ -44,3 +47,37 @@ def tiny_batch():
         return rgb_batch_to_model_inputs(make_cel_images(batch_size, size, seed=5))
 
     return make
+
+
+@pytest.fixture
+def old_format_config():
+    """A config.json as earlier versions wrote it (a tiny wgangp run): every algorithm's
+    settings in "train", cyclegan's also in "data" and "model"."""
+    return {
+        "train": {"algo": "wgangp", "steps": 4, "out": "runs/old", "seed": 0, "lr_g": 0.0002, "lr_d": 0.0002,
+                  "beta_1": 0.5, "beta_2": 0.9, "n_critic": 3, "lambda_gp": 5.0, "lambda_adv": 1.0,
+                  "lambda_l1": 50.0, "lambda_hint": 10.0, "lambda_ms": 0.1, "lambda_l2": 100.0, "lambda_r1": 10.0,
+                  "lambda_fm": 10.0, "num_scales": 3, "lambda_cycle": 10.0, "lambda_identity": 5.0, "pool_size": 50,
+                  "log_every": 1, "sample_every": 1000, "checkpoint_every": 1000, "max_minutes": None, "xla": False,
+                  "mixed_precision": False, "strategy": "default", "eager": False, "nan_retries": 3},
+        "data": {"data": None, "data_a": None, "data_b": None, "page_scale": 4.0, "exclude": None, "size": 32,
+                 "batch_size": 4, "num_images": 32, "cache": False, "drop_gray": 0.0, "crop_scale": 1.125,
+                 "flip": True, "max_pixels": 64000000},
+        "model": {"depth": 2, "filters": 8, "norm": "batch", "z_dim": 4, "resnet_blocks": 6, "input": "gray",
+                  "hints": "none"},
+    }
+
+
+@pytest.fixture
+def no_export(monkeypatch):
+    """training.fit() without writing the exported model and the loss curves (slow, and tested
+    elsewhere): the checkpoints hold every weight, so runs are compared through them."""
+    from pathlib import Path
+
+    from anime_colorize import training
+
+    def skipped(generator, folder):
+        return Path(folder) / training.export.KERAS_NAME, Path(folder) / training.export.SAVED_MODEL_NAME
+
+    monkeypatch.setattr(training.export, "export_generator", skipped)
+    monkeypatch.setattr(training, "plot_loss_curves", lambda metrics_path, png_path: None)

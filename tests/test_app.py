@@ -313,7 +313,7 @@ def test_an_internal_error_is_logged_not_sent(serve, hint_generator, caplog, mon
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals /home/someone/model")
 
-    monkeypatch.setattr(sampling, "colorize", broken)
+    monkeypatch.setattr(sampling, "predict_working", broken)  # the network call of every colouring
     with caplog.at_level(logging.ERROR, logger="anime_colorize.app"):
         status, answer = serve(hint_generator).post("/api/colorize", {"image": png_b64(drawing())})
     assert status == 500
@@ -449,3 +449,106 @@ def test_command_serves_an_exported_model(tmp_path):
         proc.terminate()
         proc.wait(30)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["generator.keras"]
+
+
+# --- memory, timeouts, clients that hang up (#18) -------------------------------------------------
+def test_requests_over_the_memory_budget_are_shrunk_or_refused(serve, hint_generator):
+    """Several full-size variants that do not fit the budget are coloured at the largest
+    preview that does (said in 'warnings'); one variant at full size that does not fit, or a
+    request that can never fit, gets 413 naming --max-memory-mb."""
+    from anime_colorize.inference.memory import MemoryBudget
+
+    client = serve(hint_generator)
+    service = client.service
+    image = drawing(300, 400)
+    body = {"image": png_b64(image), "variants": 8, "seed": 3}
+    one_full = service.plan(300, 400, None, 1, 0, 0, [])[3]
+    request = 3 * len(json.dumps(body))  # what the body itself reserves
+    service.budget = MemoryBudget(request + one_full + 1000)
+    status, answer = client.post("/api/colorize", body)
+    assert status == 200, answer
+    assert (answer["full_width"], answer["full_height"]) == (400, 300)
+    assert answer["width"] < 400 and len(answer["variants"]) == 8 and "memory budget" in answer["warnings"][0]
+    status, one = client.post("/api/colorize", dict(body, variant=5))
+    assert status == 200 and (one["width"], one["height"]) == (400, 300)
+    service.budget = MemoryBudget(request + one_full // 2)
+    status, refused = client.post("/api/colorize", dict(body, variant=5))
+    assert status == 413 and "--max-memory-mb" in refused["error"]
+    service.budget = MemoryBudget(1000)
+    status, refused = client.post("/api/colorize", body)
+    assert status == 413 and "reading this request" in refused["error"]
+    assert client.request("/api/info")[0] == 200
+
+
+def test_memory_taken_by_other_work_makes_a_request_wait_then_busy(serve, hint_generator):
+    client = serve(hint_generator, busy_timeout=0.2)
+    with client.service.budget.reserve(client.service.budget.total - 100, timeout=0):
+        status, answer = client.post("/api/colorize", {"image": png_b64(drawing()), "variants": 1})
+    assert status == 503 and "memory" in answer["error"]
+    assert client.post("/api/colorize", {"image": png_b64(drawing()), "variants": 1})[0] == 200
+
+
+def test_slow_and_idle_clients_are_timed_out(serve, hint_generator):
+    import socket
+
+    client = serve(hint_generator, request_timeout=0.5)
+    host, port = client.server.server_address[:2]
+    with socket.create_connection((host, port), timeout=30) as sock:  # a body shorter than its Content-Length
+        sock.sendall(b"POST /api/colorize HTTP/1.1\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 1000\r\n\r\n{\"image\": ")
+        answer = b""
+        while chunk := sock.recv(65536):  # the server closes the connection after answering
+            answer += chunk
+        answer = answer.decode()
+    assert answer.startswith("HTTP/1.0 408") and "did not arrive within 0.5 s" in answer
+    with socket.create_connection((host, port), timeout=30) as sock:  # says nothing at all
+        t0 = time.perf_counter()
+        assert sock.recv(100) == b""
+        assert time.perf_counter() - t0 < 20
+    assert client.request("/api/info")[0] == 200
+
+
+def test_a_client_that_hangs_up_is_one_log_line(hint_generator, caplog, capsys, monkeypatch):
+    # only pytest's own log handlers: a command run by an earlier test may have left one on a closed stream
+    monkeypatch.setattr(logging.root, "handlers", [h for h in logging.root.handlers
+                                                   if type(h).__module__.startswith("_pytest")])
+    class HungUp:
+        def write(self, data):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+
+    handler = app_lib.AppHandler.__new__(app_lib.AppHandler)
+    handler.wfile, handler.client_address = HungUp(), ("10.0.0.7", 5555)
+    handler.request_version, handler.command, handler.path, handler.requestline = "HTTP/1.1", "POST", "/api/x", ""
+    with caplog.at_level(logging.INFO, logger="anime_colorize.app"):
+        handler._json(200, {"variants": [b"AAAA"]})
+        server = app_lib.AppServer.__new__(app_lib.AppServer)
+        try:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        except ConnectionResetError:
+            server.handle_error(None, ("10.0.0.7", 5555))
+    mine = [r for r in caplog.records if "10.0.0.7" in r.getMessage()]  # other tests' servers may log too
+    assert len(mine) == 2 and "hung up" in mine[0].getMessage() and "connection closed" in mine[1].getMessage()
+    assert not any(r.exc_info for r in mine)
+    assert "Traceback" not in capsys.readouterr().err
+    assert handler.close_connection is True
+
+
+def test_answers_hold_the_pictures_as_they_are():
+    parts = app_lib.json_parts({"a": 1, "variants": [b"QUJD", b"REVG"], "warnings": ["x"]})
+    assert json.loads(b"".join(parts)) == {"a": 1, "variants": ["QUJD", "REVG"], "warnings": ["x"]}
+
+
+def test_the_page_chooses_the_working_size(serve, hint_generator):
+    client = serve(hint_generator)
+    info = json.loads(client.request("/api/info")[2])
+    assert (info["working_size"], info["trained_size"], info["max_working_size"]) == (32, 32, 128)
+    body = {"image": png_b64(drawing()), "variants": 1, "seed": 4}
+    _, default = client.post("/api/colorize", body)
+    status, larger = client.post("/api/colorize", dict(body, working_size=64))
+    assert status == 200 and (default["working_size"], larger["working_size"]) == (32, 64)
+    assert (larger["width"], larger["height"]) == (75, 53)
+    assert np.abs(decode_png(larger["variants"][0]).astype(int) - decode_png(default["variants"][0])).max() > 0
+    assert client.post("/api/colorize", dict(body, working_size=256))[0] == 400

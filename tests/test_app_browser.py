@@ -36,6 +36,9 @@ RED, BLUE = (220, 30, 30), (30, 60, 220)
 BRUSH = 18
 APT_TIMEOUT = 900
 
+# It installs a browser and trains a model for a minute: not for the default suite.
+pytestmark = pytest.mark.slow
+
 
 def _chromium_on_path():
     for name in ("chromium", "chromium-browser"):

@@ -1,4 +1,6 @@
 """The command-line tools, run in-process through their main(argv)."""
+import shutil
+
 import numpy as np
 import pytest
 
@@ -29,9 +31,9 @@ def test_train_refuses_to_overwrite_and_resumes(run_dir, capsys):
     assert "step 5" in capsys.readouterr().out
 
 
-def test_train_overwrite_starts_afresh(tmp_path, capsys):
+def test_train_overwrite_starts_afresh(run_dir, tmp_path, capsys):
     out = str(tmp_path / "run")
-    assert train.main(["--out", out] + TINY_FLAGS) == 0
+    shutil.copytree(run_dir, out)  # a finished run (the fixture's train.main returned 0)
     assert train.main(["--out", out, "--overwrite"] + TINY_FLAGS + ["--steps", "2"]) == 0
     assert "step 2 " in capsys.readouterr().out
 

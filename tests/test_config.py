@@ -1,14 +1,23 @@
+"""Settings: flags generated from the dataclasses, each algorithm's own section, config.json in
+the current and the earlier flat format, and the errors that name the file, key or flag."""
 import argparse
+import dataclasses
+import json
+import re
+from pathlib import Path
 
 import pytest
 
 from anime_colorize import config as config_lib
+from anime_colorize.trainers import available_trainers
+
 
 
 def parse(argv):
     parser = argparse.ArgumentParser()
     for title, cls in config_lib.SECTIONS.items():
         config_lib.add_arguments(parser, cls, title)
+    config_lib.add_algorithm_arguments(parser)
     return vars(parser.parse_args(argv))
 
 
@@ -16,19 +25,96 @@ def test_flags_are_generated_from_the_dataclasses_and_only_given_ones_are_kept()
     given = parse(["--size", "32", "--no-flip", "--lambda-l1", "5", "--max-minutes", "1.5", "--norm", "group"])
     assert given == {"size": 32, "flip": False, "lambda_l1": 5.0, "max_minutes": 1.5, "norm": "group"}
     config = config_lib.apply_overrides(config_lib.RunConfig(), given)
-    assert config.data.size == 32 and config.train.lambda_l1 == 5.0 and config.model.norm == "group"
+    assert config.data.size == 32 and config.algorithm.lambda_l1 == 5.0 and config.model.norm == "group"
     assert config.data.batch_size == config_lib.DataConfig().batch_size
     with pytest.raises(SystemExit):
         parse(["--norm", "weird"])
 
 
-def test_json_round_trip():
-    config = config_lib.apply_overrides(config_lib.RunConfig(), {"data": "/x", "steps": 7})
-    import json
+def test_train_help_lists_every_flag_with_its_default_grouped_per_algorithm():
+    from anime_colorize import train
 
-    assert config_lib.from_dict(json.loads(config_lib.to_json(config))) == config
-    with pytest.raises(ValueError, match="unknown keys"):
+    text = re.sub(r"\s+", " ", train.build_parser().format_help())
+    classes = list(config_lib.SECTIONS.values()) + [config_lib.settings_class(a) for a in available_trainers()]
+    for cls in classes:
+        for f in dataclasses.fields(cls):
+            default = config_lib.field_default(f)
+            pattern = re.escape(config_lib.flag_name(f.name)) + r"[ =].*?\(default: " + re.escape(str(default)) + r"\)"
+            assert re.search(pattern, text), f.name
+    # one group per settings class, headed by the algorithms that take it
+    assert "wgangp settings: The critic's schedule and penalty. --n-critic INT" in text
+    assert "cyclegan settings:" in text and "pix2pixhd settings:" in text
+    assert "settings of dcgan, pix2pix, pix2pix_gp, pix2pixhd, wgangp:" in text
+    assert text.count("--lambda-l1 FLOAT weight") == 1  # a shared setting is listed once
+
+
+def test_json_round_trip_holds_the_algorithm_section():
+    config = config_lib.apply_overrides(config_lib.RunConfig(), {"data": "/x", "steps": 7, "algo": "pix2pixhd",
+                                                                 "num_scales": 2})
+    saved = json.loads(config_lib.to_json(config))
+    assert set(saved) == {"train", "data", "model", "pix2pixhd"}
+    assert saved["pix2pixhd"]["num_scales"] == 2 and "num_scales" not in saved["train"]
+    assert config_lib.from_dict(saved) == config
+    with pytest.raises(ValueError, match="unknown key 'train.bogus'"):
         config_lib.from_dict({"train": {"bogus": 1}})
+    with pytest.raises(ValueError, match="unknown key 'wgangp.num_scales'"):
+        config_lib.from_dict({"wgangp": {"num_scales": 2}})
+
+
+def test_the_earlier_flat_format_maps_to_the_sections(old_format_config):
+    config = config_lib.from_dict(old_format_config)
+    assert config.train.algo == "wgangp" and config.data.size == 32 and config.model.filters == 8
+    # the run's own algorithm keeps its values; the other algorithms' settings are dropped
+    assert (config.algorithm.n_critic, config.algorithm.lambda_gp, config.algorithm.lambda_l1) == (3, 5.0, 50.0)
+    assert not hasattr(config.algorithm, "pool_size")
+    cyclegan = old_format_config
+    cyclegan["train"]["algo"] = "cyclegan"
+    cyclegan["data"]["data_a"], cyclegan["model"]["resnet_blocks"] = "/pages", 2
+    settings = config_lib.from_dict(cyclegan).algorithm
+    assert (settings.data_a, settings.resnet_blocks, settings.pool_size) == ("/pages", 2, 50)
+
+
+def test_settings_of_another_algorithm_are_refused_with_their_owner():
+    with pytest.raises(ValueError, match="--num-scales is a setting of --algo pix2pixhd, not of --algo dcgan"):
+        config_lib.apply_overrides(config_lib.RunConfig(), {"algo": "dcgan", "num_scales": 2})
+    with pytest.raises(ValueError, match="unknown settings: \\['bogus'\\]"):
+        config_lib.apply_overrides(config_lib.RunConfig(), {"bogus": 1})
+    with pytest.raises(ValueError, match="unknown algorithm 'gan9000'; known: " + ", ".join(available_trainers())):
+        config_lib.apply_overrides(config_lib.RunConfig(), {"algo": "gan9000"})
+
+
+def test_changing_the_algorithm_keeps_changed_shared_settings_only():
+    wgangp = config_lib.apply_overrides(config_lib.RunConfig(), {"algo": "wgangp", "lambda_l1": 5.0, "n_critic": 4})
+    dcgan = config_lib.apply_overrides(wgangp, {"algo": "dcgan"})
+    assert dcgan.algorithm == config_lib.settings_class("dcgan")(lambda_l1=5.0)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "is not valid JSON"),
+    ('["a list"]', "a configuration is a JSON object"),
+    ('{"train": {"steps": "many"}}', "'train.steps' must be int, not \"many\""),
+    ('{"model": {"norm": "weird"}}', "'model.norm' must be one of batch, instance, group, none"),
+    ('{"data": {"sizes": 32}}', "unknown key 'data.sizes'"),
+    ('{"train": {"algo": "dcgan"}, "dcgan": {"n_critic": 2}}', "unknown key 'dcgan.n_critic'"),
+    ('{"extra": {}}', "unknown section 'extra'"),
+])
+def test_a_bad_config_file_names_itself_and_the_bad_key(tmp_path, content, message):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=re.escape(str(path)) + ".*" + re.escape(message)):
+        config_lib.load(path)
+    with pytest.raises(ValueError, match="cannot read the configuration .*missing.json"):
+        config_lib.load(tmp_path / "missing.json")
+
+
+def test_a_setting_cannot_have_two_homes():
+    @dataclasses.dataclass(frozen=True)
+    class Clash(config_lib.AlgorithmSettings):
+        n_critic: int = config_lib.setting(1, "clashes with wgangp's")
+
+    with pytest.raises(ValueError, match="'n_critic' .* already declared by WGANGPSettings"):
+        config_lib.register_algorithm("clash", Clash)
+    assert "clash" not in config_lib.algorithm_names()
 
 
 @pytest.mark.parametrize("overrides, flag", [
@@ -41,3 +127,11 @@ def test_json_round_trip():
 def test_validation_names_the_flag(overrides, flag):
     with pytest.raises(ValueError, match=flag):
         config_lib.validate(config_lib.apply_overrides(config_lib.RunConfig(), overrides))
+
+
+def test_config_and_benchmark_name_no_algorithm():
+    package = Path(config_lib.__file__).parent
+    for name in ("config.py", "benchmark.py"):
+        source = (package / name).read_text()
+        named = [algo for algo in available_trainers() if re.search(rf"\b{algo}\b", source)]
+        assert not named, f"{name} names {named}"

@@ -29,12 +29,11 @@ def cyclegan_config(tiny_config, **overrides):
     (dict(algo="cyclegan", hints="points"), "--hints must be none"),
     (dict(algo="cyclegan", page_scale=0.5), "--page-scale"),
     (dict(algo="cyclegan", pool_size=-1), "--pool-size"),
-    (dict(algo="wgangp", data_a="x"), "--data-a and --data-b are for unpaired training .*--data$"),
+    (dict(algo="wgangp", data_a="x"), "--data-a is a setting of --algo cyclegan, not of --algo wgangp"),
 ])
 def test_settings_that_cannot_work_name_their_flags(given, message):
-    config = config_lib.apply_overrides(config_lib.RunConfig(), given)
     with pytest.raises(ValueError, match=message):
-        config_lib.validate(config)
+        config_lib.validate(config_lib.apply_overrides(config_lib.RunConfig(), given))
 
 
 def test_cyclegan_refuses_a_multi_device_strategy(tiny_config):
@@ -93,10 +92,11 @@ def make_folders(root, pages=2, colours=5):
 
 
 @pytest.mark.parametrize("cache", [False, True])
-def test_pages_are_used_whole_and_the_stream_resumes_exactly(tmp_path, cache):
+def test_pages_are_used_whole_and_the_stream_resumes_exactly(tmp_path, cache, tiny_config):
     data_a, data_b = make_folders(tmp_path)
-    data = config_lib.DataConfig(data_a=data_a, data_b=data_b, size=32, batch_size=2, page_scale=2.0, cache=cache)
-    source, report = pipeline.unpaired_source_from_config(data, seed=0, progress=False)
+    config = cyclegan_config(tiny_config, data_a=data_a, data_b=data_b, batch_size=2, page_scale=2.0, cache=cache,
+                             seed=0)
+    source, report = get_trainer("cyclegan").make_source(config, progress=False)
     assert "pages (A)" in report.summary() and report.skipped == []
     assert (len(source), len(source.b), source.load_size) == (4, 5, 64)  # two squares per page
     top, bottom = source.load(0), source.load(1)
@@ -122,6 +122,7 @@ def duotone(pictures):
     return np.rint(np.clip(rgb.numpy(), 0, 1) * 255).astype(np.uint8)
 
 
+@pytest.mark.slow
 def test_the_colourer_learns_domain_b_colours_from_unpaired_pictures(tiny_config):
     """A = gray pictures, B = other pictures in duotone. G must learn B's colour rule and
     apply it to pictures it never saw: its colours must point the right way (cosine with the
@@ -149,33 +150,16 @@ def test_the_colourer_learns_domain_b_colours_from_unpaired_pictures(tiny_config
     assert late < 0.7 * early, (early, late)
 
 
-def test_a_built_in_run_resumes_exactly_and_exports_a_page_colourer(tiny_config, tmp_path):
-    import keras
-
+def test_a_built_in_run_fills_its_pools_and_exports_a_page_colourer(tiny_config, tmp_path):
+    """(Exact resume of every checkpointed tensor, pools included, is in test_training.)"""
     from anime_colorize.export import load_generator
     from anime_colorize.sampling import colorize
 
     # Eager steps: tracing the four-model step would take most of this test's time.
-    straight = training.fit(cyclegan_config(tiny_config, steps=4, eager=True, out=str(tmp_path / "a")),
-                            progress=False)
-    training.fit(cyclegan_config(tiny_config, steps=2, eager=True, out=str(tmp_path / "b")), progress=False)
-    resumed = training.fit(training.resolve_config({"out": str(tmp_path / "b"), "steps": 4}, resume=True),
-                           resume=True, progress=False)
-    assert resumed["start_step"] == 2 and resumed["step"] == 4
-    for x, y in zip(keras.saving.load_model(straight["keras"]).get_weights(),
-                    keras.saving.load_model(resumed["keras"]).get_weights()):
-        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
-    # Everything else resumes too: the backward models, both optimizers, the (filled) pools.
-    readers = [tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / name / "checkpoints")))
-               for name in ("a", "b")]
-    bookkeeping = {"_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter/.ATTRIBUTES/VARIABLE_VALUE"}
-    names = [set(reader.get_variable_to_shape_map()) - bookkeeping for reader in readers]
-    assert names[0] == names[1] and len(names[0]) > 100
-    pool_b = readers[0].get_tensor("pool_b/.ATTRIBUTES/VARIABLE_VALUE")
+    training.fit(cyclegan_config(tiny_config, steps=2, eager=True, out=str(tmp_path / "a")), progress=False)
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / "a" / "checkpoints")))
+    pool_b = reader.get_tensor("pool_b/.ATTRIBUTES/VARIABLE_VALUE")
     assert pool_b.shape == (6, 32, 32, 2) and (np.abs(pool_b).max(axis=(1, 2, 3)) > 0).all()
-    for name in sorted(names[0]):
-        np.testing.assert_allclose(readers[0].get_tensor(name), readers[1].get_tensor(name), rtol=1e-5, atol=1e-6,
-                                   err_msg=name)
 
     colourer = load_generator(tmp_path / "a" / "saved_model")
     assert colourer.metadata["architecture"] == "resnet" and colourer.working_size == 32
@@ -193,10 +177,10 @@ def test_the_cli_trains_on_two_folders(tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["--algo", "cyclegan", "--data-a", data_a, "--data-b", data_b, "--size", "32", "--page-scale", "2",
             "--batch-size", "2", "--filters", "8", "--resnet-blocks", "1", "--steps", "2", "--log-every", "1",
-            "--out", str(out), "--quiet"]
+            "--eager", "--out", str(out), "--quiet"]
     assert train.main(argv) == 0, capsys.readouterr().err
     saved = json.loads((out / "config.json").read_text())
-    assert (saved["data"]["data_a"], saved["data"]["data_b"]) == (data_a, data_b)
+    assert (saved["cyclegan"]["data_a"], saved["cyclegan"]["data_b"]) == (data_a, data_b)
     assert load_generator(out).working_size == 64  # pages were trained at size * page_scale
     header = (out / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"cycle_a", "cycle_b", "identity_a", "identity_b", "d_a", "d_b", "g_loss"} <= set(header)

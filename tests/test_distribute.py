@@ -39,7 +39,9 @@ def run_python(code, *args, timeout=300):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("algo", ["wgangp", "dcgan"])
+# dcgan: synchronised batch norm across replicas. wgangp under two devices is also compared
+# with one device by the resume test below, so its own comparison runs with the slow checks.
+@pytest.mark.parametrize("algo", [pytest.param("wgangp", marks=pytest.mark.slow), "dcgan"])
 def test_mirrored_on_two_devices_equals_one_device_on_the_same_global_batch(algo):
     results = run_python("""
         algo = sys.argv[2]
@@ -67,26 +69,39 @@ def test_mirrored_on_two_devices_equals_one_device_on_the_same_global_batch(algo
     assert results["max_weight_diff"] < 1e-4
 
 
-def test_a_checkpoint_from_one_strategy_resumes_under_another(tmp_path):
+def test_a_checkpoint_from_one_strategy_resumes_under_another(tmp_path, no_export):
+    import shutil
+
+    import tensorflow as tf
+
     from anime_colorize import training
     from anime_colorize.config import RunConfig, apply_overrides
 
-    straight = training.fit(apply_overrides(RunConfig(), {**TINY, "steps": 4, "out": str(tmp_path / "a")}),
-                            progress=False)
-    training.fit(apply_overrides(RunConfig(), {**TINY, "steps": 2, "out": str(tmp_path / "b")}), progress=False)
+    straight, stopped = tmp_path / "a", tmp_path / "b"
+    training.fit(apply_overrides(RunConfig(), {**TINY, "steps": 4, "checkpoint_every": 1, "eager": True,
+                                               "out": str(straight)}), progress=False)
+    # The same run stopped after step 2, resumed under a two-device strategy (compiled steps).
+    shutil.copytree(straight, stopped)
+    for path in [*(stopped / "checkpoints").glob("ckpt-3.*"), *(stopped / "checkpoints").glob("ckpt-4.*")]:
+        path.unlink()
     result = run_python("""
         from anime_colorize import training
-        config = training.resolve_config({"out": sys.argv[2], "steps": 4, "strategy": "mirrored"}, resume=True)
+        training.export.export_generator = lambda generator, folder: (None, None)  # compared by checkpoint
+        training.plot_loss_curves = lambda metrics_path, png_path: None
+        config = training.resolve_config({"out": sys.argv[2], "steps": 4, "strategy": "mirrored", "eager": False},
+                                         resume=True)
         summary = training.fit(config, resume=True, progress=False)
-        print(json.dumps({"start": summary["start_step"], "step": summary["step"], "keras": summary["keras"]}))
-    """, str(tmp_path / "b"))
+        print(json.dumps({"start": summary["start_step"], "step": summary["step"]}))
+    """, str(stopped))
     assert result["start"] == 2 and result["step"] == 4
-    import keras
-
-    a = keras.saving.load_model(straight["keras"]).get_weights()
-    b = keras.saving.load_model(result["keras"]).get_weights()
-    for x, y in zip(a, b):
-        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
+    readers = [tf.train.load_checkpoint(str(run / "checkpoints" / "ckpt-4")) for run in (straight, stopped)]
+    names = set(readers[0].get_variable_to_shape_map()) - {"_CHECKPOINTABLE_OBJECT_GRAPH",
+                                                           "save_counter/.ATTRIBUTES/VARIABLE_VALUE"}
+    assert names == set(readers[1].get_variable_to_shape_map()) - {"_CHECKPOINTABLE_OBJECT_GRAPH",
+                                                                   "save_counter/.ATTRIBUTES/VARIABLE_VALUE"}
+    for name in sorted(names):
+        np.testing.assert_allclose(readers[1].get_tensor(name), readers[0].get_tensor(name), rtol=1e-4, atol=1e-5,
+                                   err_msg=name)
 
 
 def free_ports(count):
@@ -99,6 +114,7 @@ def free_ports(count):
     return ports
 
 
+@pytest.mark.slow
 def test_two_local_worker_processes_train_and_write_one_checkpoint(tmp_path):
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     out = tmp_path / "run"

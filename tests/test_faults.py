@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from anime_colorize import training
-from anime_colorize.trainers import registry
+from anime_colorize.trainers import register_trainer, unregister_trainer
 from anime_colorize.trainers.wgangp import WGANGPTrainer
 
 
@@ -41,15 +41,16 @@ def flaky_trainer(bad_calls):
 
 
 @pytest.fixture
-def use_trainer(monkeypatch):
+def use_trainer():
     def install(cls):
-        monkeypatch.setitem(registry._TRAINERS, "flaky", cls)
-    return install
+        register_trainer("flaky")(cls)
+    yield install
+    unregister_trainer("flaky")
 
 
 def test_a_non_finite_loss_is_undone_and_the_learning_rate_lowered(tiny_config, use_trainer, caplog):
     use_trainer(flaky_trainer({4}))
-    config = tiny_config(algo="flaky", steps=6, checkpoint_every=2, lr_g=1e-3, lr_d=2e-3)
+    config = tiny_config(algo="flaky", steps=6, checkpoint_every=2, lr_g=1e-3, lr_d=2e-3, eager=True)
     with caplog.at_level(logging.WARNING, logger="anime_colorize.training"):
         summary = training.fit(config, progress=False)
     assert summary["step"] == 6
@@ -63,7 +64,7 @@ def test_a_non_finite_loss_is_undone_and_the_learning_rate_lowered(tiny_config, 
 
 def test_too_many_non_finite_losses_in_a_row_stop_the_run(tiny_config, use_trainer, caplog):
     use_trainer(flaky_trainer(set(range(3, 100))))
-    config = tiny_config(algo="flaky", steps=20, nan_retries=2, checkpoint_every=2, lr_g=1e-3)
+    config = tiny_config(algo="flaky", steps=20, nan_retries=2, checkpoint_every=2, lr_g=1e-3, eager=True)
     with pytest.raises(training.TrainingDiverged, match="3 times in a row.*last good checkpoint is step 2"):
         with caplog.at_level(logging.WARNING, logger="anime_colorize.training"):
             training.fit(config, progress=False)
@@ -77,11 +78,11 @@ def test_a_full_disk_is_a_clear_error(tiny_config, monkeypatch):
 
     monkeypatch.setattr(training.export, "export_generator", no_space)
     with pytest.raises(training.DiskFullError, match="no space left.*exported model.*--resume"):
-        training.fit(tiny_config(steps=2), progress=False)
+        training.fit(tiny_config(steps=2, eager=True), progress=False)
 
 
-def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_over(tiny_config, tmp_path):
-    config = tiny_config(steps=2, out=str(tmp_path / "run"))
+def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_over(tiny_config, tmp_path, no_export):
+    config = tiny_config(steps=2, eager=True, out=str(tmp_path / "run"))
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.json").write_text(training.config_lib.to_json(config))
     summary = training.fit(training.resolve_config({"out": str(tmp_path / "run")}, resume=True),
@@ -94,6 +95,7 @@ TRAIN = [sys.executable, "-m", "anime_colorize.train", "--size", "32", "--batch-
          "--checkpoint-every", "1", "--sample-every", "1000", "--log-every", "1", "--quiet"]
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_weights(tmp_path):
     straight = tmp_path / "straight"
     subprocess.run(TRAIN + ["--out", str(straight)], check=True, capture_output=True, timeout=300)

@@ -75,6 +75,17 @@ def test_a_shape_with_a_2px_gap_still_closes():
     assert segment(img, gap=0).count == 1
 
 
+def test_a_narrow_arm_stays_with_its_region_across_a_thin_line():
+    # A box with a 3 px wide arm, both outlined by 1 px lines: no big ball fits in the arm,
+    # and the background is nearer to it (across one line) than the box's own centre.
+    img = box(canvas(), 10, 6, 50, 40, width=1)
+    img[27:32, 39:90] = INK
+    img[28:31, 39:89] = 255  # the arm's paper, open to the box
+    regions = segment(img)
+    assert regions.labels[29, 20] != regions.labels[2, 2]
+    assert np.all(regions.labels[28:31, 42:88] == regions.labels[29, 20])
+
+
 def test_screentone_dots_join_their_region():
     img = canvas()
     cv2.rectangle(img, (4, 4), (44, 58), INK, 2)
@@ -117,6 +128,22 @@ def test_statistics_of_a_known_region():
     assert regions.contact.sum() > 0
     with pytest.raises(ValueError):
         regions.labels[0, 0] = 5  # read-only
+
+
+def test_regions_from_a_given_label_map():
+    labels = np.full((6, 8), 9, np.int64)
+    labels[:, :3] = 5
+    lines = np.ones((6, 8), np.float32)
+    lines[:, 3] = 0.0
+    regions = Regions.from_labels(labels, lines)
+    assert regions.count == 2 and set(np.unique(regions.labels)) == {0, 1}
+    assert regions.labels[0, 0] == 0 and regions.labels[0, 7] == 1  # ascending order of ids
+    np.testing.assert_array_equal(regions.ink, lines < 0.5)
+    np.testing.assert_array_equal(regions.area, [18, 30])
+    with pytest.raises(ValueError, match="shape"):
+        Regions.from_labels(labels[:, :4], lines)
+    with pytest.raises(ValueError, match=">= 0"):
+        Regions.from_labels(labels - 10, lines)
 
 
 def test_deterministic_and_lines_input_equivalent():
@@ -220,7 +247,7 @@ def test_a_point_hint_fills_exactly_its_region():
     hint_mask[16, 10] = 1.0
     predictions = np.zeros(regions.shape + (2,), np.float32)
     flat = paint(regions, flat_colors(regions, predictions, hint_color, hint_mask))
-    np.testing.assert_array_equal(flat[regions.labels == left], np.tile([0.5, -0.25], ((regions.labels == left).sum(), 1)))
+    assert np.all(flat[regions.labels == left] == np.float32([0.5, -0.25]))
     assert np.all(flat[regions.labels == right] == 0.0)  # nothing across the line
 
 
@@ -299,13 +326,13 @@ def test_composite_is_the_multiplied_stack():
 
 
 def test_shade_from_lightness_gives_the_target_lightness_on_gray():
-    from anime_colorize.color import lab_to_rgb_numpy
+    from anime_colorize.color import lab_to_rgb_np
     from anime_colorize.regions import shade_from_lightness
 
     flat_l = np.full((2, 3), 60.0, np.float32)
     delta = np.array([[-20.0, 0.0, 15.0], [-60.0, -5.0, 0.0]], np.float32)
     factor = shade_from_lightness(flat_l, delta)
-    gray = lambda L: lab_to_rgb_numpy(np.stack([L, 0 * L, 0 * L], -1))[..., 0]  # noqa: E731
+    gray = lambda L: lab_to_rgb_np(np.stack([L, 0 * L, 0 * L], -1))[..., 0]  # noqa: E731
     np.testing.assert_allclose(factor[0, 0] * gray(np.float32(60.0)), gray(np.float32(40.0)), atol=1e-5)
     assert factor[0, 1] == pytest.approx(1.0) and factor[0, 2] == 1.0  # never lightens
     assert factor[1, 0] == pytest.approx(0.0, abs=1e-6)

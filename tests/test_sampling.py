@@ -33,8 +33,7 @@ def test_colorize_keeps_full_resolution_and_the_input_lightness(tmp_path):
     # of the picture (2 of 25 seeds), and clipping them moves L; the test is about the rest.
     keras.utils.set_random_seed(0)
     generator = UNetGenerator(z_dim=4, depth=2, filters=8, working_size=32, name="generator")
-    export.export_generator(generator, tmp_path)
-    loaded = export.load_generator(tmp_path / "generator.keras")
+    loaded = export.load_generator(export.save_keras(generator, tmp_path / "generator.keras"))
     rng = np.random.default_rng(0)
     # a colour picture with fine detail at full size: colour inputs are reduced to L first
     rgb = rng.uniform(0.2, 0.8, (75, 130, 3)).astype(np.float32)

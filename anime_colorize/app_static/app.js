@@ -132,6 +132,13 @@ async function loadInfo() {
   $("model-info").textContent = `model ${info.model} · ${info.input_kind} input · hints: ${hints}`;
   $("variants-input").max = info.max_variants;
   $("variants-input").value = Math.min(4, info.max_variants);
+  const sizes = $("working-size-select");
+  for (let size = info.working_size; size <= info.max_working_size; size *= 2) {
+    const option = document.createElement("option");
+    option.value = String(size);
+    option.textContent = `${size} px` + (size === info.trained_size ? " (trained)" : "");
+    sizes.appendChild(option);
+  }
   if (!info.spatial_hints) {
     $("hint-tools").classList.add("disabled");
     $("hint-note").textContent = "This model was trained without stroke or point hints (--hints none): " +
@@ -466,6 +473,8 @@ function requestBody() {
   if (layer) body.hints_png = layer.toDataURL("image/png");
   if (state.points.size) body.points = pointsJson();
   if (state.reference) body.reference = state.reference.dataUrl;
+  const workingSize = Number($("working-size-select").value);
+  if (state.info && workingSize && workingSize !== state.info.working_size) body.working_size = workingSize;
   return body;
 }
 
@@ -768,6 +777,8 @@ function updateCommandLine() {
   const parts = ["python -m anime_colorize.colorize", "--model", quoteArg(model), "--input", quoteArg(state.picture.name)];
   if (r.body.hints_png || r.body.points) parts.push("--hints-dir", "hints");
   if (r.body.reference) parts.push("--reference", quoteArg(r.referenceName));
+  const workingSize = r.body.working_size || (state.info && state.info.working_size);
+  if (state.info && workingSize !== state.info.trained_size) parts.push("--working-size", String(workingSize));
   parts.push("--num-samples", String(r.variants), "--seed", String(r.seed), "--out", "colored");
   $("command-line").textContent = parts.join(" ");
 }
@@ -909,6 +920,7 @@ function setup() {
   $("download-points").addEventListener("click", downloadPoints);
   $("download-hints-zip").addEventListener("click", downloadHintsZip);
   $("preview-select").addEventListener("change", () => { if (state.picture) scheduleColorize(0); });
+  $("working-size-select").addEventListener("change", () => { if (state.picture) scheduleColorize(0); });
   $("background-select").addEventListener("change", (e) => setBackground(e.target.value));
   $("zoom-select").addEventListener("change", (e) => { state.zoom = e.target.value; layoutStage(); });
   hintCanvas.addEventListener("pointerdown", onPointerDown);

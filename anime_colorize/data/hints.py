@@ -40,6 +40,7 @@ _POINT_P = 1.0 / 8.0      # geometric number of points, P(0) = 1/8, mean 7 (Zhan
 _MAX_WHITEOUTS = 4        # simulate_blur: 1.._MAX_WHITEOUTS white rectangles per image
 _MIN_WHITEOUT = 0.15      # smallest white-out side, as a fraction of the image side
 _MASK_EPS = 1e-3          # simulate_blur: coverage below this counts as no hint
+MAX_POINTS = 10_000       # most colour points one user hint file (or request) may hold
 
 
 def empty_hints(batch, height, width) -> dict:
@@ -269,14 +270,15 @@ def _is_count(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
 
 
-def hints_from_points_json(data: dict, height, width) -> dict:
+def hints_from_points_json(data: dict, height, width, warn=None) -> dict:
     """User point hints -> hints with B = 1 at (height, width).
 
     ``data`` = {"points": [{"x": 10, "y": 20, "rgb": [255, 0, 0], "size": 3}, ...]}:
     x = column, y = row in pixels of that size (rounded); rgb three numbers in 0..255;
     size (optional, default 1) the side of the square patch centred there (clipped to
     the image). Later points overwrite earlier ones. Points outside the image are clipped
-    to the border with a warning; malformed data raises ValueError naming the entry.
+    to the border, and said so through ``warn(message)`` (default: ``warnings.warn``);
+    malformed data, or more than ``MAX_POINTS`` points, raises ValueError naming the entry.
     """
     for name, value in (("height", height), ("width", width)):
         if not _is_count(value):
@@ -284,6 +286,11 @@ def hints_from_points_json(data: dict, height, width) -> dict:
     if not isinstance(data, dict) or not isinstance(data.get("points"), list):
         raise ValueError('hint data must be an object {"points": [...]} with a list of '
                          f"points, got {str(data)[:200]}")
+    if len(data["points"]) > MAX_POINTS:
+        raise ValueError(f"too many colour points ({len(data['points'])}); at most {MAX_POINTS}")
+    if warn is None:
+        def warn(message):
+            warnings.warn(message, stacklevel=3)
     entries = []
     for i, point in enumerate(data["points"]):
         where = f"points[{i}]"
@@ -304,8 +311,8 @@ def hints_from_points_json(data: dict, height, width) -> dict:
             raise ValueError(f"{where}.size must be a positive integer, got {size!r}")
         x, y = int(round(point["x"])), int(round(point["y"]))
         if not (0 <= x < width and 0 <= y < height):
-            warnings.warn(f"hint {where} at (x={point['x']}, y={point['y']}) lies outside the "
-                          f"{width}x{height} image; clipped to the border", stacklevel=2)
+            warn(f"hint {where} at (x={point['x']}, y={point['y']}) lies outside the "
+                 f"{width}x{height} image; clipped to the border")
             x, y = min(max(x, 0), width - 1), min(max(y, 0), height - 1)
         entries.append((x, y, int(size), [float(c) / 255.0 for c in rgb]))
     hint_ab = np.zeros((1, height, width, 2), np.float32)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import logging
 import os
 import uuid
@@ -60,6 +61,15 @@ class ImageReadError(ValueError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+class ImageSizeError(ImageReadError):
+    """A picture of another size than required (``size`` and ``required``: (width, height)),
+    found from its header."""
+
+    def __init__(self, path, size: tuple, required: tuple):
+        self.size, self.required = size, required
+        super().__init__(path, f"the picture is {size[0]}x{size[1]}, not {required[0]}x{required[1]}")
 
 
 def _is_image_name(name: str) -> bool:
@@ -104,23 +114,26 @@ def find_images(root) -> list[str]:
 
 
 def _to_float_rgb(arr: np.ndarray, scale: float, bgr: bool = False) -> np.ndarray:
-    """uint8/uint16/float array (H,W) or (H,W,1..4) -> float32 (H,W,3) in [0,1], alpha over white."""
+    """uint8/uint16/float array (H,W) or (H,W,1..4) -> float32 (H,W,3) in [0,1], alpha over white.
+    Converted by bands of rows, so a big picture takes no float copies besides the result."""
     if arr.ndim == 2:
         arr = arr[:, :, None]
-    x = arr.astype(np.float32) / np.float32(scale)
-    if np.issubdtype(arr.dtype, np.floating):
-        np.nan_to_num(x, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
-    np.clip(x, 0.0, 1.0, out=x)
-    channels = x.shape[2]
-    color = x[:, :, :3] if channels >= 3 else x[:, :, :1]
-    if bgr and channels >= 3:
-        color = color[:, :, ::-1]
-    if channels in (2, 4):
-        alpha = x[:, :, -1:]
-        color = color * alpha + (1.0 - alpha)
-    if color.shape[2] == 1:
-        color = np.repeat(color, 3, axis=2)
-    return np.ascontiguousarray(color, dtype=np.float32)
+    height, width, channels = arr.shape
+    out = np.empty((height, width, 3), np.float32)
+    rows = max(1, (1 << 20) // max(1, width))
+    for top in range(0, height, rows):
+        x = arr[top:top + rows].astype(np.float32) / np.float32(scale)
+        if np.issubdtype(arr.dtype, np.floating):
+            np.nan_to_num(x, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
+        np.clip(x, 0.0, 1.0, out=x)
+        color = x[:, :, :3] if channels >= 3 else x[:, :, :1]
+        if bgr and channels >= 3:
+            color = color[:, :, ::-1]
+        if channels in (2, 4):
+            alpha = x[:, :, -1:]
+            color = color * alpha + (1.0 - alpha)
+        out[top:top + rows] = color  # a gray channel is broadcast to three
+    return out
 
 
 def _decode_pillow(im: Image.Image) -> np.ndarray:
@@ -274,10 +287,10 @@ def read_image(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
                                    f"(PIL.Image.MAX_IMAGE_PIXELS={Image.MAX_IMAGE_PIXELS}); max_pixels={max_pixels}; "
                                    f"the commands' {MAX_PIXELS_FLAG} raises both limits: {e}") from e
     except Image.UnidentifiedImageError as e:
-        rgb = _read_unidentified_tiff(path, max_pixels)
-        if rgb is None:
+        tiff = _read_unidentified_tiff(path, max_pixels)
+        if tiff is None:
             raise ImageReadError(path, "not a recognised image file (unknown format or corrupt header)") from e
-        return rgb
+        return tiff
     except MemoryError as e:
         raise ImageReadError(path, "not enough memory to decode the image") from e
     except Exception as e:  # truncated / corrupt data: OSError, SyntaxError, zlib/struct errors, ...
@@ -288,22 +301,37 @@ def read_image(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     return rgb
 
 
-def read_rgba(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Read an image keeping its transparency: float32 RGBA (H, W, 4) in [0, 1] (alpha 1
-    where the file has none). For hint layers (coloured strokes on a transparent
-    background), which are plain 8-bit pictures. Raises ImageReadError like :func:`read_image`.
+def read_rgba(source, max_pixels: int = DEFAULT_MAX_PIXELS, size: tuple[int, int] | None = None,
+              name: str | None = None) -> np.ndarray:
+    """Read an image keeping its transparency: uint8 RGBA (H, W, 4) (alpha 255 where the file
+    has none). For hint layers (coloured strokes on a transparent background), which are
+    plain 8-bit pictures.
+
+    ``source``: a path, or the file's bytes (``name`` then names them in errors). Its pixel
+    count and, when ``size`` = (width, height) is given, its size are checked from the header
+    BEFORE the pixels are decoded, so a huge layer of a few KB never takes gigabytes.
+    Raises ImageReadError like :func:`read_image`.
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ImageReadError(path, "file not found")
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        path, opened = name or "image data", io.BytesIO(source)
+    else:
+        path = opened = os.fspath(source)
+        if not os.path.isfile(path):
+            raise ImageReadError(path, "file not found")
     try:
-        with Image.open(path) as im:
-            w, h = im.size
-            if w * h > max_pixels:
-                raise _too_large(path, w, h, max_pixels)
-            rgba = np.asarray(im.convert("RGBA"), np.float32) / 255.0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(opened) as im:
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise _too_large(path, w, h, max_pixels)
+                if size is not None and (w, h) != tuple(size):
+                    raise ImageSizeError(path, (w, h), tuple(size))
+                rgba = np.asarray(im.convert("RGBA"))
     except ImageReadError:
         raise
+    except MemoryError as e:
+        raise ImageReadError(path, "not enough memory to decode the image") from e
     except Exception as e:  # unidentified, truncated, corrupt: all mean the same here
         raise ImageReadError(path, f"cannot decode image ({type(e).__name__}: {e})") from e
     return rgba
@@ -318,6 +346,44 @@ def read_image_or_none(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.n
         return None, e.reason
 
 
+def to_uint8(rgb) -> np.ndarray:
+    """Float values clipped to [0, 1] (NaN -> 0) -> uint8 (x 255, rounded), by bands of rows so
+    a big picture takes no float copies of itself; uint8 input is returned as it is."""
+    arr = np.asarray(rgb)
+    if arr.dtype == np.uint8:
+        return arr
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise ValueError(f"expected float values in [0, 1] or uint8, got dtype {arr.dtype}")
+    out = np.empty(arr.shape, np.uint8)
+    rows = max(1, (1 << 20) // max(1, arr[0].size if arr.ndim > 1 else 1))
+    for top in range(0, arr.shape[0], rows):
+        band = np.nan_to_num(arr[top:top + rows].astype(np.float32), nan=0.0)
+        np.clip(band, 0.0, 1.0, out=band)
+        out[top:top + rows] = band * 255.0 + 0.5
+    return out
+
+
+def encode_image(rgb, ext: str, params: list | None = None) -> bytes:
+    """An image -> the bytes of a file of type ``ext`` (".png", ".jpg", ".jpeg", ".webp",
+    ".bmp"), encoded with OpenCV (``params``: OpenCV's encoder parameters; default: PNG level
+    3, JPEG quality 95, lossless WebP). ``rgb`` as :func:`write_image` takes it."""
+    ext = ext.lower()
+    if ext not in _WRITE_PARAMS:
+        raise ValueError(f"unsupported extension {ext!r}; use one of {', '.join(_WRITE_PARAMS)}")
+    arr = np.asarray(rgb)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)) or arr.size == 0:
+        raise ValueError(f"expected a non-empty (H, W, 3), (H, W) or (H, W, 1) array, got shape {arr.shape}")
+    arr = to_uint8(arr)
+    if arr.ndim == 3:
+        arr = arr[:, :, ::-1]  # RGB -> BGR for OpenCV
+    ok, buf = cv2.imencode(ext, np.ascontiguousarray(arr), _WRITE_PARAMS[ext] if params is None else params)
+    if not ok:
+        raise ValueError(f"OpenCV could not encode the image as {ext}")
+    return buf.tobytes()
+
+
 def write_image(path, rgb) -> None:
     """Write an image atomically; the format comes from the extension (png, jpg/jpeg, webp, bmp).
 
@@ -327,24 +393,11 @@ def write_image(path, rgb) -> None:
     ValueError for an unsupported extension, shape or dtype.
     """
     path = Path(path)
-    ext = path.suffix.lower()
-    if ext not in _WRITE_PARAMS:
-        raise ValueError(f"{path}: unsupported extension {ext!r}; use one of {', '.join(_WRITE_PARAMS)}")
-    arr = np.asarray(rgb)
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[:, :, 0]
-    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)) or arr.size == 0:
-        raise ValueError(f"{path}: expected a non-empty (H, W, 3), (H, W) or (H, W, 1) array, got shape {arr.shape}")
-    if np.issubdtype(arr.dtype, np.floating):
-        arr = (np.clip(np.nan_to_num(arr, nan=0.0), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    elif arr.dtype != np.uint8:
-        raise ValueError(f"{path}: expected float values in [0, 1] or uint8, got dtype {arr.dtype}")
-    if arr.ndim == 3:
-        arr = arr[:, :, ::-1]  # RGB -> BGR for OpenCV
-    ok, buf = cv2.imencode(ext, np.ascontiguousarray(arr), _WRITE_PARAMS[ext])
-    if not ok:
-        raise ValueError(f"{path}: OpenCV could not encode the image as {ext}")
-    write_bytes_atomic(path, buf.tobytes())
+    try:
+        data = encode_image(rgb, path.suffix)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+    write_bytes_atomic(path, data)
 
 
 def write_bytes_atomic(path, data: bytes) -> None:
@@ -352,7 +405,9 @@ def write_bytes_atomic(path, data: bytes) -> None:
     temporary file in the same folder, flushed to disk, then ``os.replace``-d over ``path``.
     Parent folders are created; the temporary file is removed if anything fails."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(path.parent)
+    if path.is_dir():  # else os.replace would name its hidden temporary file in the error
+        raise IsADirectoryError(errno.EISDIR, "a folder of that name is in the way", str(path))
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         with open(tmp, "xb") as f:
@@ -364,3 +419,13 @@ def write_bytes_atomic(path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def _make_folder(folder: Path) -> None:
+    """``folder`` and its parents; a file where a folder must be is named as such (mkdir would
+    say "File exists")."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocking = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), folder)
+        raise NotADirectoryError(errno.ENOTDIR, "a file is in the way of the output folder", str(blocking)) from None

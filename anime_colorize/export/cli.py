@@ -74,6 +74,7 @@ def check_out(out: Path, fmt: str, model_paths: list[Path], overwrite: bool) -> 
 
 
 def main(argv=None) -> int:
+    cli_common.quiet_tensorflow()
     args = build_parser().parse_args(argv)
     cli_common.setup_logging(args.verbose)
     from anime_colorize import export

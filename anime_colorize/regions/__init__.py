@@ -1,8 +1,9 @@
 """Regions of a drawing: segmentation, flat colours and layered output (issue #12).
 
 Anime and manga are coloured as flats: every area closed by ink lines gets one colour,
-shading goes on top. This package gives the pieces; it has no UI or CLI concerns and no
-TensorFlow (only :func:`shade_from_lightness` imports ``anime_colorize.color``).
+shading goes on top. This package gives the pieces, in numpy / OpenCV / SciPy on the host;
+it has no UI or CLI concerns and runs no TensorFlow ops (colour conversions come from the
+numpy twins of ``anime_colorize.color``).
 
 * :mod:`~anime_colorize.regions.segmentation`: :func:`segment` (a picture) and
   :func:`segment_lines` (a prepared line drawing) -> :class:`Regions` (int32 label map in
@@ -22,7 +23,7 @@ resolution with hints ``hint_lab`` (H, W, 3) and ``hint_mask`` (H, W)::
     flats = flat_colors(regions, lab, hint_lab, hint_mask)         # (K, count, 3) Lab
     flat_lab = paint(regions, flats[k])                            # (H, W, 3)
     shade = shade_from_lightness(flat_lab[..., 0], relative_lightness(regions, lab[k, ..., 0]))
-    layers = Layers(color.lab_to_rgb_numpy(flat_lab), shade, regions.lines)
+    layers = Layers(color.lab_to_rgb_np(flat_lab), shade, regions.lines)
     write_psd(layers, "out.psd"); composite = layers.composite()
 """
 from anime_colorize.regions.flats import flat_colors, hint_colors, paint, pool, relative_lightness

@@ -22,10 +22,9 @@ import numpy as np
 from anime_colorize.regions.segmentation import Regions
 
 POOL_METHODS = ("median", "mean")
-# Histogram median: bins per channel (fewer when there are many regions, to bound memory
-# at about _MAX_CELLS counters). The interpolated median of 256 bins is within a bin
-# (1/256 of the channel's range) of the true one, and is then snapped to the nearest value
-# that occurs in the region.
+# Histogram median (_median): bins per channel and level (fewer when there are many
+# regions, to bound memory at about _MAX_CELLS counters); two levels of 256 bins resolve
+# 1/65536 of the channel's range.
 _BINS = 256
 _MAX_CELLS = 1 << 23
 _MIN_BINS = 32
@@ -65,9 +64,9 @@ def pool(regions: Regions, values, method: str = "median", exclude_ink: bool = T
 
     ``values``: (H, W), (H, W, C) or (K, H, W, C) numbers (any colour space, e.g. K
     predictions), (H, W) as in ``regions``. ``method``: "median" (per channel, robust to
-    bleeding from neighbouring areas; a histogram median within one bin of the exact one and
-    snapped to a value of the region, see ``_BINS``) or "mean". ``exclude_ink``: pool over the region's paper pixels only (a region
-    that is all ink uses all its pixels).
+    bleeding from neighbouring areas; a two-level histogram median, snapped to a value of
+    the region, see :func:`_median`) or "mean". ``exclude_ink``: pool over
+    the region's paper pixels only (a region that is all ink uses all its pixels).
 
     Returns float32 (count,), (count, C) or (K, count, C), following ``values``.
     """
@@ -172,6 +171,8 @@ def hint_colors(regions: Regions, hint_color, hint_mask, threshold: float = 0.5,
     Returns (colors float32 (count, C), zeros where not hinted; hinted bool (count,)).
     """
     h, w = regions.shape
+    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 2:
+        raise ValueError(f"levels must be an integer >= 2, got {levels!r}")
     color = np.asarray(hint_color, np.float32)
     mask = np.asarray(hint_mask, np.float32)
     if mask.ndim == 3 and mask.shape[2] == 1:

@@ -28,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from anime_colorize import color
 from anime_colorize.data.io import write_bytes_atomic, write_image
 from anime_colorize.regions.segmentation import Regions
 
@@ -96,12 +97,10 @@ def shade_from_lightness(flat_l, delta_l) -> np.ndarray:
     ``flat_l``: the flat's CIE L (H, W) in [0, 100] (the Lab flats' L, painted);
     ``delta_l``: L to add (H, W), e.g. :func:`~anime_colorize.regions.flats.relative_lightness`
     of the network's L. The factor is ``gray(L + delta) / gray(L)`` with ``gray`` the sRGB
-    gray of a lightness (``color.lab_to_rgb_numpy``), so a gray flat multiplied by it has
+    gray of a lightness (``color.lab_to_rgb_np``), so a gray flat multiplied by it has
     exactly the lightness ``L + delta``, and a coloured flat about that (Multiply acts on
     the encoded sRGB values). Clipped to 1: the layer only darkens.
     """
-    from anime_colorize.color import lab_to_rgb_numpy  # TensorFlow import: only when shading
-
     flat_l = np.asarray(flat_l, np.float32)
     delta_l = np.asarray(delta_l, np.float32)
     if flat_l.ndim != 2 or flat_l.shape != delta_l.shape:
@@ -111,7 +110,7 @@ def shade_from_lightness(flat_l, delta_l) -> np.ndarray:
     def gray(lightness):
         lab = np.zeros(lightness.shape + (3,), np.float32)
         lab[..., 0] = np.clip(lightness, 0.0, 100.0)
-        return lab_to_rgb_numpy(lab)[..., 0]
+        return color.lab_to_rgb_np(lab)[..., 0]
 
     base = gray(flat_l)
     factor = gray(flat_l + delta_l) / np.maximum(base, 1e-6)

@@ -167,7 +167,7 @@ class Regions:
         return np.sort(np.concatenate([b[a == region], a[b == region]]))
 
     @classmethod
-    def from_labels(cls, labels, lines, ink_threshold: float = None) -> "Regions":
+    def from_labels(cls, labels, lines, ink_threshold: float | None = None) -> "Regions":
         """Regions of a given label map (e.g. one resized or edited by the caller).
 
         ``labels``: int (H, W) >= 0; ids are compacted to 0..count-1 in ascending order of
@@ -375,18 +375,20 @@ def _join_leftover_paper(labels: np.ndarray, ink: np.ndarray) -> np.ndarray:
     idx = np.flatnonzero(left.ravel())
     y, x = np.divmod(idx, w)
     flat_labels, flat_ink, flat_comp = labels.ravel(), ink.ravel(), comp.ravel()
-    src, dst = [], []
+    srcs, dsts = [], []
     for step, inside in ((-1, x > 0), (1, x < w - 1), (-w, y > 0), (w, y < h - 1)):
         nb = idx[inside] + step
         touch = (flat_labels[nb] > 0) & ~flat_ink[nb]
-        src.append(flat_comp[idx[inside][touch]])
-        dst.append(flat_labels[nb[touch]])
-    src, dst = np.concatenate(src).astype(np.int64), np.concatenate(dst).astype(np.int64)
+        srcs.append(flat_comp[idx[inside][touch]])
+        dsts.append(flat_labels[nb[touch]])
+    src = np.concatenate(srcs).astype(np.int64)
+    dst = np.concatenate(dsts).astype(np.int64)
     if len(src) == 0:
         return labels
     # Per leftover component: the region with the most touching pixel pairs, then the lowest id.
-    pairs, contact = np.unique(src * (int(dst.max()) + 1) + dst, return_counts=True)
-    comp_of, label_of = np.divmod(pairs, int(dst.max()) + 1)
+    span = int(dst.max()) + 1
+    pairs, contact = np.unique(src * span + dst, return_counts=True)
+    comp_of, label_of = np.divmod(pairs, span)
     order = np.lexsort((label_of, -contact, comp_of))
     first = np.ones(len(order), bool)
     first[1:] = comp_of[order][1:] != comp_of[order][:-1]

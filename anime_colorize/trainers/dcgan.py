@@ -1,17 +1,16 @@
 """DCGAN (Radford et al. 2016) as a conditional colourer: a batch-normalised discriminator
-with the non-saturating cross-entropy loss, one discriminator update per generator update."""
+with the non-saturating cross-entropy loss, one discriminator update per generator update.
+Settings: those of every conditional GAN (:class:`~.conditional.ConditionalGANSettings`)."""
 from __future__ import annotations
-
-import tensorflow as tf
 
 from anime_colorize import losses
 from anime_colorize.models import DCGANDiscriminator
-from anime_colorize.trainers.base import Trainer
+from anime_colorize.trainers.conditional import ConditionalGANTrainer
 from anime_colorize.trainers.registry import register_trainer
 
 
 @register_trainer("dcgan")
-class DCGANTrainer(Trainer):
+class DCGANTrainer(ConditionalGANTrainer):
 
     def build_discriminator(self):
         return DCGANDiscriminator(filters=self.config.model.filters, color_channels=self.color_channels,
@@ -20,14 +19,13 @@ class DCGANTrainer(Trainer):
     def adversarial_loss(self, fake_scores):
         return losses.bce_generator_loss(fake_scores)
 
-    def discriminator_step(self, condition, real, rng):
-        fake = self.fake_for_discriminator(condition, rng)
-        with tf.GradientTape() as tape:
-            # One pass over real and fake together keeps batch-norm statistics shared.
-            scores = self.judge(self.doubled(condition), tf.concat([real, fake], 0))
-            real_scores, fake_scores = tf.split(scores, 2, axis=0)
-            d_loss = self.average(losses.bce_discriminator_loss(real_scores, fake_scores), rng.global_batch)
-            scaled = self.d_optimizer.scale_loss(d_loss)
-        variables = self.discriminator.trainable_variables
-        self.d_optimizer.apply(tape.gradient(scaled, variables), variables)
-        return {"d_loss": d_loss}
+    def discriminator_losses(self, condition, real, fake, rng):
+        # One pass over real and fake together keeps batch-norm statistics shared.
+        real_scores, fake_scores = self.judge_real_and_fake(condition, real, fake)
+        d_loss = self.average(losses.bce_discriminator_loss(real_scores, fake_scores), rng.global_batch)
+        return d_loss, {"d_loss": d_loss}
+
+    def step_macs(self, g, d, b):
+        """The base's generator update; the discriminator's: a G forward on B for the fake (no
+        gradient), one D pass on real + fake (2B) with a 2x backward: ``G B + 3 D 2B``."""
+        return super().step_macs(g, d, b)[0], g * b + 3 * d * 2 * b

@@ -4,8 +4,8 @@ No discriminator, one z per image (fed, but with nothing rewarding its use the n
 to ignore it), no best-of-two and no mode seeking. A colour that is ambiguous from the
 lightness or the lines (a red or a blue coat) is regressed to the mean of the possibilities:
 the dull, brownish-gray colourings this baseline is kept to show (Zhang et al. 2016, section
-2.1, on why a Euclidean loss desaturates). For hint models the base class's hint term (L1 to
-the hint colour at hinted pixels, weight ``--lambda-hint``) is added.
+2.1, on why a Euclidean loss desaturates). For hint models the hint term of the paired
+algorithms (L1 to the hint colour at hinted pixels, weight ``--lambda-hint``) is added.
 
 Loss per sample: ``lambda_l2 * mean((target - G(condition, z))^2) [+ lambda_hint * hint]``,
 target and output in [-1, 1] (ab, or L and ab for line art). Logged: ``l2``, ``hint``,
@@ -13,23 +13,36 @@ target and output in [-1, 1] (ab, or L and ab for line art). Logged: ``l2``, ``h
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from anime_colorize import losses
-from anime_colorize.trainers.base import Trainer
+from anime_colorize.config import setting
+from anime_colorize.trainers.conditional import ConditionalGANTrainer, PairedSettings
 from anime_colorize.trainers.registry import register_trainer
 
 
-@register_trainer("l2")
-class L2Trainer(Trainer):
+@dataclass(frozen=True)
+class L2Settings(PairedSettings):
+    """The regression baseline's weight."""
 
-    def build_discriminator(self):
-        return None
+    lambda_l2: float = setting(100.0, "weight of the mean-squared-error loss on the colours", minimum=0)
+
+
+@register_trainer("l2")
+class L2Trainer(ConditionalGANTrainer):
+
+    settings_class = L2Settings
 
     def generator_losses(self, condition, real, rng):
-        t = self.config.train
+        s = self.settings
         fake = self.generate(condition, rng.normal(self.config.model.z_dim))
         terms = {"l2": self.average(losses.per_sample_l2(real, fake), rng.global_batch)}
-        total = t.lambda_l2 * terms["l2"]
+        total = s.lambda_l2 * terms["l2"]
         if "hint_mask" in condition:
             terms["hint"] = self.average(self.hint_error(fake, condition), rng.global_batch)
-            total += t.lambda_hint * terms["hint"]
+            total += s.lambda_hint * terms["hint"]
         return total, terms
+
+    def step_macs(self, g, d, b):
+        """No discriminator; one colouring per image: the generator update is ``3 G B``."""
+        return 3 * g * b, 0

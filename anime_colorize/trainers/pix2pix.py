@@ -7,8 +7,9 @@ averaged over the patches of each sample, then over the global batch. One discri
 update per generator update, on real and fake in one pass (shared batch-norm statistics, as
 :mod:`.dcgan`).
 
-The generator's loss is the base class's (:meth:`Trainer.generator_losses`): best-of-two L1
-x ``--lambda-l1`` (pix2pix: 100), mode seeking, the hint term for hint models, and the
+The generator's loss is that of every conditional GAN
+(:meth:`~.conditional.ConditionalGANTrainer.generator_losses`): best-of-two L1 x
+``--lambda-l1`` (pix2pix: 100), mode seeking, the hint term for hint models, and the
 non-saturating adversarial loss ``-log D`` taken per patch and averaged per sample,
 x ``--lambda-adv``. pix2pix itself has neither z (it used dropout) nor best-of-two; with
 ``--lambda-ms 0`` only the noise input and the best-of-two L1 differ from the paper.
@@ -16,16 +17,14 @@ Logged: ``d_loss``, ``l1``, ``ms``, ``hint``, ``g_adv``, ``g_loss``.
 """
 from __future__ import annotations
 
-import tensorflow as tf
-
 from anime_colorize import losses
 from anime_colorize.models import PatchGANDiscriminator
-from anime_colorize.trainers.base import Trainer
+from anime_colorize.trainers.conditional import ConditionalGANTrainer
 from anime_colorize.trainers.registry import register_trainer
 
 
 @register_trainer("pix2pix")
-class Pix2PixTrainer(Trainer):
+class Pix2PixTrainer(ConditionalGANTrainer):
 
     discriminator_norm = "batch"
 
@@ -38,19 +37,11 @@ class Pix2PixTrainer(Trainer):
         return losses.patch_bce_generator_loss(fake_scores)
 
     def discriminator_losses(self, condition, real, fake, rng):
-        """This replica's share of the discriminator loss and the logs, for colourings
-        ``real`` and ``fake`` (B, H, W, C) of ``condition``; called under the update's tape."""
         # One pass over real and fake together keeps batch-norm statistics shared.
-        logits = self.judge(self.doubled(condition), tf.concat([real, fake], 0))
-        real_logits, fake_logits = tf.split(logits, 2, axis=0)
+        real_logits, fake_logits = self.judge_real_and_fake(condition, real, fake)
         d_loss = self.average(losses.patch_bce_discriminator_loss(real_logits, fake_logits), rng.global_batch)
         return d_loss, {"d_loss": d_loss}
 
-    def discriminator_step(self, condition, real, rng):
-        fake = self.fake_for_discriminator(condition, rng)
-        with tf.GradientTape() as tape:
-            d_loss, logs = self.discriminator_losses(condition, real, fake, rng)
-            scaled = self.d_optimizer.scale_loss(d_loss)
-        variables = self.discriminator.trainable_variables
-        self.d_optimizer.apply(tape.gradient(scaled, variables), variables)
-        return logs
+    def step_macs(self, g, d, b):
+        """As dcgan: one patch discriminator pass on real + fake, ``G B + 3 D 2B``."""
+        return super().step_macs(g, d, b)[0], g * b + 3 * d * 2 * b

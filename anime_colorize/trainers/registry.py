@@ -1,15 +1,31 @@
-"""Name -> trainer class. ``@register_trainer("name")`` adds one; unknown names are an error."""
+"""Name -> trainer class. ``@register_trainer("name")`` adds one; unknown names are an error.
+
+Registering a trainer also registers its settings class (``settings_class``) with
+:mod:`anime_colorize.config`, which is how ``train --help``, ``config.json`` and validation
+learn the algorithm's settings without naming it.
+"""
 from __future__ import annotations
 
-_TRAINERS: dict[str, type] = {}
+from typing import TYPE_CHECKING
+
+from anime_colorize import config as config_lib
+
+if TYPE_CHECKING:  # the trainers import TensorFlow; this registry does not
+    from anime_colorize.trainers.base import Trainer
+
+_TRAINERS: dict[str, type[Trainer]] = {}
 
 
-def register_trainer(name: str):
-    """Class decorator: makes the trainer available as ``--algo name``."""
+def register_trainer(name: str, default: bool = False):
+    """Class decorator: makes the trainer available as ``--algo name``, with the settings of
+    its ``settings_class``; ``default``: the algorithm of runs that name none (one only).
+    ValueError if the name is taken by another class, or if a setting would give a flag a
+    second home (see :func:`anime_colorize.config.register_algorithm`)."""
 
     def decorate(cls):
         if name in _TRAINERS and _TRAINERS[name] is not cls:
             raise ValueError(f"trainer '{name}' is registered twice")
+        config_lib.register_algorithm(name, cls.settings_class, default)
         cls.name = name
         _TRAINERS[name] = cls
         return cls
@@ -17,13 +33,19 @@ def register_trainer(name: str):
     return decorate
 
 
+def unregister_trainer(name: str) -> None:
+    """Forgets ``--algo name`` (for algorithms registered for a while, as in tests)."""
+    _TRAINERS.pop(name, None)
+    config_lib.unregister_algorithm(name)
+
+
 def available_trainers() -> list[str]:
     return sorted(_TRAINERS)
 
 
-def get_trainer(name: str) -> type:
+def get_trainer(name: str) -> type[Trainer]:
     """The trainer class registered as ``name``; raises ValueError listing the known names."""
-    try:
-        return _TRAINERS[name]
-    except KeyError:
-        raise ValueError(f"unknown algorithm '{name}'; known: {', '.join(available_trainers())}") from None
+    if name not in _TRAINERS:
+        config_lib.settings_class(name)  # raises the error that lists the known algorithms
+        raise ValueError(f"algorithm '{name}' has settings but no trainer")
+    return _TRAINERS[name]

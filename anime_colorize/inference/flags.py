@@ -1,0 +1,116 @@
+"""The command-line flags every inference command shares, defined once.
+
+``colorize``, ``sample`` and ``app`` build their parsers from these groups, and read them
+back with the helpers below, so a flag, its help and its default are written in one place:
+
+* :func:`add_model_flags`: ``--model``, ``--unsafe``, ``--working-size``;
+* :func:`add_picture_flags`: ``--max-pixels``;
+* :func:`add_output_flags`: ``--seed``, ``--batch-size``, ``--overwrite``, ``--quiet``,
+  and :func:`add_mode_flags`: ``--mode`` and each output mode's own flags;
+* :func:`add_hint_flags`: ``--hints``, ``--hints-dir``, ``--reference``.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from anime_colorize.data.io import DEFAULT_MAX_PIXELS
+
+
+def add_model_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="generator.keras, a saved_model folder, or a run folder")
+    parser.add_argument("--unsafe", action="store_true",
+                        help="allow a .keras file to run stored code (only for files you trust)")
+    parser.add_argument("--working-size", type=int, default=None,
+                        help="the size the network works at, in pixels on the picture's shorter side, rounded "
+                             "to what the model needs (default: the size it was trained at); larger is slower "
+                             "and shows more detail, and colours change with it")
+
+
+def add_picture_flags(parser: argparse.ArgumentParser, default: int = DEFAULT_MAX_PIXELS,
+                      what: str = "skip images", hint_pictures: bool = True) -> None:
+    also = "; also applies to hint pictures and the reference" if hint_pictures else ""
+    parser.add_argument("--max-pixels", type=int, default=default,
+                        help=f"{what} with more pixels than this, read from the file header before decoding: "
+                             f"a guard against decompression bombs{also} (default: %(default)s)")
+
+
+def add_output_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=0, help="seed of the z list")
+    parser.add_argument("--batch-size", type=int, default=8, help="(picture, z) pairs per network call")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace files of an earlier run in --out (without it they are kept and the run "
+                             "is refused); inputs are never overwritten")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_mode_flags(parser)
+
+
+def add_mode_flags(parser: argparse.ArgumentParser) -> None:
+    from anime_colorize.inference.modes import DEFAULT_MODE, MODES
+
+    modes = parser.add_argument_group("output modes")
+    modes.add_argument("--mode", choices=tuple(MODES), default=DEFAULT_MODE,
+                       help="what each colouring becomes: " + "; ".join(f"{n}: {m.help}" for n, m in MODES.items())
+                            + " (default: %(default)s)")
+    for mode in MODES.values():
+        mode.add_flags(modes)
+
+
+def add_hint_flags(parser: argparse.ArgumentParser) -> None:
+    hints = parser.add_argument_group("colour hints (models trained with --hints)")
+    hints.add_argument("--hints", default=None, help="hint file for a single input: points .json or strokes .png")
+    hints.add_argument("--hints-dir", default=None, help="folder of <stem>.json / <stem>.png hint files")
+    hints.add_argument("--reference", default=None, help="a colour picture whose palette every output takes")
+
+
+def check_numbers(args: argparse.Namespace) -> str | None:
+    """A message for a number flag out of its range, else None."""
+    for flag in ("max_pixels", "batch_size", "working_size", "num_samples"):
+        value = getattr(args, flag, None)
+        if value is not None and value < 1:
+            return f"--{flag.replace('_', '-')} must be at least 1"
+    return None
+
+
+def load_model(args: argparse.Namespace):
+    """The generator of ``--model`` (``--unsafe`` allows stored code). Raises
+    FileNotFoundError / ValueError naming the path."""
+    from anime_colorize.export import load_generator
+
+    return load_generator(args.model, safe_mode=not args.unsafe)
+
+
+def make_mode(args: argparse.Namespace):
+    """The output mode of ``--mode``, set up from its flags."""
+    from anime_colorize.inference.modes import make_mode as make
+
+    return make(args.mode, args)
+
+
+def hint_sources(args: argparse.Namespace, generator, input_path: Path):
+    """The hint sources of ``--hints``, ``--hints-dir`` and ``--reference`` for this model and
+    input. Raises ValueError with a message for flags that cannot work (hints for a model
+    without them, a missing file), ImageReadError for a bad reference picture."""
+    from anime_colorize.inference.hint_files import HintSources, blurred_hints_only, reference_histogram
+
+    given = [flag for flag, value in (("--hints", args.hints), ("--hints-dir", args.hints_dir),
+                                      ("--reference", args.reference)) if value]
+    if not given:
+        return None
+    if not generator.hint_kinds:
+        raise ValueError(f"{', '.join(given)} given, but {args.model} was trained without colour hints "
+                         f"(--hints none); colour without them, or use a model trained with --hints mix")
+    if args.hints and input_path.is_dir():
+        raise ValueError("--hints takes the hints of one input file; for a folder use --hints-dir")
+    if args.hints and not Path(args.hints).is_file():
+        raise ValueError(f"hint file not found: {args.hints}")
+    if args.hints_dir and not Path(args.hints_dir).is_dir():
+        raise ValueError(f"--hints-dir is not a folder: {args.hints_dir}")
+    reference = None
+    if args.reference:
+        try:
+            reference = reference_histogram(args.reference, max_pixels=args.max_pixels)
+        except ValueError as e:
+            raise ValueError(f"--reference: {e}") from None
+    return HintSources(Path(args.hints) if args.hints else None, Path(args.hints_dir) if args.hints_dir else None,
+                       reference, blurred_hints_only(generator), args.max_pixels)
