@@ -49,7 +49,8 @@ from anime_colorize import color
 from anime_colorize.data.io import read_rgba, write_image
 from anime_colorize.data.lineart import extract_lines
 from anime_colorize.data.synthetic import Pose, make_cel_variant
-from anime_colorize.regions import Layers, Regions, matching, paint, pool, segment, shade_from_lightness
+from anime_colorize.regions import (Layers, Regions, matching, paint, pool, relative_lightness, segment,
+                                    shade_from_lightness)
 
 SETS = {"sylvie": ("sylvie blue normal", ("sylvie blue giggle", "sylvie blue smile", "sylvie blue surprised")),
         "eileen": ("eileen happy", ("eileen concerned", "eileen vhappy")),
@@ -94,7 +95,7 @@ def picture(data: Path, name: str) -> np.ndarray:
         pose = POSES[parts[2]] if len(parts) > 2 else Pose()
         rgb = make_cel_variant(int(parts[1]), BUILTIN_SIZE, BUILTIN_SEED, pose).astype(np.float32) / 255.0
         return np.concatenate([rgb, np.ones_like(rgb[..., :1])], axis=-1)
-    return read_rgba(data / f"{name}.png")
+    return read_rgba(data / f"{name}.png").astype(np.float32) / np.float32(255.0)
 
 def composite_white(rgba: np.ndarray) -> np.ndarray:
     """RGBA float (H, W, 4) -> RGB on white paper."""
@@ -208,8 +209,9 @@ def key_median(key) -> np.ndarray:
     return np.median(key.lab[key.figure & ~key.regions.ink], axis=0).astype(np.float32)
 
 
-def outputs(key, key_rgba, truth_rgba, lines, rows) -> tuple[dict, object, object]:
-    """{row name: RGB (H, W, 3)} for one target, its regions and its match."""
+def outputs(key, key_rgba, truth_rgba, lines, rows, other_keys=()) -> tuple[dict, object, object]:
+    """{row name: RGB (H, W, 3)} for one target, its regions and its match. ``other_keys``:
+    the keys of the "several keys" row."""
     regions = segment(lines)
     h, w = lines.shape
     out = {}
@@ -219,29 +221,41 @@ def outputs(key, key_rgba, truth_rgba, lines, rows) -> tuple[dict, object, objec
     out["key copy"] = cv2.resize(key_rgb, (w, h), interpolation=cv2.INTER_AREA) * lines[..., None]
     median = key_median(key)
     out["global median"] = with_lines(np.broadcast_to(median, (h, w, 3)), lines)
-    match = matching.match_regions(regions, key, shading=True)
+    match = matching.match_regions(regions, key, shading=True, flow=not OPTIONS["no_flow"],
+                                   split=not OPTIONS["no_split"])
     flats = matching.reference_flats(regions, match)
     flats[~match.matched] = median
     out["matching flats"] = with_lines(matching.reference_lab(regions, match, flats, shading=False), lines)
-    shaded = matching.reference_lab(regions, match, flats)
-    out["matching + shading"] = with_lines(shaded, lines)
+    layers, out["matching + shading"] = matching.reference_colouring(regions, match, flats)
     # The same as layers (flat, Multiply shade from the lightness only, lines): what a
     # layered file shows; the shade layer only darkens and carries no hue.
-    flat_lab = matching.reference_lab(regions, match, flats, shading=False)
-    shade = shade_from_lightness(flat_lab[..., 0], shaded[..., 0] - flat_lab[..., 0])
-    out["shading as layers"] = Layers(color.lab_to_rgb_np(flat_lab.astype(np.float64)), shade,
-                                      lines).composite()
+    out["shading as layers"] = layers.composite()
+    # The keys' colouring given to the one flat-colouring recipe as a prediction (pooled per
+    # region, shade layer from its relative lightness): splits are lost there.
+    as_prediction = matching.reference_colors(regions, match, np.broadcast_to(median, (h, w, 3)))
+    pooled = pool(regions, as_prediction)
+    flat_lab = paint(regions, pooled)
+    shade = shade_from_lightness(flat_lab[..., 0], relative_lightness(regions, as_prediction[..., 0]))
+    out["as one prediction (layers)"] = Layers(paint(regions, color.lab_to_rgb_np(pooled.astype(np.float64))),
+                                               shade, lines).composite()
     map_x, map_y = match.alignments[0].key_coordinates((h, w), key.shape)
     warped = cv2.remap(key_rgb, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                        borderValue=(1.0, 1.0, 1.0))
     out["aligned key copy"] = warped * lines[..., None]
+    if other_keys:
+        several = matching.match_regions(regions, list(other_keys))
+        flats = matching.reference_flats(regions, several)
+        flats[~several.matched] = median
+        out["several keys + shading"] = with_lines(matching.reference_lab(regions, several, flats), lines)
     truth_lab = color.rgb_to_lab_np(composite_white(truth_rgba)).astype(np.float32)
     out["true flats"] = with_lines(paint(regions, pool(regions, truth_lab)), lines)
-    return {k: out[k] for k in rows}, regions, match
+    return {k: out[k] for k in rows if k in out}, regions, match
 
 
+OPTIONS = {"no_flow": False, "no_split": False}  # set from the command line
 ROWS = ("line art", "key copy", "global median", "aligned key copy", "matching flats",
-        "matching + shading", "shading as layers", "true flats")
+        "matching + shading", "shading as layers", "as one prediction (layers)",
+        "several keys + shading", "true flats")
 
 
 def run(args) -> dict:
@@ -258,16 +272,22 @@ def run(args) -> dict:
             pairs.append((set_name, key_name, list(target_names)))
     for i in range(args.builtin):
         pairs.append(("builtin", f"cel {i}", [f"cel {i} {pose}" for pose in POSES]))
+    every_key = {}
+    if args.all_sprites_as_keys:
+        every_key = {name: matching.prepare_key(picture(data, name), name=name)
+                     for name in sorted({n for k, ts in SETS.values() for n in (k, *ts)})}
     for set_name, key_name, target_names in pairs:
         key_rgba = picture(data, key_name)
-        key = matching.prepare_key(key_rgba, name=key_name)
+        key = matching.prepare_key(key_rgba, name=key_name, lines=args.key_lines)
         for target_name in target_names:
             sprite = picture(data, target_name)
             for t_name in args.transforms:
                 truth = transform(sprite, t_name, seed=list(TRANSFORMS).index(t_name))
                 lines = line_drawing(truth, args.lines)
                 start = time.perf_counter()
-                outs, regions, match = outputs(key, key_rgba, truth, lines, ROWS)
+                # Every other sprite (a set's key serves its own line drawing too).
+                others = [k for n, k in every_key.items() if n != target_name or n == key_name]
+                outs, regions, match = outputs(key, key_rgba, truth, lines, ROWS, others)
                 seconds = time.perf_counter() - start
                 row = {"set": set_name, "key": key_name, "target": target_name, "transform": t_name,
                        "regions": regions.count, "matched": int(match.matched.sum()),
@@ -277,7 +297,7 @@ def run(args) -> dict:
                     row[name] = score(truth, rgb, regions)
                 results.append(row)
                 log.info("%s / %s / %s: %s", set_name, target_name, t_name,
-                         "  ".join(f"{n} {row[n]['ciede2000']:.1f}" for n in ROWS))
+                         "  ".join(f"{n} {row[n]['ciede2000']:.1f}" for n in outs))
                 if args.sheet and t_name in ("mirror", "scale0.6", "all", "same"):
                     sheets.setdefault(set_name, []).append((truth, lines, outs))
     return {"rows": results, "sheets": sheets}
@@ -297,8 +317,9 @@ def contact_sheet(items, height: int = 360) -> np.ndarray:
     return np.clip(np.concatenate(rows, axis=0), 0.0, 1.0)
 
 
-def table(results: list, rows=ROWS) -> str:
+def table(results: list, rows=None) -> str:
     """Markdown: per set x transformation, CIEDE2000 / region accuracy of every row."""
+    rows = [n for n in ROWS if n in results[0]] if rows is None else rows
     groups = {}
     for r in results:
         groups.setdefault((r["set"], r["transform"]), []).append(r)
@@ -322,6 +343,13 @@ def main(argv=None) -> int:
     parser.add_argument("--transforms", nargs="+", default=list(ISSUE_TRANSFORMS), choices=list(TRANSFORMS))
     parser.add_argument("--lines", default="xdog", choices=("xdog", "xdog2", "canny"))
     parser.add_argument("--sheet", action="store_true")
+    parser.add_argument("--key-lines", default="xdog", choices=matching.KEY_LINES,
+                        help="how the key's regions are found (prepare_key's lines)")
+    parser.add_argument("--no-flow", action="store_true", help="no local refinement (ablation)")
+    parser.add_argument("--no-split", action="store_true", help="no splitting of merged regions (ablation)")
+    parser.add_argument("--all-sprites-as-keys", action="store_true",
+                        help="also a row matched against every other sprite of every set at once "
+                             "(other characters are distractors)")
     parser.add_argument("--all-keys", action="store_true",
                         help="every sprite of a set is the key in turn (default: the first of SETS)")
     args = parser.parse_args(argv)
@@ -329,6 +357,7 @@ def main(argv=None) -> int:
     if args.sets and not Path(args.data).is_dir():
         print(f"no data at {args.data}", file=sys.stderr)
         return 2
+    OPTIONS.update(no_flow=args.no_flow, no_split=args.no_split)
     res = run(args)
     md = table(res["rows"])
     print(md)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from skimage.color import deltaE_ciede2000, rgb2lab
 
+from anime_colorize import color
 from anime_colorize.data.io import write_image
 from anime_colorize.data.lineart import extract_lines
 from anime_colorize.data.synthetic import Pose, make_cel_image, make_cel_variant
@@ -265,3 +266,34 @@ def test_load_keys_skips_bad_files_and_names_them(tmp_path, caplog):
     (tmp_path / "a_good.png").unlink()
     with pytest.raises(ValueError, match="no usable key"):
         matching.load_keys(tmp_path)
+
+
+def test_the_keys_colouring_as_layers_and_as_a_prediction(key):
+    truth, mask, regions = drawing(mirror=True)
+    match = matching.match_regions(regions, key)
+    flats = matching.reference_flats(regions, match)
+    layers, picture = matching.reference_colouring(regions, match, flats)
+    shaded = matching.reference_lab(regions, match, flats)
+    np.testing.assert_allclose(picture, color.lab_to_rgb_np(shaded) * regions.lines[..., None], atol=1e-6)
+    assert layers.flat.shape == truth.shape and layers.shade.shape == regions.shape
+    assert layers.shade.max() <= 1.0
+    # As a prediction: matched pixels carry the keys' colours, the others the network's.
+    network = np.full(regions.shape + (3,), 33.0, np.float32)
+    given = matching.reference_colors(regions, match, network)
+    pixels = match.matched[regions.labels]
+    np.testing.assert_allclose(given[pixels], (match.flat_lab + match.shading)[pixels])
+    np.testing.assert_allclose(given[~pixels], 33.0)
+    assert matching.reference_colors(regions, match, np.stack([network] * 2)).shape == (2,) + network.shape
+    # Pooled per region, it gives the matched regions their key colours (no split here).
+    pooled = pool(regions, matching.reference_colors(regions, match, network, shading=False))
+    plain = match.matched & ~match.split
+    np.testing.assert_allclose(pooled[plain], match.colors[plain], atol=1e-4)
+
+
+def test_key_line_drawings():
+    rgb = make_cel_variant(0, SIZE, SEED, plain=True)
+    gray_lines = matching.prepare_key(rgb, lines="gray")
+    xdog_lines = matching.prepare_key(rgb)
+    assert gray_lines.regions.count != xdog_lines.regions.count
+    with pytest.raises(ValueError, match="unknown key line drawing"):
+        matching.prepare_key(rgb, lines="canny")
