@@ -297,3 +297,18 @@ def test_key_line_drawings():
     assert gray_lines.regions.count != xdog_lines.regions.count
     with pytest.raises(ValueError, match="unknown key line drawing"):
         matching.prepare_key(rgb, lines="canny")
+
+
+def test_a_symmetric_drawing_refines_both_orientations(monkeypatch):
+    rgb = np.full((96, 96, 3), 255, np.uint8)
+    cv2.circle(rgb, (48, 48), 30, (200, 60, 60), -1)
+    cv2.circle(rgb, (48, 48), 30, (0, 0, 0), 2)
+    for x in (36, 60):
+        cv2.circle(rgb, (x, 42), 5, (40, 40, 200), -1)
+    key = matching.prepare_key(rgb)
+    refined = []
+    original = matching._refine
+    monkeypatch.setattr(matching, "_refine", lambda *a, **k: refined.append(a[2][1]) or original(*a, **k))
+    alignment = matching.align(key, extract_lines(rgb, "xdog"))
+    assert sorted(refined) == [False, True]  # both orientations tie, both are refined
+    assert alignment.fit > 0.95 and alignment.scale == pytest.approx(1.0, rel=0.03)

@@ -72,6 +72,9 @@ ALIGN_BLUR = 2.0
 SCALE_RANGE = (0.25, 4.0)
 SCALE_STEPS = 49
 REFINE_STEPS = 7
+# Both orientations are refined when their scores are this close (relative): a nearly
+# symmetric figure is decided by the fit after the local flow instead.
+MIRROR_TIE = 0.02
 # The key's ink inside the drawing's canvas counts at least this share of the key's whole ink
 # in the normalisation: a drawing shows most of the character, and without a floor a tiny
 # overlap at the canvas edge would score as a perfect match.
@@ -383,9 +386,11 @@ def align(key: Key, lines, flow: bool = True, mirrors: Sequence[bool] = (False, 
     """The placement of ``key`` on a drawing (see the module docstring, steps 1 and 2).
 
     ``lines``: the drawing, float (H, W) in [0, 1], 1 = paper (e.g. ``regions.lines``).
-    ``flow``: add the local refinement (DIS optical flow). ``mirrors``: the orientations tried.
-    Returns an :class:`Alignment`; its ``score`` says how well the lines agree (1 = identical;
-    about 0.9 or more for the same character, below 0.5 for an unrelated picture).
+    ``flow``: add the local refinement (DIS optical flow). ``mirrors``: the orientations tried;
+    the one with the better cross-correlation wins, and when both are within MIRROR_TIE of
+    each other (a nearly symmetric figure) the one that fits better after the refinement.
+    Returns an :class:`Alignment`; its ``fit`` says whether the key shows the drawing's
+    character (see :data:`MIN_FIT`).
     """
     lines = np.asarray(lines, np.float32)
     key_lines = key.regions.lines
@@ -393,7 +398,22 @@ def align(key: Key, lines, flow: bool = True, mirrors: Sequence[bool] = (False, 
     # Small pictures are searched at their own size (upsampling adds nothing but work).
     long_side = max(lines.shape)
     coarse = min(ALIGN_SIDE, long_side)
-    score, mirror, scale, oy, ox = _search(lines, key_lines, coarse, scales, mirrors)
+    found = [_search(lines, key_lines, coarse, scales, (bool(m),)) for m in dict.fromkeys(mirrors)]
+    top = max(f[0] for f in found)
+    results = [_refine(key, lines, f, coarse, flow) for f in found if f[0] >= top - MIRROR_TIE * abs(top)]
+    result = max(results, key=lambda r: (r.fit, r.score))
+    log.debug("aligned %s: mirror %s, scale %.3f, offset (%.1f, %.1f), score %.3f, fit %.3f",
+              key.name, result.mirror, result.scale, result.offset_x, result.offset_y,
+              result.score, result.fit)
+    return result
+
+
+def _refine(key: Key, lines: np.ndarray, found: tuple, coarse: int, flow: bool) -> Alignment:
+    """The coarse optimum ``found`` (score, mirror, scale, offset_y, offset_x) searched again
+    at twice the resolution around it, then the local flow and the fit."""
+    key_lines = key.regions.lines
+    _, mirror, scale, oy, ox = found
+    long_side = max(lines.shape)
     step = (SCALE_RANGE[1] / SCALE_RANGE[0]) ** (1.0 / (SCALE_STEPS - 1))
     fine = scale * step ** np.linspace(-1.0, 1.0, REFINE_STEPS)
     margin = 2.0 * long_side / coarse  # two coarse pixels, in drawing px
@@ -408,11 +428,7 @@ def align(key: Key, lines, flow: bool = True, mirrors: Sequence[bool] = (False, 
     result = Alignment(bool(mirror), float(scale), float(ox), float(oy), float(score))
     if flow:
         result = dataclasses.replace(result, flow=_local_flow(result, lines, key_lines))
-    result = dataclasses.replace(result, fit=_fit(result, lines, key_lines))
-    log.debug("aligned %s: mirror %s, scale %.3f, offset (%.1f, %.1f), score %.3f, fit %.3f",
-              key.name, result.mirror, result.scale, result.offset_x, result.offset_y,
-              result.score, result.fit)
-    return result
+    return dataclasses.replace(result, fit=_fit(result, lines, key_lines))
 
 
 def _working_inks(alignment: Alignment, lines: np.ndarray, key_lines: np.ndarray, sigma: float
