@@ -317,6 +317,37 @@ def contact_sheet(items, height: int = 360) -> np.ndarray:
     return np.clip(np.concatenate(rows, axis=0), 0.0, 1.0)
 
 
+FIGURE = ("eileen", "eileen happy", (("eileen vhappy", "mirror"), ("eileen concerned", "scale0.6"),
+                                     ("eileen vhappy", "tilt+all")))
+
+
+def readme_figure(data: Path, height: int = 240) -> np.ndarray:
+    """The README's picture: the key, then per target its line drawing above its colouring
+    (matching + shading), each tile ``height`` px high, on white."""
+    _, key_name, targets = FIGURE
+    key_rgba = picture(data, key_name)
+    key = matching.prepare_key(key_rgba, name=key_name)
+
+    def tile(rgb):
+        h, w = rgb.shape[:2]
+        return cv2.resize(np.asarray(rgb, np.float32), (round(w * height / h), height), interpolation=cv2.INTER_AREA)
+
+    top, bottom = [tile(composite_white(key_rgba))], [np.ones_like(tile(composite_white(key_rgba)))]
+    for name, t_name in targets:
+        truth = transform(picture(data, name), t_name, seed=list(TRANSFORMS).index(t_name))
+        lines = line_drawing(truth, "xdog")
+        regions = segment(lines)
+        match = matching.match_regions(regions, key)
+        flats = matching.reference_flats(regions, match)
+        flats[~match.matched] = key_median(key)
+        _, coloured = matching.reference_colouring(regions, match, flats)
+        top.append(tile(np.repeat(lines[..., None], 3, axis=2)))
+        bottom.append(tile(coloured))
+    gap = np.ones((height, 8, 3), np.float32)
+    rows = [np.concatenate([x for t in row for x in (t, gap)][:-1], axis=1) for row in (top, bottom)]
+    return np.clip(np.concatenate([rows[0], np.ones((8, rows[0].shape[1], 3), np.float32), rows[1]], axis=0), 0, 1)
+
+
 def table(results: list, rows=None) -> str:
     """Markdown: per set x transformation, CIEDE2000 / region accuracy of every row."""
     rows = [n for n in ROWS if n in results[0]] if rows is None else rows
@@ -352,11 +383,16 @@ def main(argv=None) -> int:
                              "(other characters are distractors)")
     parser.add_argument("--all-keys", action="store_true",
                         help="every sprite of a set is the key in turn (default: the first of SETS)")
+    parser.add_argument("--readme-figure", metavar="PNG",
+                        help="only write the README's picture (key, three targets, their colourings) and exit")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if args.sets and not Path(args.data).is_dir():
+    if (args.sets or args.readme_figure) and not Path(args.data).is_dir():
         print(f"no data at {args.data}", file=sys.stderr)
         return 2
+    if args.readme_figure:
+        write_image(args.readme_figure, readme_figure(Path(args.data)))
+        return 0
     OPTIONS.update(no_flow=args.no_flow, no_split=args.no_split)
     res = run(args)
     md = table(res["rows"])

@@ -92,6 +92,8 @@ MIN_FIT = 0.75
 # A drawing region whose best key region holds less than this share of its votes is left
 # unmatched.
 MIN_CONFIDENCE = 0.5
+# A region is judged by its votes that land on the key when at least this share of them do.
+MIN_LANDED = 0.25
 # A key region that holds at least SPLIT_SHARE of a drawing region's votes, and at least
 # max(SPLIT_MIN_AREA, SPLIT_AREA_SHARE * H * W) px, splits the region: a gap in the
 # drawing's lines merged areas the key keeps apart.
@@ -524,10 +526,10 @@ def _vote(regions: Regions, key_labels: np.ndarray, key_count: int, split_area: 
     key does not reach). A region's votes are its paper pixels (all its pixels when it has no
     paper). The dominant key region wins the region; other key regions holding at least
     SPLIT_SHARE of the region's votes (or SPLIT_CONTAINED of their own) and ``split_area``
-    px split it (None: no splitting) (their pixels keep
-    their key region). Confidence: the votes of the kept key regions over the region's votes
-    that land on the key, counting at least half of the region's votes (a region mostly
-    outside the key is not matched on the little of it that lands there)."""
+    px split it: their pixels keep their key region (``split_area`` None: no splitting). Confidence: the votes of the kept key regions over the region's votes
+    that land on the key, counting at least MIN_LANDED of the region's votes (a region
+    almost all outside the key is not matched on the little of it that lands there; the
+    paper around a drawing smaller than the key's frame is matched on what lands)."""
     labels = regions.labels.ravel().astype(np.int64)
     under = key_labels.ravel().astype(np.int64)
     paper = ~regions.ink.ravel()
@@ -556,7 +558,7 @@ def _vote(regions: Regions, key_labels: np.ndarray, key_count: int, split_area: 
         outlined = _outline_support(regions, key_labels, key_count) >= SPLIT_SUPPORT
         keep = first | (big & (votes >= split_area) & outlined[key_region])
     kept = np.bincount(region[keep], weights=votes[keep], minlength=regions.count)
-    confidence = kept / np.maximum(np.maximum(landed, 0.5 * total), 1)
+    confidence = kept / np.maximum(np.maximum(landed, MIN_LANDED * total), 1)
     # Per pixel: its own key region where that one is kept for its region, else the region's.
     kept_pairs = pairs[keep & ~first]
     pixel_pair = labels * key_count + under
