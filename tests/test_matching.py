@@ -312,3 +312,14 @@ def test_a_symmetric_drawing_refines_both_orientations(monkeypatch):
     alignment = matching.align(key, extract_lines(rgb, "xdog"))
     assert sorted(refined) == [False, True]  # both orientations tie, both are refined
     assert alignment.fit > 0.95 and alignment.scale == pytest.approx(1.0, rel=0.03)
+
+
+@pytest.mark.parametrize("lines", [np.ones((1, 1)), np.ones((40, 40)), np.zeros((40, 40)), np.ones((5, 300)),
+                                   np.random.default_rng(0).random((60, 60))],
+                         ids=["1x1", "white", "black", "5x300", "noise"])
+def test_pages_that_are_no_drawing_of_the_key_match_nothing(key, lines):
+    regions = segment(lines.astype(np.float32))
+    match = matching.match_regions(regions, key)
+    assert not match.matched.any()
+    lab = matching.reference_lab(regions, match, matching.reference_flats(regions, match))
+    assert lab.shape == regions.shape + (3,) and np.isfinite(lab).all()

@@ -97,11 +97,15 @@ FLOW_SIDE = 384
 FLOW_BLUR = 2.0
 # The fit (Alignment.fit) is measured with this blur (px at FLOW_SIDE); a key that fits a
 # drawing less than MIN_FIT does not show its character and matches nothing. Measured on
-# the Ren'Py sprites (experiments/reference_matching.py): 0.82-1.0 for the same character
-# (other expressions, mirrored, scaled, shifted, deformed, other line styles), 0.52-0.69
-# for another character.
+# the Ren'Py sprites: 0.90-1.0 for the same character (other expressions, mirrored, scaled,
+# shifted, turned), 0.39-0.67 for another character, a background, an emoji or a built-in
+# character; on built-in characters alone on white, 0.77-0.93 for the same character in
+# another pose at 64-256 px, 0.41-0.53 for a picture of coloured shapes; 0.2 for a page of
+# solid ink or of noise.
 FIT_BLUR = 1.0
-MIN_FIT = 0.75
+MIN_FIT = 0.72
+# DIS optical flow needs a picture of at least this many pixels a side (smaller: no flow).
+MIN_FLOW_SIDE = 16
 # A drawing region whose best key region holds less than this share of its votes is left
 # unmatched.
 MIN_CONFIDENCE = 0.5
@@ -312,7 +316,7 @@ class Alignment:
     ``flow``: float32 (H, W, 2) at the drawing's size, a local correction (dx, dy) in key
     pixels added after the similarity, or None. ``fit``: the normalised cross-correlation of
     the ink maps, blurred by only FIT_BLUR px, after all of it (the local flow included): about
-    0.8 or more when the key shows the drawing's character, about 0.7 or less otherwise."""
+    0.75 or more when the key shows the drawing's character, about 0.7 or less otherwise."""
 
     mirror: bool
     scale: float
@@ -441,7 +445,7 @@ def _refine(key: Key, lines: np.ndarray, found: tuple, coarse: int, flow: bool) 
     side = min(2 * ALIGN_SIDE, long_side)
     score, mirror, scale, oy, ox = _search(lines, key_lines, side, fine, (mirror,), window_at)
     result = Alignment(bool(mirror), float(scale), float(ox), float(oy), float(score))
-    if flow:
+    if flow and min(lines.shape) * min(1.0, FLOW_SIDE / long_side) >= MIN_FLOW_SIDE:
         result = dataclasses.replace(result, flow=_local_flow(result, lines, key_lines))
     return dataclasses.replace(result, fit=_fit(result, lines, key_lines))
 
@@ -478,8 +482,10 @@ def _local_flow(alignment: Alignment, lines: np.ndarray, key_lines: np.ndarray) 
 
 
 def _fit(alignment: Alignment, lines: np.ndarray, key_lines: np.ndarray) -> float:
-    """Normalised cross-correlation of the two inks, barely blurred, after the alignment."""
+    """Correlation (centred, so a page of solid ink or noise fits nothing) of the two inks,
+    barely blurred, after the alignment."""
     a, b, _ = _working_inks(alignment, lines, key_lines, FIT_BLUR)
+    a, b = a - a.mean(), b - b.mean()
     denominator = math.sqrt(float((a * a).sum()) * float((b * b).sum()))
     return float((a * b).sum() / denominator) if denominator > 0 else 0.0
 
