@@ -323,3 +323,13 @@ def test_pages_that_are_no_drawing_of_the_key_match_nothing(key, lines):
     assert not match.matched.any()
     lab = matching.reference_lab(regions, match, matching.reference_flats(regions, match))
     assert lab.shape == regions.shape + (3,) and np.isfinite(lab).all()
+
+
+def test_a_huge_key_is_reduced(monkeypatch):
+    monkeypatch.setattr(matching, "KEY_MAX_SIDE", 100)
+    rgba = np.zeros((150, 300, 4), np.uint8)
+    rgba[..., 0] = 200
+    rgba[40:110, 100:200, 3] = 255
+    key = matching.prepare_key(rgba)
+    assert key.shape == (50, 100) and key.lab.shape == (50, 100, 3)
+    assert key.figure.sum() == pytest.approx(70 * 100 / 9, rel=0.1)  # alpha reduced with the picture

@@ -70,6 +70,9 @@ from anime_colorize.regions.segmentation import Regions, segment_lines
 
 log = logging.getLogger(__name__)
 
+# Keys larger than this (px, long side) are reduced first: a key holds its Lab picture and
+# its shading at full size (24 bytes a pixel), and alignment works at 384 px anyway.
+KEY_MAX_SIDE = 1536
 # --propagate: the results of this many earlier pages are keys for the next one.
 KEEP_RESULTS = 3
 # A key with less than this share of its figure's pixels above GRAY_CHROMA (Lab chroma) has
@@ -202,9 +205,9 @@ KEY_LINES = ("xdog", "gray")
 def prepare_key(picture, name: str = "key", gap: int | None = None, lines: str = "xdog") -> Key:
     """A coloured key picture, cut into regions and ready for :func:`match_regions`.
 
-    ``picture``: (H, W, 3) RGB or (H, W, 4) RGBA, float in [0, 1] or uint8, any size. With
-    alpha, transparent pixels are paper and only the opaque ones (alpha > 0.5) count as the
-    character. ``name`` names the key in messages. ``gap``: as in :func:`segment_lines`.
+    ``picture``: (H, W, 3) RGB or (H, W, 4) RGBA, float in [0, 1] or uint8, any size (a
+    picture over KEY_MAX_SIDE px is reduced to that size first). With alpha, transparent
+    pixels are paper and only the opaque ones (alpha > 0.5) count as the character. ``name`` names the key in messages. ``gap``: as in :func:`segment_lines`.
     ``lines``: how the key's line drawing is made: "xdog" (the default: XDoG edges of the
     colour picture, every change of colour is a line) or "gray" (the picture's gray through
     ``to_line_art``, as a drawing is: only dark strokes are lines); see
@@ -214,6 +217,11 @@ def prepare_key(picture, name: str = "key", gap: int | None = None, lines: str =
     cannot say which colour a region takes.
     """
     rgb, alpha = _rgb_alpha(picture)
+    factor = KEY_MAX_SIDE / max(rgb.shape[:2])
+    if factor < 1.0:  # a big page: a key's colours and regions need no more (memory)
+        size = (max(1, round(rgb.shape[1] * factor)), max(1, round(rgb.shape[0] * factor)))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        alpha = None if alpha is None else cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)
     lab = color.rgb_to_lab_np(rgb).astype(np.float32)
     figure = np.ones(rgb.shape[:2], bool) if alpha is None else alpha > 0.5
     _check_colourful(lab, figure, name)
