@@ -622,7 +622,7 @@ def _outline_support(regions: Regions, key_labels: np.ndarray, key_count: int) -
 
 def match_regions(regions: Regions, keys: Sequence[Key] | Key, min_confidence: float = MIN_CONFIDENCE,
                   shading: bool = True, flow: bool = True, split: bool = True,
-                  min_fit: float = MIN_FIT) -> Match:
+                  min_fit: float = MIN_FIT, name: str = "the drawing") -> Match:
     """Matches every region of a drawing to the regions of one of the keys.
 
     ``regions``: the drawing's :class:`Regions` (e.g. ``segment(drawing)``), any size.
@@ -631,7 +631,9 @@ def match_regions(regions: Regions, keys: Sequence[Key] | Key, min_confidence: f
     with a lower confidence stay unmatched (for the network). ``shading``: carry the key's
     shading (else :attr:`Match.shading` is zeros). ``flow``: local refinement of the
     alignment. ``split``: let key regions split drawing regions that a gap in the lines
-    merged (see :class:`Match`).
+    merged (see :class:`Match`). ``min_fit``: keys whose :attr:`Alignment.fit` is lower
+    colour nothing (a warning names them). ``name``: the drawing's name in messages (its file
+    name).
 
     Logs a warning naming how many regions matched when less than half of the drawing's
     regions, or of its area, did (an unrelated key); the caller's network colours the rest.
@@ -656,8 +658,8 @@ def match_regions(regions: Regions, keys: Sequence[Key] | Key, min_confidence: f
         alignment = align(key, regions.lines, flow=flow)
         alignments.append(alignment)
         if alignment.fit < min_fit:
-            log.warning("%s does not fit the drawing (fit %.2f < %.2f: another character, or "
-                        "another picture?); it colours nothing", key.name, alignment.fit, min_fit)
+            log.warning("%s: key %s does not fit (fit %.2f < %.2f: another character, or another "
+                        "picture?); it colours nothing", name, key.name, alignment.fit, min_fit)
             continue
         map_x, map_y = alignment.key_coordinates((h, w), key.shape)
         key_labels = cv2.remap(key.regions.labels, map_x, map_y, cv2.INTER_NEAREST,
@@ -697,11 +699,11 @@ def match_regions(regions: Regions, keys: Sequence[Key] | Key, min_confidence: f
     n_matched = int(matched.sum())
     area_matched = float(regions.area[matched].sum() / regions.area.sum())
     if n_matched < 0.5 * count or area_matched < 0.5:
-        log.warning("the key%s matched only %d of %d regions (%.0f%% of the drawing); the rest "
-                    "is left to the network", "s" if len(keys) > 1 else "", n_matched, count,
+        log.warning("%s: the key%s matched only %d of %d regions (%.0f%% of its area); the rest "
+                    "is left to the network", name, "s" if len(keys) > 1 else "", n_matched, count,
                     100 * area_matched)
     else:
-        log.info("matched %d of %d regions (%.0f%% of the drawing) to %d key(s)", n_matched,
+        log.info("%s: matched %d of %d regions (%.0f%% of its area) to %d key(s)", name, n_matched,
                  count, 100 * area_matched, len(keys))
     return Match(choice, key_region, confidence, colors, matched, split_regions, flat_lab, carried,
                  tuple(alignments))
