@@ -137,12 +137,12 @@ def test_a_key_that_matches_nothing_falls_back_with_a_warning(caplog):
     unrelated = matching.prepare_key(abstract_key(), name="shapes.png")
     _, _, regions = drawing()
     with caplog.at_level(logging.WARNING, logger="anime_colorize.regions.matching"):
-        match = matching.match_regions(regions, unrelated)
+        match = matching.match_regions(regions, unrelated, name="page 7.png")
     assert not match.matched.any()
     assert (match.key_index == -1).all() and (match.flat_lab == 0).all()
     text = caplog.text
-    assert "shapes.png does not fit the drawing" in text
-    assert f"matched only 0 of {regions.count} regions" in text
+    assert "page 7.png: key shapes.png does not fit" in text
+    assert f"page 7.png: the key matched only 0 of {regions.count} regions" in text
 
 
 def test_several_keys_take_the_best_match(key):
