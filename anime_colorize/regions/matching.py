@@ -80,9 +80,9 @@ KEEP_RESULTS = 3
 GRAY_CHROMA = 8.0
 GRAY_SHARE = 0.02
 # Global search: both pictures' ink maps at a long side of ALIGN_SIDE px, blurred by
-# ALIGN_BLUR px so that lines a few pixels apart still overlap; scales (drawing px per key px)
-# on a log grid of about 6 % steps between SCALE_RANGE; then a second pass at
-# 2 * ALIGN_SIDE px over REFINE_STEPS scales around the best one.
+# ALIGN_BLUR px so that lines a few pixels apart still overlap; the key's size (its long side
+# over the drawing's) on a log grid of about 6 % steps between SCALE_RANGE; then a second pass
+# at 2 * ALIGN_SIDE px over REFINE_STEPS scales around the best one.
 ALIGN_SIDE = 192
 ALIGN_BLUR = 2.0
 SCALE_RANGE = (0.25, 4.0)
@@ -421,9 +421,11 @@ def align(key: Key, lines, flow: bool = True, mirrors: Sequence[bool] = (False, 
     """
     lines = np.asarray(lines, np.float32)
     key_lines = key.regions.lines
-    scales = np.exp(np.linspace(math.log(SCALE_RANGE[0]), math.log(SCALE_RANGE[1]), SCALE_STEPS))
-    # Small pictures are searched at their own size (upsampling adds nothing but work).
     long_side = max(lines.shape)
+    # The key's long side from a quarter to four times the drawing's, in drawing px per key px.
+    sizes = np.exp(np.linspace(math.log(SCALE_RANGE[0]), math.log(SCALE_RANGE[1]), SCALE_STEPS))
+    scales = sizes * long_side / max(key_lines.shape)
+    # Small pictures are searched at their own size (upsampling adds nothing but work).
     coarse = min(ALIGN_SIDE, long_side)
     found = [_search(lines, key_lines, coarse, scales, (bool(m),)) for m in dict.fromkeys(mirrors)]
     top = max(f[0] for f in found)
