@@ -31,6 +31,14 @@ def test_lab_to_rgb_matches_skimage(rgb_batch):
     np.testing.assert_allclose(ours, theirs, atol=2e-3)
 
 
+def test_numpy_twin_matches_lab_to_rgb(rgb_batch):
+    lab = np.stack([skcolor.rgb2lab(im) for im in rgb_batch]).astype(np.float32)
+    lab[1, ..., 1:] *= 1.6  # out of gamut too: both clip the same way
+    twin = color.lab_to_rgb_numpy(lab)
+    assert twin.dtype == np.float32 and twin.shape == lab.shape
+    np.testing.assert_allclose(twin, color.lab_to_rgb(lab).numpy(), atol=1e-5)
+
+
 def test_round_trip_and_normalisation(rgb_batch):
     l, ab = color.rgb_to_l_ab(rgb_batch)
     assert l.shape == (3, 8, 8, 1) and ab.shape == (3, 8, 8, 2)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from skimage.color import rgb2lab
 
-from anime_colorize.data.synthetic import make_cel_image, make_cel_images
+from anime_colorize.data.synthetic import Pose, make_cel_image, make_cel_images, make_cel_variant
 
 # The skin box from the generator's design, widened by a little for 8-bit rounding.
 SKIN_LAB_LO = np.array([78.0, 8.0, 12.0])
@@ -152,3 +152,51 @@ def test_make_cel_image_rejects_bad_arguments(kwargs):
 def test_make_cel_images_rejects_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         make_cel_images(**kwargs)
+
+
+# ------------------------------------------------------------ one character, another pose
+
+def _palette(image: np.ndarray, min_share: float = 0.004) -> set:
+    """The flat colours of a picture: RGB triples covering at least ``min_share`` of it."""
+    colours, counts = np.unique(image.reshape(-1, 3), axis=0, return_counts=True)
+    return {tuple(c) for c in colours[counts >= min_share * len(image.reshape(-1, 3))]}
+
+
+def test_variant_without_a_change_is_the_picture():
+    for index, size, seed in ((0, 64, 0), (7, 100, 3), (11, 48, 9)):
+        np.testing.assert_array_equal(make_cel_variant(index, size, seed), make_cel_image(index, size, seed))
+
+
+@pytest.mark.parametrize("pose", [Pose(head_angle=0.3), Pose(eyes_closed=True), Pose(mouth_open=True),
+                                  Pose(mouth_open=False), Pose(head_angle=-0.2, eyes_closed=True)])
+def test_a_pose_changes_the_drawing_not_the_character(pose):
+    for index in range(6):
+        original = make_cel_image(index, 128, 1)
+        changed = make_cel_variant(index, 128, 1, pose)
+        # The same palette (every large flat colour of the variant is one of the original's,
+        # up to 8-bit rounding); an expression alone leaves the body (the bottom rows) as it
+        # was (a turned head can swing long hair down there).
+        base = np.array(sorted(_palette(original)), float)
+        for colour in _palette(changed):
+            assert np.abs(base - colour).max(axis=1).min() <= 2
+        if not pose.head_angle:
+            np.testing.assert_array_equal(changed[-8:], original[-8:])
+    assert any(not np.array_equal(make_cel_variant(i, 128, 1, pose), make_cel_image(i, 128, 1)) for i in range(6))
+
+
+def test_plain_variant_is_the_character_on_white():
+    image = make_cel_variant(2, 96, 4, plain=True)
+    original = make_cel_image(2, 96, 4)
+    corners = np.concatenate([image[:4, :4].reshape(-1, 3), image[:4, -4:].reshape(-1, 3)])
+    assert (corners == 255).all()
+    assert not (original[:4, :4] == 255).all()
+    # The character itself is drawn identically: where the plain picture is not white paper
+    # and not an edge against it, it equals the coloured one.
+    paper = np.all(image >= 250, axis=-1)
+    near_paper = cv2.dilate(paper.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    np.testing.assert_array_equal(image[~near_paper], original[~near_paper])
+
+
+def test_make_cel_variant_rejects_a_bad_pose():
+    with pytest.raises(ValueError, match="Pose"):
+        make_cel_variant(0, 64, 0, pose={"head_angle": 0.2})

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -97,16 +98,25 @@ def _zigzag(x0, x1, y_root, y_tip, n_tips) -> np.ndarray:
 
 
 class _Painter:
-    """Fills and outlines polygons given in canonical face units on the canvas."""
+    """Fills and outlines polygons given in canonical face units on the canvas.
+
+    ``turn``: None, or (angle, pivot) turning canonical points about the pivot first (the
+    head of :func:`make_cel_variant`); None leaves the arithmetic exactly as it was.
+    """
 
     def __init__(self, canvas, scale, angle, centre, ink, width):
         c, s = np.cos(angle) * scale, np.sin(angle) * scale
         self.canvas, self.ink, self.width = canvas, ink, width
         self.matrix, self.centre = np.array([[c, -s], [s, c]]), np.asarray(centre)
+        self.turn = None
 
     def _fixed(self, pts, canonical):
         pts = np.asarray(pts, float)
         if canonical:
+            if self.turn is not None:
+                angle, pivot = self.turn
+                c, s = np.cos(angle), np.sin(angle)
+                pts = (pts - pivot) @ np.array([[c, -s], [s, c]]).T + pivot
             pts = pts @ self.matrix.T + self.centre
         return np.round(pts * (1 << _SHIFT)).astype(np.int32).reshape(-1, 1, 2)
 
@@ -122,20 +132,42 @@ class _Painter:
                       _SHIFT)
 
 
-def _character(p: _Painter, rng: np.random.Generator, col: dict) -> None:
-    """Draws back to front, so each part's outline is hidden where a nearer part covers it."""
+@dataclass(frozen=True)
+class Pose:
+    """A change of pose or expression for :func:`make_cel_variant`.
+
+    ``head_angle``: the head (face, hair, eyes, mouth) turned by this many radians about the
+    neck, clockwise on the picture for positive angles. ``mouth_open``: True / False draws an
+    open / closed mouth, None the character's own. ``eyes_closed``: eyes drawn as closed
+    arcs (no whites, irises or pupils), as in a smile or a giggle.
+    """
+
+    head_angle: float = 0.0
+    mouth_open: bool | None = None
+    eyes_closed: bool = False
+
+
+_NO_CHANGE = Pose()
+
+
+def _character(p: _Painter, rng: np.random.Generator, col: dict, pose: Pose = _NO_CHANGE) -> None:
+    """Draws back to front, so each part's outline is hidden where a nearer part covers it.
+    A ``pose`` changes what is drawn, never the random draws: the character stays the same."""
     u = rng.uniform
     b, c, pointy = u(1.0, 1.15), u(1.1, 1.35), u(0.25, 0.45)  # face top, chin, jaw taper
     ex, ey, ew, eh = u(0.42, 0.5), u(0.15, 0.3), u(0.22, 0.28), u(0.26, 0.36)
     rx, ry, hy = u(1.15, 1.3), b * u(1.15, 1.3), -0.1  # hair cap around the skull
     y0 = c + u(0.3, 0.5)  # shoulder line
+    head = (pose.head_angle, np.array([0.0, c])) if pose.head_angle else None
 
     if rng.random() < 0.5:  # long hair falls behind the body, so it is drawn first
         length, spread = u(1.8, 3.5), u(1.1, 1.45)
         cap = _ellipse(0, hy, rx * 0.98, ry * 0.98, np.pi, _TAU, 24)
         ends = _zigzag(rx * spread, -rx * spread, hy + length, hy + length + u(0.1, 0.4),
                        rng.integers(2, 5))
+        p.turn = head
         p.fill(np.concatenate([cap, ends]), col["hair"])
+        p.turn = None
 
     p.fill([[-0.33, 0.3 * c], [0.33, 0.3 * c], [0.33, y0 + 0.1], [-0.33, y0 + 0.1]],
            col["skin"], outline=False)
@@ -155,10 +187,14 @@ def _character(p: _Painter, rng: np.random.Generator, col: dict) -> None:
     lower = np.sin(t) > 0  # jaw: narrows towards a pointed chin
     face = np.stack([np.cos(t) * np.where(lower, 1 - pointy * np.sin(t), 1),
                      np.sin(t) * np.where(lower, c, b)], axis=1)
+    p.turn = head  # from here on everything is the head
     p.fill(face, col["skin"])
 
     for side in (-1, 1):
         x = side * ex
+        if pose.eyes_closed:  # a closed eye: the lashes' arc, lowered to the eye's middle
+            p.line(_ellipse(x, ey + 0.3 * eh, ew * 1.05, 0.5 * eh, 1.05 * np.pi, 1.95 * np.pi, 16), 2.0)
+            continue
         p.fill(_ellipse(x, ey, ew, eh), col["white"], outline=False)
         ix, iy = x - side * 0.03, ey + 0.1 * eh
         p.fill(_ellipse(ix, iy, 0.68 * ew, 0.88 * eh), col["iris"], outline=False)
@@ -169,8 +205,10 @@ def _character(p: _Painter, rng: np.random.Generator, col: dict) -> None:
         p.line(_ellipse(x, ey, ew * 1.05, eh, 1.05 * np.pi, 1.95 * np.pi, 16), 2.0)  # lashes
 
     my, mw = c * u(0.55, 0.65), u(0.12, 0.22)
-    if rng.random() < 0.7:  # open mouth: lower half-ellipse
-        p.fill(_ellipse(0, my, mw, u(0.07, 0.15), 0, np.pi, 16), col["mouth"])
+    drawn_open = rng.random() < 0.7
+    mouth_height = u(0.07, 0.15) if drawn_open else 0.11  # drawn only if the character has one
+    if drawn_open if pose.mouth_open is None else pose.mouth_open:  # open: lower half-ellipse
+        p.fill(_ellipse(0, my, mw, mouth_height, 0, np.pi, 16), col["mouth"])
     else:
         p.line(_ellipse(0, my - 0.05, mw, 0.06, 0.15 * np.pi, 0.85 * np.pi, 12))
 
@@ -194,6 +232,7 @@ def _character(p: _Painter, rng: np.random.Generator, col: dict) -> None:
         bangs,
     ])
     p.fill(hair, col["hair"])
+    p.turn = None
 
 
 def make_cel_image(index: int, size: int = 64, seed: int = 0) -> np.ndarray:
@@ -204,8 +243,25 @@ def make_cel_image(index: int, size: int = 64, seed: int = 0) -> np.ndarray:
     (seed, index, size) through ``np.random.default_rng([seed, index])``; the random
     draws do not depend on ``size``, so other sizes show the same character.
     """
+    return make_cel_variant(index, size, seed)
+
+
+def make_cel_variant(index: int, size: int = 64, seed: int = 0, pose: Pose = _NO_CHANGE,
+                     plain: bool = False) -> np.ndarray:
+    """The character of ``make_cel_image(index, size, seed)`` (same palette, shapes,
+    background and placement) in another pose or with another expression: a pair of
+    pictures of one character, as a coloured key and a page to colour like it (issue #13).
+
+    ``pose``: a :class:`Pose`; the default is no change, so
+    ``make_cel_variant(i, s, seed) == make_cel_image(i, s, seed)``. ``plain``: the
+    character alone on white paper (no background colour or element), like a sprite or a
+    character sheet. Returns uint8 RGB (size, size, 3). The part of the picture a pose
+    changes (the head) keeps its colours.
+    """
     index = check_int("index", index, 0)
     size, seed = check_int("size", size, 16), check_int("seed", seed, 0)
+    if not isinstance(pose, Pose):
+        raise ValueError(f"pose must be a synthetic.Pose, got {type(pose).__name__}")
     rng = np.random.default_rng([seed, index])
     col = _colours(rng)
 
@@ -213,7 +269,8 @@ def make_cel_image(index: int, size: int = 64, seed: int = 0) -> np.ndarray:
     big = size * ss
     # Broadcasting a whole row is ~30x faster than broadcasting one 3-byte pixel.
     canvas = np.empty((big, big, 3), np.uint8)
-    canvas[:] = np.tile(np.array(col["background"], np.uint8), (big, 1))
+    paper = (255, 255, 255) if plain else col["background"]
+    canvas[:] = np.tile(np.array(paper, np.uint8), (big, 1))
     # About 1 px at 64 px, growing a little slower than the picture above that.
     width = max(1, round(ss * max(1.0, size / 64.0) ** 0.8))
     u = rng.uniform
@@ -222,16 +279,18 @@ def make_cel_image(index: int, size: int = 64, seed: int = 0) -> np.ndarray:
 
     element = rng.random()
     if element < 0.35:  # a disc (sun / moon / bubble)
-        p.fill(_ellipse(*(big * u(0.0, 1.0, 2)), *([big * u(0.08, 0.25)] * 2), n=48),
-               col["element"], canonical=False)
+        disc = _ellipse(*(big * u(0.0, 1.0, 2)), *([big * u(0.08, 0.25)] * 2), n=48)
+        if not plain:
+            p.fill(disc, col["element"], canonical=False)
     elif element < 0.7:  # a band (floor / wall stripe), slightly tilted
         y = big * u(0.3, 0.9, 2) + [0, big * u(0.08, 0.3)]
         tilt = big * u(-0.1, 0.1)
         band = [[-8, y[0] - tilt], [big + 8, y[0] + tilt],
                 [big + 8, y[1] + tilt], [-8, y[1] - tilt]]
-        p.fill(band, col["element"], canonical=False)
+        if not plain:
+            p.fill(band, col["element"], canonical=False)
 
-    _character(p, rng, col)
+    _character(p, rng, col, pose)
     image = cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
     if rng.random() < 0.5:
         image = image[:, ::-1]
