@@ -103,22 +103,6 @@ def lab_to_rgb(lab):
     return tf.clip_by_value(rgb, 0.0, 1.0)
 
 
-def lab_to_rgb_numpy(lab) -> np.ndarray:
-    """NumPy twin of :func:`lab_to_rgb` (same constants and clipping) for host-side code
-    that must not run TensorFlow ops, e.g. layer composition in ``anime_colorize.regions``.
-
-    Lab float (..., 3) -> sRGB float32 (..., 3) in [0, 1].
-    """
-    lab = np.asarray(lab, np.float32)
-    fy = (lab[..., 0] + 16.0) / 116.0
-    f = np.stack([lab[..., 1] / 500.0 + fy, fy, np.maximum(fy - lab[..., 2] / 200.0, 0.0)], axis=-1)
-    xyz = np.where(f > 0.2068966, f ** 3, (f - _OFFSET) / _KAPPA_SLOPE) * np.float32(_WHITE_XYZ)
-    linear = xyz @ np.asarray(_RGB_FROM_XYZ, np.float32).T
-    rgb = np.where(linear > 0.0031308,
-                   1.055 * np.maximum(linear, 0.0031308) ** (1.0 / 2.4) - 0.055, 12.92 * linear)
-    return np.clip(rgb, 0.0, 1.0).astype(np.float32)
-
-
 def rgb_to_gray(rgb):
     """sRGB (..., 3) in [0, 1] -> the sRGB gray (..., 1) with the same CIE L, in [0, 1]."""
     lab = rgb_to_lab(rgb)

@@ -34,7 +34,7 @@ def test_lab_to_rgb_matches_skimage(rgb_batch):
 def test_numpy_twin_matches_lab_to_rgb(rgb_batch):
     lab = np.stack([skcolor.rgb2lab(im) for im in rgb_batch]).astype(np.float32)
     lab[1, ..., 1:] *= 1.6  # out of gamut too: both clip the same way
-    twin = color.lab_to_rgb_numpy(lab)
+    twin = color.lab_to_rgb_np(lab)
     assert twin.dtype == np.float32 and twin.shape == lab.shape
     np.testing.assert_allclose(twin, color.lab_to_rgb(lab).numpy(), atol=1e-5)
 
