@@ -1,8 +1,12 @@
+import pathlib
+
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from anime_colorize.models import DCGANDiscriminator, UNetGenerator, WGANCritic
+from anime_colorize.models import DCGANDiscriminator, PatchGANDiscriminator, UNetGenerator, WGANCritic
+from anime_colorize.models import layers as layers_lib
 from anime_colorize.models.layers import SpatialBroadcast
 
 
@@ -66,3 +70,80 @@ def test_wgan_critic_has_no_batch_norm():
     names = {type(layer).__name__ for layer in WGANCritic(filters=8).layers}
     assert "BatchNormalization" not in names
     assert "BatchNormalization" in {type(layer).__name__ for layer in DCGANDiscriminator(filters=8).layers}
+
+
+# --- XLA-friendly formulations (models/layers.py) ---------------------------------------------
+DATA = pathlib.Path(__file__).resolve().parent / "data"
+
+
+@pytest.mark.parametrize("height,width", [(16, 16), (7, 10), (1, 1), (2, 5)])
+def test_xla_friendly_ops_compute_what_tensorflow_kernels_compute(height, width):
+    rng = np.random.default_rng(height * 100 + width)
+    x = tf.constant(rng.normal(size=(2, height, width, 3)).astype("float32"))
+    for kernel_size in [(4, 4), (3, 3), (2, 2), (4, 3), (7, 7)]:
+        kernel = tf.constant(rng.normal(size=kernel_size + (3, 5)).astype("float32"))
+        expected = tf.nn.conv2d(x, kernel, 2, "SAME")
+        np.testing.assert_allclose(layers_lib.strided_conv_by_space_to_depth(x, kernel), expected, atol=1e-4)
+    expected = tf.image.resize(x, (2 * height, 2 * width), method="bilinear")
+    np.testing.assert_allclose(layers_lib.upsample2x_by_shifts(x), expected, atol=1e-5)
+
+
+def test_in_xla_context_is_true_only_while_tracing_for_xla():
+    seen = {}
+
+    def probe(x, key):
+        seen[key] = layers_lib.in_xla_context()
+        return x
+
+    tf.function(lambda x: probe(x, "xla"), jit_compile=True)(tf.constant(1.0))
+    tf.function(lambda x: probe(x, "graph"))(tf.constant(1.0))
+    probe(tf.constant(1.0), "eager")
+    assert seen == {"xla": True, "graph": False, "eager": False}
+
+
+def test_layers_compute_the_same_values_and_gradients_with_and_without_xla():
+    # a strided Conv2D and Upsample2x: the two layers that switch formulation under XLA
+    images = keras.Input((None, None, 3))
+    x = layers_lib.conv_block(images, 4, kernel=4, strides=2, name="down")
+    model = keras.Model(images, layers_lib.Upsample2x(name="up")(x))
+    data = tf.constant(np.random.default_rng(0).normal(size=(2, 8, 12, 3)).astype("float32"))
+
+    def values_and_gradients():
+        with tf.GradientTape() as tape:
+            tape.watch(data)
+            out = model(data)
+            loss = tf.reduce_sum(tf.square(out))
+        return [out] + tape.gradient(loss, [data] + model.trainable_variables)
+
+    plain = tf.function(values_and_gradients)()
+    compiled = tf.function(values_and_gradients, jit_compile=True)()
+    for a, b in zip(plain, compiled):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_generator_and_critic_compute_the_same_with_and_without_xla():
+    g = UNetGenerator(z_dim=4, depth=2, filters=4, input_kind="lineart", hint_kinds=("points",))
+    critic = WGANCritic(filters=4, layers_count=2, color_channels=3)
+    data = dict(np.load(DATA / "before_xla_ops_io.npz"))
+    x = {k: tf.constant(v) for k, v in data.items() if k != "out"}
+
+    def losses_and_gradients():
+        with tf.GradientTape() as tape:
+            colors = g(x, training=True)
+            loss = tf.reduce_mean(critic({"l": x["l"], "color": colors})) + tf.reduce_mean(tf.square(colors))
+        return [loss] + tape.gradient(loss, g.trainable_variables + critic.trainable_variables)
+
+    plain = tf.function(losses_and_gradients)()
+    compiled = tf.function(losses_and_gradients, jit_compile=True)()
+    for a, b in zip(plain, compiled):
+        np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-5 * float(tf.reduce_max(tf.abs(a))) + 1e-7)
+
+
+def test_a_generator_saved_before_the_xla_friendly_layers_loads_and_colours_the_same():
+    # tests/data/make_before_xla_ops.py made these with the models before models/layers.py had
+    # its own Conv2D and the generator its RepeatToBatch layers
+    data = dict(np.load(DATA / "before_xla_ops_io.npz"))
+    expected = data.pop("out")
+    g = keras.saving.load_model(DATA / "unet_before_xla_ops.keras")
+    np.testing.assert_array_equal(np.asarray(g(data)), expected)
