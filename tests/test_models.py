@@ -147,3 +147,72 @@ def test_a_generator_saved_before_the_xla_friendly_layers_loads_and_colours_the_
     expected = data.pop("out")
     g = keras.saving.load_model(DATA / "unet_before_xla_ops.keras")
     np.testing.assert_array_equal(np.asarray(g(data)), expected)
+
+
+# --- cheaper variants ---------------------------------------------------------------------------
+VARIANT_OPTIONS = [{}, {"z_entry": "decoder"}, {"convs_per_level": 1}, {"full_resolution": "light"},
+                   {"z_entry": "decoder", "convs_per_level": 1, "full_resolution": "light"}]
+
+
+@pytest.mark.parametrize("options", VARIANT_OPTIONS)
+def test_z_may_hold_several_noise_vectors_per_image(options):
+    g = UNetGenerator(z_dim=4, depth=2, filters=4, input_kind="lineart", hint_kinds=("points",), **options)
+    data = dict(np.load(DATA / "before_xla_ops_io.npz"))
+    data.pop("out")
+    z = np.random.default_rng(1).standard_normal((4, 4)).astype("float32")  # two per image
+    doubled = {k: np.concatenate([v, v]) for k, v in data.items() if k != "z"}
+    both = np.asarray(g({**data, "z": z}))
+    assert both.shape == (4, 16, 16, 3)
+    np.testing.assert_allclose(both, np.asarray(g({**doubled, "z": z})), atol=1e-5)
+    np.testing.assert_allclose(both[2:], np.asarray(g({**data, "z": z[2:]})), atol=1e-5)
+    assert np.abs(both[:2] - both[2:]).mean() > 1e-4  # and z still matters
+
+
+def test_with_z_entering_at_the_decoder_the_encoder_does_not_see_z():
+    g = UNetGenerator(z_dim=4, depth=3, filters=4, z_entry="decoder")
+    encoder = keras.Model(g.input, g.get_layer("down2b_act").output)
+    a, b = inputs(seed=2), inputs(seed=2)
+    b["z"] = b["z"] + 1.0
+    np.testing.assert_array_equal(np.asarray(encoder(a)), np.asarray(encoder(b)))
+    assert np.abs(np.asarray(g(a)) - np.asarray(g(b))).mean() > 1e-4
+
+
+def test_lighter_variants_cost_less_and_round_trip(tmp_path):
+    from anime_colorize.benchmark import layer_macs
+    x = inputs(height=32, width=48)
+    costs = {}
+    for options in VARIANT_OPTIONS:
+        g = UNetGenerator(z_dim=4, depth=3, filters=8, **options)
+        costs[str(options)] = sum(layer_macs(g, x).values())
+        assert np.asarray(g(x)).shape == (2, 32, 48, 2)
+    g.save(tmp_path / "g.keras")  # the lightest
+    loaded = keras.saving.load_model(tmp_path / "g.keras")
+    assert loaded.get_config() == g.get_config()
+    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(g(x)), atol=1e-6)
+    default = costs[str({})]
+    assert costs[str({"convs_per_level": 1})] < 0.5 * default
+    assert costs[str({"full_resolution": "light"})] < 0.9 * default
+    assert costs[str(VARIANT_OPTIONS[-1])] < 0.35 * default
+
+
+def test_generator_rejects_unknown_variant_options():
+    for options, message in [({"z_entry": "middle"}, "z entry"), ({"convs_per_level": 3}, "convs_per_level"),
+                             ({"full_resolution": "none"}, "full_resolution")]:
+        with pytest.raises(ValueError, match=message):
+            UNetGenerator(**options)
+
+
+@pytest.mark.parametrize("pooling", [1, 2])
+def test_a_pooled_discriminator_judges_at_a_lower_resolution(pooling, tmp_path):
+    rng = np.random.default_rng(0)
+    batch = {"l": rng.uniform(-1, 1, (3, 32, 48, 1)).astype("float32"),
+             "color": rng.uniform(-1, 1, (3, 32, 48, 2)).astype("float32")}
+    patch = PatchGANDiscriminator(filters=4, layers_count=2, input_pooling=pooling)
+    assert np.asarray(patch(batch)).shape == (3, 8 // pooling, 12 // pooling, 1)
+    critic = WGANCritic(filters=4, layers_count=2, input_pooling=pooling)
+    critic.save(tmp_path / "c.keras")
+    loaded = keras.saving.load_model(tmp_path / "c.keras")
+    assert loaded.input_pooling == pooling
+    np.testing.assert_allclose(np.asarray(loaded(batch)), np.asarray(critic(batch)), atol=1e-6)
+    with pytest.raises(ValueError, match="input_pooling"):
+        WGANCritic(input_pooling=3)

@@ -125,6 +125,25 @@ class SpatialBroadcast(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class RepeatToBatch(layers.Layer):
+    """Repeats a per-image tensor to the batch of a per-colouring one.
+
+    Inputs ``[x (B, ...), z (k B, D)]`` -> ``(k B, ...)``: ``x`` stacked k times along the
+    batch axis (``[x; x; ...]``), k = batch of z / batch of x, read at run time (k = 1 returns
+    x). So k colourings of each image can share every computation made before z enters.
+    """
+
+    def call(self, inputs):
+        x, z = inputs
+        copies = tf.shape(z)[0] // tf.shape(x)[0]
+        return tf.tile(x, tf.concat([[copies], tf.ones([tf.rank(x) - 1], tf.int32)], 0))
+
+    def compute_output_shape(self, input_shapes):
+        x, z = input_shapes
+        return (z[0],) + tuple(x[1:])
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class Upsample2x(layers.Layer):
     """Bilinear 2x upsampling, (B, H, W, C) -> (B, 2H, 2W, C), for H and W unknown until run
     time (keras' UpSampling2D needs them static in a traced graph); under XLA computed by
