@@ -152,50 +152,61 @@ def breakdown(name: str, overrides: dict, repeats: int) -> dict:
     d = forward_macs(trainer.discriminator, size)
     t = timed({**parts_of(trainer, batch), "matmul": matmul_part()}, repeats)
     peak = 2 * MATMUL_N**3 / t["matmul"]["wall_s_best"]
-    s = {k: v["wall_s_median"] for k, v in t.items()}
     n_critic = config.train.n_critic if trainer.name == "wgangp" else 1
     wgan = trainer.name == "wgangp"
-    # (part, time s per step, multiply-adds per step)
-    rows = [
-        (f"D update: G forward for the fake, batch B (x{n_critic})", n_critic * s["g_forward_for_d"], n_critic * g * b),
-        (f"D update: D forward + backward on real and fake (x{n_critic})", n_critic * s["d_gradients_no_gp"],
-         n_critic * 3 * d * 2 * b),
-    ]
-    if wgan:
-        rows.append((f"D update: gradient penalty (x{n_critic})",
-                     n_critic * (s["d_gradients"] - s["d_gradients_no_gp"]), n_critic * 6 * d * b))
-    rows += [
-        (f"D update: Adam (x{n_critic})", n_critic * s["d_optimizer"], 0),
-        ("G update: G forward, two z (2B)", s["g_forward_two_z"], g * 2 * b),
-        ("G update: losses + G backward (2B)", s["g_gradients_no_adv"] - s["g_forward_two_z"], 2 * g * 2 * b),
-        ("G update: adversarial term, D forward + input backward on 2B", s["g_gradients"] - s["g_gradients_no_adv"],
-         2 * d * 2 * b),
-        ("G update: Adam", s["g_optimizer"], 0),
-    ]
+
+    def parts_table(s):
+        """(part, seconds per step, multiply-adds per step) from per-function times ``s``."""
+        rows = [
+            (f"D update: G forward for the fake, batch B (x{n_critic})", n_critic * s["g_forward_for_d"],
+             n_critic * g * b),
+            (f"D update: D forward + backward on real and fake (x{n_critic})", n_critic * s["d_gradients_no_gp"],
+             n_critic * 3 * d * 2 * b),
+        ]
+        if wgan:
+            rows.append((f"D update: gradient penalty (x{n_critic})",
+                         n_critic * (s["d_gradients"] - s["d_gradients_no_gp"]), n_critic * 6 * d * b))
+        return rows + [
+            (f"D update: Adam (x{n_critic})", n_critic * s["d_optimizer"], 0),
+            ("G update: G forward, two z (2B)", s["g_forward_two_z"], g * 2 * b),
+            ("G update: losses + G backward (2B)", s["g_gradients_no_adv"] - s["g_forward_two_z"], 2 * g * 2 * b),
+            ("G update: adversarial term, D forward + input backward on 2B",
+             s["g_gradients"] - s["g_gradients_no_adv"], 2 * d * 2 * b),
+            ("G update: Adam", s["g_optimizer"], 0),
+        ]
+
+    rows = parts_table({k: v["wall_s_median"] for k, v in t.items()})
+    cpu_rows = parts_table({k: v["cpu_s_median"] for k, v in t.items()})
     total_flops = 2 * sum(m for _, _, m in rows)
-    step = s["step"]
+    step, step_cpu = t["step"]["wall_s_median"], t["step"]["cpu_s_median"]
     g_layers = layer_macs(trainer.generator, one_image_inputs(trainer.generator, size))
     return {
         "config": name, "overrides": overrides, "n_critic": n_critic, "g_macs_per_image": g, "d_macs_per_image": d,
-        "generator_macs_by_layer": g_layers, "timings": t, "step_s": step, "sum_of_parts_s": sum(r[1] for r in rows),
+        "generator_macs_by_layer": g_layers, "timings": t, "step_s": step, "step_cpu_s": step_cpu,
+        "sum_of_parts_s": sum(r[1] for r in rows), "sum_of_parts_cpu_s": sum(r[1] for r in cpu_rows),
         "gflop_per_step": total_flops / 1e9, "gflop_per_image": total_flops / 1e9 / b,
         "matmul_peak_flops": peak, "achieved_share_of_peak": total_flops / step / peak,
-        "parts": [{"part": p, "s": ts, "share_of_step": ts / step, "gflop": 2 * m / 1e9} for p, ts, m in rows],
+        # the same ratio in CPU seconds (FLOP per CPU second of the step over that of the matmul):
+        # insensitive to time spent waiting for a core on a shared machine
+        "achieved_share_of_peak_cpu": (total_flops / step_cpu) / (2 * MATMUL_N**3 / t["matmul"]["cpu_s_median"]),
+        "parts": [{"part": p, "s": ts, "share_of_step": ts / step, "cpu_s": tc, "cpu_share_of_step": tc / step_cpu,
+                   "gflop": 2 * m / 1e9} for (p, ts, m), (_, tc, _) in zip(rows, cpu_rows)],
     }
 
 
 def print_breakdown(r: dict) -> None:
     peak = r["matmul_peak_flops"]
-    print(f"\n{r['config']}: step {r['step_s']:.3f} s (median), parts sum to {r['sum_of_parts_s']:.3f} s; "
+    print(f"\n{r['config']}: step {r['step_s']:.3f} s wall, {r['step_cpu_s']:.3f} s CPU (medians); parts sum to "
+          f"{r['sum_of_parts_s']:.3f} s wall, {r['sum_of_parts_cpu_s']:.3f} s CPU; "
           f"{r['gflop_per_step']:.1f} GFLOP/step = {r['gflop_per_image']:.2f} GFLOP/image; "
           f"{r['gflop_per_step'] / r['step_s']:.1f} GFLOP/s = {100 * r['achieved_share_of_peak']:.0f}% of the "
-          f"matmul peak {peak / 1e9:.0f} GFLOP/s")
+          f"matmul peak {peak / 1e9:.0f} GFLOP/s ({100 * r['achieved_share_of_peak_cpu']:.0f}% per CPU second)")
     print(f"  G forward {2 * r['g_macs_per_image'] / 1e9:.3f} GFLOP/image, D forward "
           f"{2 * r['d_macs_per_image'] / 1e9:.3f} GFLOP/image")
-    print(f"  {'part':64s} {'GFLOP':>7s} {'% work':>7s} {'time s':>7s} {'% step':>7s}")
+    print(f"  {'part':64s} {'GFLOP':>7s} {'% work':>7s} {'wall s':>7s} {'% step':>7s} {'CPU s':>7s} {'% step':>7s}")
     for p in r["parts"]:
         print(f"  {p['part']:64s} {p['gflop']:7.2f} {100 * p['gflop'] / r['gflop_per_step']:6.1f}% "
-              f"{p['s']:7.3f} {100 * p['share_of_step']:6.1f}%")
+              f"{p['s']:7.3f} {100 * p['share_of_step']:6.1f}% {p['cpu_s']:7.3f} {100 * p['cpu_share_of_step']:6.1f}%")
     layers = r["generator_macs_by_layer"]
     total = sum(layers.values())
     groups = {"stem + head (full resolution)": ("stem", "head", "ab", "lab"), "encoder (down*)": ("down",),

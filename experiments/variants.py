@@ -41,7 +41,7 @@ from speed_common import layer_macs, one_image_inputs, random_batch, timed  # no
 
 from anime_colorize import config as config_lib, losses  # noqa: E402
 from anime_colorize.config import hint_kinds_for  # noqa: E402
-from anime_colorize.models import UNetGenerator, WGANCritic  # noqa: E402
+from anime_colorize.models import PatchGANDiscriminator, UNetGenerator, WGANCritic  # noqa: E402
 from anime_colorize.trainers.base import StepRandom  # noqa: E402
 from anime_colorize.trainers.registry import register_trainer  # noqa: E402
 from anime_colorize.trainers.wgangp import WGANGPTrainer  # noqa: E402
@@ -122,29 +122,40 @@ def trainer_for(name: str, overrides: dict):
     return VariantTrainer(config)
 
 
-def macs_per_image(name: str, size: int = 64, overrides: dict | None = None) -> dict:
-    """Analytic multiply-adds per training image of one step of variant ``name``."""
-    trainer = trainer_for(name, {"size": size, **(overrides or {})})
-    g_options, _, n_critic, scheme = VARIANTS[name]
-    g_layers = layer_macs(trainer.generator, one_image_inputs(trainer.generator, size))
+def macs_per_image(name: str, size: int = 64, algo: str = "wgangp", lineart_hints: bool = False) -> dict:
+    """Analytic multiply-adds per training image of one step of variant ``name`` for ``algo``
+    (wgangp: the critic with its gradient penalty, ``n_critic`` times; pix2pix: one patch
+    discriminator update on real and fake), gray input, or line art with every hint kind."""
+    g_options, critic_options, n_critic, scheme = VARIANTS[name]
+    color_channels = 3 if lineart_hints else 2
+    generator = UNetGenerator(z_dim=8, depth=4, filters=16, input_kind="lineart" if lineart_hints else "gray",
+                              hint_kinds=hint_kinds_for("mix") if lineart_hints else (), **g_options)
+    if algo == "wgangp":
+        discriminator = WGANCritic(filters=16, color_channels=color_channels, **critic_options)
+        d_update_per_fake = 12  # real + fake forward and backward 6, penalty 6 (benchmark.train_step_flops)
+    else:
+        discriminator = PatchGANDiscriminator(filters=16, color_channels=color_channels, **critic_options)
+        d_update_per_fake, n_critic = 6, 1  # real + fake forward and backward
+    g_layers = layer_macs(generator, one_image_inputs(generator, size))
     g = sum(g_layers.values())
     encoder = sum(v for k, v in g_layers.items() if k.startswith(ENCODER_LAYERS)) \
         if g_options.get("z_entry") == "decoder" else 0
-    d = sum(layer_macs(trainer.discriminator, one_image_inputs(trainer.discriminator, size)).values())
+    d = sum(layer_macs(discriminator, one_image_inputs(discriminator, size)).values())
     if scheme == "current":
         generator_update = 3 * 2 * g + 2 * 2 * d  # G fwd + bwd on 2 colourings, D fwd + input bwd on them
-        critic_update = n_critic * (g + 12 * d)  # a fresh fake each time; real + fake 6d, penalty 6d
+        critic_update = n_critic * (g + d_update_per_fake * d)  # a fresh fake each time
     else:  # encoder once, decoder twice; the first critic update reuses a colouring of that pass
         generator_update = 3 * (encoder + 2 * (g - encoder)) + 2 * 2 * d
-        critic_update = n_critic * 12 * d + (n_critic - 1) * g
+        critic_update = n_critic * d_update_per_fake * d + (n_critic - 1) * g
     return {"g_forward": g, "g_encoder": encoder, "d_forward": d, "generator_update": generator_update,
             "critic_update": critic_update, "total": generator_update + critic_update}
 
 
 def cmd_flops(args) -> dict:
-    rows = {name: macs_per_image(name, args.size) for name in VARIANTS}
+    rows = {name: macs_per_image(name, args.size, args.algo, args.lineart_hints) for name in VARIANTS}
     base = rows["baseline"]["total"]
-    print(f"GFLOP per training image, wgangp, {args.size} px gray (2 FLOP per multiply-add):")
+    print(f"GFLOP per training image, {args.algo}, {args.size} px "
+          f"{'line art, hints mix' if args.lineart_hints else 'gray'} (2 FLOP per multiply-add):")
     print(f"  {'variant':45s} {'G fwd':>7s} {'D fwd':>7s} {'G upd':>7s} {'D upd':>7s} {'total':>7s} {'less':>6s}")
     for name, r in rows.items():
         print(f"  {name:45s} {2 * r['g_forward'] / 1e9:7.3f} {2 * r['d_forward'] / 1e9:7.3f} "
@@ -186,6 +197,8 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     flops = sub.add_parser("flops")
     flops.add_argument("--size", type=int, default=64)
+    flops.add_argument("--algo", choices=("wgangp", "pix2pix"), default="wgangp")
+    flops.add_argument("--lineart-hints", action="store_true", help="line-art input with every hint kind")
     time_ = sub.add_parser("time")
     time_.add_argument("--size", type=int, default=64)
     time_.add_argument("--batch-size", type=int, default=16)

@@ -295,7 +295,13 @@ def main(argv=None) -> int:
     parser.add_argument("--parts", default="steps,profile,plain", help="which measurements, comma-separated")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--out", default=None, help="write every figure to this JSON file")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="intra- and inter-op threads (default: TensorFlow's); 1 takes thread hand-offs "
+                             "out of the comparison")
     args = parser.parse_args(argv)
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     parts = args.parts.split(",")
     report = {"threads": tf.config.threading.get_intra_op_parallelism_threads(), "cores": os.cpu_count(),
               "tensorflow": tf.__version__}
