@@ -244,7 +244,7 @@ def profile_generator_update(xla: bool, friendly: bool, runs: int = 3) -> dict:
 def plain_unet(filters=16, depth=4, z_dim=8, size=64):
     """One 3x3 convolution per level (stride 2 down), nearest upsampling, z at the bottleneck."""
     from keras import layers
-    l, z = keras.Input((size, size, 1)), keras.Input((z_dim,))
+    l, z = keras.Input((size, size, 1), name="l"), keras.Input((z_dim,), name="z")
     x = layers.Conv2D(filters, 3, padding="same", activation="relu")(l)
     skips = [x]
     for i in range(depth):
