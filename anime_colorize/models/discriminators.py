@@ -6,6 +6,9 @@ colouring to judge, ab (C = 2) for gray input or L and ab (C = 3) for line art. 
 one body (strided 4x4 convs with LeakyReLU, then a 1-channel patch map, scores in float32)
 and differ in what they return:
 
+``input_pooling`` (1, 2 or 4; default 1) average-pools the pair first: a discriminator at a
+lower resolution, with a work that falls with the square of the factor.
+
 * :class:`DCGANDiscriminator`, :class:`WGANCritic`: one score per sample, ``(B, 1)``, the
   mean of the patch map, so the judgement is local (PatchGAN) but the interface is
   per-sample, which the WGAN-GP gradient penalty needs.
@@ -25,6 +28,18 @@ from anime_colorize.models.layers import PACKAGE, conv_block
 def _inputs(color_channels):
     return {"l": keras.Input((None, None, 1), name="l"),
             "color": keras.Input((None, None, color_channels), name="color")}
+
+
+def _pair(inputs, input_pooling: int):
+    """The (B, H, W, 1 + C) pair (l, color), average-pooled ``input_pooling`` x
+    ``input_pooling`` when that is above 1 (a discriminator at a lower resolution: the work
+    falls with its square, each patch sees that much more of the picture)."""
+    if input_pooling not in (1, 2, 4):
+        raise ValueError(f"input_pooling must be 1, 2 or 4, got {input_pooling}")
+    x = layers.Concatenate(name="pair")([inputs["l"], inputs["color"]])
+    if input_pooling > 1:
+        x = layers.AveragePooling2D(input_pooling, name="pair_pool")(x)
+    return x
 
 
 def _patch_body(x, filters, layers_count, norm, score_bias=True, prefix=""):
@@ -55,19 +70,21 @@ class _PatchScorer(keras.Model):
     norm = "none"
     score_bias = True
 
-    def __init__(self, filters=32, layers_count=3, color_channels=2, **kwargs):
+    def __init__(self, filters=32, layers_count=3, color_channels=2, input_pooling=1, **kwargs):
         inputs = _inputs(color_channels)
-        x = layers.Concatenate(name="pair")([inputs["l"], inputs["color"]])
+        x = _pair(inputs, input_pooling)
         _, patches = _patch_body(x, filters, layers_count, self.norm, self.score_bias)
         score = layers.GlobalAveragePooling2D(dtype="float32", name="score")(patches)
         super().__init__(inputs=inputs, outputs=score, **kwargs)
         self.filters = filters
         self.layers_count = layers_count
         self.color_channels = color_channels
+        self.input_pooling = input_pooling
 
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable, "filters": self.filters,
-                "layers_count": self.layers_count, "color_channels": self.color_channels}
+                "layers_count": self.layers_count, "color_channels": self.color_channels,
+                "input_pooling": self.input_pooling}
 
     @classmethod
     def from_config(cls, config):
@@ -108,21 +125,26 @@ class PatchGANDiscriminator(keras.Model):
         color_channels: 2 (ab) or 3 (L and ab).
         norm: ``batch`` as in pix2pix, or a per-sample one (``instance``, ``group``,
             ``none``) where a gradient penalty needs samples that do not interact.
+        input_pooling: 1 (default), 2 or 4: the pair is average-pooled this much first, so the
+            patch map is (B, H / (input_pooling 2**layers_count), ..., 1) and costs
+            input_pooling**2 times less.
     """
 
-    def __init__(self, filters=32, layers_count=3, color_channels=2, norm="batch", **kwargs):
+    def __init__(self, filters=32, layers_count=3, color_channels=2, norm="batch", input_pooling=1, **kwargs):
         inputs = _inputs(color_channels)
-        x = layers.Concatenate(name="pair")([inputs["l"], inputs["color"]])
+        x = _pair(inputs, input_pooling)
         _, patches = _patch_body(x, filters, layers_count, norm)
         super().__init__(inputs=inputs, outputs=patches, **kwargs)
         self.filters = filters
         self.layers_count = layers_count
         self.color_channels = color_channels
         self.norm = norm
+        self.input_pooling = input_pooling
 
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable, "filters": self.filters,
-                "layers_count": self.layers_count, "color_channels": self.color_channels, "norm": self.norm}
+                "layers_count": self.layers_count, "color_channels": self.color_channels, "norm": self.norm,
+                "input_pooling": self.input_pooling}
 
     @classmethod
     def from_config(cls, config):

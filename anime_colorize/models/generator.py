@@ -23,6 +23,12 @@ ab = mask-weighted block mean: a one-pixel hint survives every level) and concat
 the input, at each decoder level and at the head. The model carries metadata
 (``input_kind``, ``working_size``, ``hint_kinds``) in its config, so an exported ``.keras``
 file says how it wants to be used.
+
+Cheaper variants (options of :class:`UNetGenerator`, the original architecture by default):
+z entering from the bottleneck on only (``z_entry="decoder"``: the encoder is then shared by
+every z of an image, see "several noise vectors per image" below), one convolution per level
+(``convs_per_level=1``) and no convolutions at full resolution but the head
+(``full_resolution="light"``). ``experiments/variants.py`` measures their work and quality.
 """
 from __future__ import annotations
 
@@ -31,8 +37,8 @@ from keras import layers
 
 from anime_colorize.config import INPUT_KINDS
 from anime_colorize.data.hints import HIST_SIZE
-from anime_colorize.models.layers import (PACKAGE, NORMS, HintDownsample, SpatialBroadcast, Upsample2x,
-                                          conv_block)
+from anime_colorize.models.layers import (PACKAGE, NORMS, HintDownsample, RepeatToBatch, SpatialBroadcast,
+                                          Upsample2x, conv_block)
 
 
 HIST_EMBEDDING = 16
@@ -69,6 +75,10 @@ class ExportableGenerator:
         return cls(**config)
 
 
+Z_ENTRIES = ("input", "decoder")
+FULL_RESOLUTIONS = ("conv", "light")
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class UNetGenerator(ExportableGenerator, keras.Model):
     """U-Net from the input (+ z, + hints) to ab or Lab.
@@ -82,53 +92,112 @@ class UNetGenerator(ExportableGenerator, keras.Model):
         working_size: the training size in pixels, used by inference to choose a scale.
         hint_kinds: names of the colour hints the model was trained with; empty = no hint
             inputs at all. Any non-empty list gives all three hint inputs (zeros = none).
+        z_entry: where z first enters: ``"input"`` (with the picture, and again at the
+            bottleneck and every decoder level) or ``"decoder"`` (the bottleneck and every
+            decoder level only), so the encoder does not depend on z and one encoder pass
+            serves every z of an image (see below).
+        convs_per_level: 2 (a strided 4x4 and a 3x3 convolution per encoder level; upsample,
+            3x3, skip, 3x3 per decoder level) or 1 (the strided convolution alone; per decoder
+            level one 3x3 convolution at the lower resolution, then upsample and skip).
+        full_resolution: ``"conv"`` (a 3x3 stem and the last decoder level at full
+            resolution) or ``"light"`` (no stem: the encoder starts from the input; the last
+            decoder level runs at half resolution; full resolution keeps only the head, which
+            sees the upsampled features, the input and the hints).
+
+    The defaults are the original architecture; files saved with it load unchanged.
+
+    ``z`` may hold ``k`` noise vectors per image: a batch of B images (``l`` and the hints)
+    with ``z`` of shape (k B, z_dim) gives k B colourings, the j-th block of B coloured with
+    ``z[j B:(j + 1) B]`` (as if every image input were repeated k times along the batch). The
+    per-image tensors are repeated where z meets them, so with ``z_entry="decoder"`` the
+    encoder runs once for all k.
     """
 
     def __init__(self, z_dim=8, depth=4, filters=32, norm="batch", input_kind="gray",
-                 working_size=64, hint_kinds=(), **kwargs):
+                 working_size=64, hint_kinds=(), z_entry="input", convs_per_level=2,
+                 full_resolution="conv", **kwargs):
         if norm not in NORMS:
             raise ValueError(f"unknown normalisation '{norm}'; choose one of {NORMS}")
         if input_kind not in INPUT_KINDS:
             raise ValueError(f"unknown input kind '{input_kind}'; choose one of {INPUT_KINDS}")
+        if z_entry not in Z_ENTRIES:
+            raise ValueError(f"unknown z entry '{z_entry}'; choose one of {Z_ENTRIES}")
+        if convs_per_level not in (1, 2):
+            raise ValueError(f"convs_per_level must be 1 or 2, got {convs_per_level}")
+        if full_resolution not in FULL_RESOLUTIONS:
+            raise ValueError(f"unknown full_resolution '{full_resolution}'; choose one of {FULL_RESOLUTIONS}")
         hint_kinds = tuple(hint_kinds)
         inputs = {"l": keras.Input((None, None, 1), name="l"), "z": keras.Input((z_dim,), name="z")}
-        l_in, global_vector = inputs["l"], inputs["z"]
-        hint_pyramid = None
         if hint_kinds:
             inputs.update(hint_ab=keras.Input((None, None, 2), name="hint_ab"),
                           hint_mask=keras.Input((None, None, 1), name="hint_mask"),
                           hint_hist=keras.Input((HIST_SIZE,), name="hint_hist"))
-            hist = layers.Dense(HIST_EMBEDDING, activation="relu", name="hist_embed")(inputs["hint_hist"])
-            global_vector = layers.Concatenate(name="global_vector")([global_vector, hist])
-            hint_pyramid = [layers.Concatenate(name="hint")([inputs["hint_ab"], inputs["hint_mask"]])]
+        z = inputs["z"]
+
+        def per_colouring(tensor, name):
+            """A per-image tensor repeated to z's batch (k colourings per image)."""
+            return RepeatToBatch(name=f"{name}_per_z")([tensor, z])
+
+        # Where z enters first, every per-image input is repeated to z's batch.
+        image_inputs = {k: v for k, v in inputs.items() if k != "z"}
+        if z_entry == "input":
+            image_inputs = {k: per_colouring(v, k) for k, v in image_inputs.items()}
+        l_in = image_inputs["l"]
+        hint_pyramid = hist = None
+        if hint_kinds:
+            hist = layers.Dense(HIST_EMBEDDING, activation="relu", name="hist_embed")(image_inputs["hint_hist"])
+            hint_pyramid = [layers.Concatenate(name="hint")([image_inputs["hint_ab"], image_inputs["hint_mask"]])]
             for i in range(depth):
                 hint_pyramid.append(HintDownsample(name=f"hint_down{i}")(hint_pyramid[-1]))
 
-        def with_conditions(x, level, name):
-            """x with the global vector and (if any) the hints of its level concatenated."""
-            parts = [x, SpatialBroadcast(name=f"{name}_global")([x, global_vector])]
+        def with_conditions(x, level, name, vector):
+            """x with ``vector`` broadcast over it and (if any) the hints of its level."""
+            parts = [x] + ([SpatialBroadcast(name=f"{name}_global")([x, vector])] if vector is not None else [])
             if hint_pyramid is not None:
                 parts.append(hint_pyramid[level])
-            return layers.Concatenate(name=f"{name}_cat")(parts)
+            return layers.Concatenate(name=f"{name}_cat")(parts) if len(parts) > 1 else x
 
-        x = with_conditions(l_in, 0, "input")
-        x = conv_block(x, filters, norm="none", activation="lrelu", name="stem")
+        def global_vector_of(z_vector, hist_vector):
+            return z_vector if hist_vector is None else layers.Concatenate(name="global_vector")([z_vector, hist_vector])
+
+        light = full_resolution == "light"
+        # --- encoder: depends on z only with z_entry="input"
+        global_vector = global_vector_of(z, hist) if z_entry == "input" else None
+        x = with_conditions(l_in, 0, "input", global_vector if z_entry == "input" else hist)
+        if not light:
+            x = conv_block(x, filters, norm="none", activation="lrelu", name="stem")
         skips = [x]
         widths = [filters * min(2 ** (i + 1), 8) for i in range(depth)]
         for i, width in enumerate(widths):
-            x = conv_block(x, width, kernel=4, strides=2, norm=norm, activation="lrelu", name=f"down{i}a")
-            x = conv_block(x, width, norm=norm, activation="lrelu", name=f"down{i}b")
+            x = conv_block(x, width, kernel=4, strides=2, norm=norm if (i > 0 or not light) else "none",
+                           activation="lrelu", name=f"down{i}a")
+            if convs_per_level == 2:
+                x = conv_block(x, width, norm=norm, activation="lrelu", name=f"down{i}b")
             skips.append(x)
         skips.pop()  # the deepest level is x itself
+        # --- decoder: z (with the histogram's embedding) at the bottleneck and every level
+        if z_entry == "decoder":
+            x = per_colouring(x, "bottleneck")
+            skips = [per_colouring(skip, f"skip{i}") for i, skip in enumerate(skips)]
+            if hint_pyramid is not None:
+                hint_pyramid = [per_colouring(h, f"hint{i}") for i, h in enumerate(hint_pyramid)]
+                hist = per_colouring(hist, "hist_embed")
+            l_in = per_colouring(l_in, "head_l")
+            global_vector = global_vector_of(z, hist)
         for i in reversed(range(depth)):
-            x = with_conditions(x, i + 1, f"up{i}")
-            x = Upsample2x(name=f"up{i}_resize")(x)
+            x = with_conditions(x, i + 1, f"up{i}", global_vector)
             width = filters if i == 0 else widths[i - 1]
-            x = conv_block(x, width, norm=norm, name=f"up{i}a")
-            x = layers.Concatenate(name=f"up{i}_skip")([x, skips[i]])
-            x = conv_block(x, width, norm=norm, name=f"up{i}b")
-        head = [x, l_in] + ([hint_pyramid[0]] if hint_pyramid is not None else [])
-        x = layers.Concatenate(name="head_cat")(head)
+            if convs_per_level == 2 and not (light and i == 0):
+                x = Upsample2x(name=f"up{i}_resize")(x)
+                x = conv_block(x, width, norm=norm, name=f"up{i}a")
+                x = layers.Concatenate(name=f"up{i}_skip")([x, skips[i]])
+                x = conv_block(x, width, norm=norm, name=f"up{i}b")
+            else:  # one convolution, at the lower resolution, then up to the skip
+                x = conv_block(x, width, norm=norm, name=f"up{i}a")
+                x = Upsample2x(name=f"up{i}_resize")(x)
+                x = layers.Concatenate(name=f"up{i}_skip")([x, skips[i]])
+        head = [x] + ([] if light else [l_in]) + ([hint_pyramid[0]] if hint_pyramid is not None and not light else [])
+        x = layers.Concatenate(name="head_cat")(head) if len(head) > 1 else x
         x = conv_block(x, filters, name="head")
         # float32 head: under mixed precision the output (and every loss on it) stays float32.
         output_name = output_name_for(input_kind)
@@ -141,6 +210,9 @@ class UNetGenerator(ExportableGenerator, keras.Model):
         self.input_kind = input_kind
         self.working_size = working_size
         self.hint_kinds = hint_kinds
+        self.z_entry = z_entry
+        self.convs_per_level = convs_per_level
+        self.full_resolution = full_resolution
 
     @property
     def stride(self) -> int:
@@ -151,5 +223,5 @@ class UNetGenerator(ExportableGenerator, keras.Model):
         return {"name": self.name, "trainable": self.trainable, "z_dim": self.z_dim,
                 "depth": self.depth, "filters": self.filters, "norm": self.norm,
                 "input_kind": self.input_kind, "working_size": self.working_size,
-                "hint_kinds": list(self.hint_kinds)}
-
+                "hint_kinds": list(self.hint_kinds), "z_entry": self.z_entry,
+                "convs_per_level": self.convs_per_level, "full_resolution": self.full_resolution}

@@ -1,4 +1,14 @@
-"""Small building blocks shared by the generators and discriminators."""
+"""Small building blocks shared by the generators and discriminators.
+
+Two of them compute the same numbers two ways, chosen when the step is traced: TensorFlow's
+own kernel normally, and an XLA-friendly formulation under ``jit_compile=True``
+(:func:`in_xla_context`). XLA's CPU backend runs a bilinear resize and the input gradient of a
+strided convolution as convolutions over a zero-stuffed (dilated) input, 10-20x slower than
+TensorFlow's kernels for the same op (``experiments/xla_profile.py`` shows the op-level
+profile), and both are in every U-Net level; the formulations below use only slices, pads,
+reshapes and stride-1 convolutions, which XLA compiles well but which are slower than
+TensorFlow's dedicated kernels without XLA.
+"""
 from __future__ import annotations
 
 import keras
@@ -9,6 +19,90 @@ from anime_colorize.data import hints as hints_lib
 
 PACKAGE = "anime_colorize"
 NORMS = ("batch", "instance", "group", "none")
+
+
+def in_xla_context() -> bool:
+    """True while tracing a ``tf.function`` compiled with XLA (``jit_compile=True``), also when
+    nested inside one; False eagerly and in plain graphs."""
+    try:  # TensorFlow's own test for this; private, so a TensorFlow without it counts as "no XLA"
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # pragma: no cover
+        return False
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
+
+def _interleave(even, odd, axis: int):
+    """(B, H, W, C) pairs -> rows (axis 1) or columns (axis 2) even, odd, even, ... doubled."""
+    shape = tf.shape(even)
+    doubled = [shape[0], shape[1], shape[2], shape[3]]
+    doubled[axis] *= 2
+    return tf.reshape(tf.stack([even, odd], axis + 1), doubled)
+
+
+def upsample2x_by_shifts(x):
+    """``tf.image.resize(x, 2 * (H, W), "bilinear")`` (half-pixel centres, edges clamped) from
+    shifted copies, one axis at a time: output 2i is 0.75 x[i] + 0.25 x[i - 1] and 2i + 1 is
+    0.75 x[i] + 0.25 x[i + 1]. (B, H, W, C) float -> (B, 2H, 2W, C), H and W >= 1."""
+    for axis in (1, 2):
+        pads = [[0, 0]] * 4
+        pads[axis] = [1, 1]
+        padded = tf.pad(x, pads, mode="SYMMETRIC")  # edge rows repeated: the clamping
+        size = tf.shape(x)
+        # tf.slice, not x[:, a:b]: a strided slice's gradient is slow without XLA
+        previous = tf.slice(padded, [0, 0, 0, 0], size)
+        after = [0, 0, 0, 0]
+        after[axis] = 2
+        following = tf.slice(padded, after, size)
+        x = _interleave(0.75 * x + 0.25 * previous, 0.75 * x + 0.25 * following, axis)
+    return x
+
+
+def strided_conv_by_space_to_depth(x, kernel):
+    """``tf.nn.conv2d(x, kernel, strides=2, padding="SAME")`` as a space-to-depth of the padded
+    input followed by a stride-1 VALID convolution with the rearranged kernel, whose gradients
+    are stride-1 convolutions and a depth-to-space.
+
+    ``x`` (B, H, W, C), any H and W; ``kernel`` (k_h, k_w, C, F) with k_h, k_w >= 2 (an odd
+    size is padded with a zero row or column at its end). Returns (B, ceil(H/2), ceil(W/2), F).
+    """
+    shape = tf.shape(x)
+    pads, even_sizes = [[0, 0]], []
+    for axis, k in ((1, kernel.shape[0]), (2, kernel.shape[1])):
+        n = shape[axis]
+        total = (n + 1) // 2 * 2 - 2 + k - n  # SAME padding of a 2-strided window, >= 0 for k >= 2
+        before = total // 2
+        pads.append([before, total - before + k % 2])  # the odd kernel's zero tap sees padding
+        even_sizes.append(k + k % 2)
+    pads.append([0, 0])
+    kh, kw = even_sizes
+    kernel = tf.pad(kernel, [[0, kh - kernel.shape[0]], [0, kw - kernel.shape[1]], [0, 0], [0, 0]])
+    channels, filters = kernel.shape[2], kernel.shape[3]
+    # Tap (2 i + dy, 2 j + dx) of the kernel reads block (i, j), depth (dy, dx, c) of the
+    # space-to-depth input (tf.nn.space_to_depth orders depth as (dy, dx, c)).
+    kernel = tf.reshape(kernel, (kh // 2, 2, kw // 2, 2, channels, filters))
+    kernel = tf.reshape(tf.transpose(kernel, (0, 2, 1, 3, 4, 5)), (kh // 2, kw // 2, 4 * channels, filters))
+    blocks = tf.nn.space_to_depth(tf.pad(x, pads), 2)
+    return tf.nn.conv2d(blocks, kernel, 1, "VALID")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Conv2D(layers.Conv2D):
+    """``keras.layers.Conv2D`` whose 2-strided ``same`` convolutions run, under XLA, as
+    :func:`strided_conv_by_space_to_depth`: the same weights and outputs (up to float
+    rounding), without XLA's slow dilated convolution for the input gradient. Without XLA,
+    or for other settings, it is keras' layer unchanged.
+
+    The class is called Conv2D on purpose: a ``.keras`` file names a layer's weights after its
+    class (``conv2d``, ``conv2d_1``, ...), so models saved when they used keras' Conv2D load
+    into this one unchanged.
+    """
+
+    def convolution_op(self, inputs, kernel):
+        if (self.strides == (2, 2) and self.padding == "same" and self.dilation_rate == (1, 1)
+                and self.groups == 1 and self.data_format == "channels_last"
+                and min(self.kernel_size) >= 2 and in_xla_context()):
+            return strided_conv_by_space_to_depth(inputs, kernel)
+        return super().convolution_op(inputs, kernel)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -33,15 +127,38 @@ class SpatialBroadcast(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class RepeatToBatch(layers.Layer):
+    """Repeats a per-image tensor to the batch of a per-colouring one.
+
+    Inputs ``[x (B, ...), z (k B, D)]`` -> ``(k B, ...)``: ``x`` stacked k times along the
+    batch axis (``[x; x; ...]``), k = batch of z / batch of x, read at run time (k = 1 returns
+    x). So k colourings of each image can share every computation made before z enters.
+    """
+
+    def call(self, inputs):
+        x, z = inputs
+        copies = tf.shape(z)[0] // tf.shape(x)[0]
+        return tf.tile(x, tf.concat([[copies], tf.ones([tf.rank(x) - 1], tf.int32)], 0))
+
+    def compute_output_shape(self, input_shapes):
+        x, z = input_shapes
+        return (z[0],) + tuple(x[1:])
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class Upsample2x(layers.Layer):
     """Bilinear 2x upsampling, (B, H, W, C) -> (B, 2H, 2W, C), for H and W unknown until run
-    time (keras' UpSampling2D needs them static in a traced graph)."""
+    time (keras' UpSampling2D needs them static in a traced graph); under XLA computed by
+    :func:`upsample2x_by_shifts` (same numbers: see the module docstring)."""
 
     def call(self, x):
-        # tf directly: keras.ops.image.resize checks the size with Python bools. The resize
-        # runs in float32 (it always returns float32, and XLA's gradient of a bfloat16 resize
-        # mixes precisions), and its output goes back to the layer's dtype.
-        resized = tf.image.resize(tf.cast(x, tf.float32), tf.shape(x)[1:3] * 2, method="bilinear")
+        # In float32 (tf.image.resize always returns float32, and XLA's gradient of a bfloat16
+        # resize mixes precisions), and back to the layer's dtype.
+        x32 = tf.cast(x, tf.float32)
+        if in_xla_context():
+            resized = upsample2x_by_shifts(x32)
+        else:  # tf directly: keras.ops.image.resize checks the size with Python bools
+            resized = tf.image.resize(x32, tf.shape(x)[1:3] * 2, method="bilinear")
         return tf.cast(resized, x.dtype)
 
     def compute_output_shape(self, input_shape):
@@ -103,8 +220,7 @@ class _GroupNorm(layers.GroupNormalization):
 
 def conv_block(x, filters, *, kernel=3, strides=1, norm="none", activation="relu", name):
     """Conv -> optional normalisation -> activation, on a (B, H, W, C) tensor."""
-    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=norm == "none",
-                      name=f"{name}_conv")(x)
+    x = Conv2D(filters, kernel, strides=strides, padding="same", use_bias=norm == "none", name=f"{name}_conv")(x)
     norm_layer = normalization(norm, f"{name}_norm")
     if norm_layer is not None:
         x = norm_layer(x)
