@@ -43,13 +43,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from skimage.color import deltaE_ciede2000, rgb2lab
 
 from anime_colorize import color
 from anime_colorize.data.io import read_rgba, write_image
 from anime_colorize.data.lineart import extract_lines
 from anime_colorize.data.synthetic import Pose, make_cel_variant
-from anime_colorize.regions import (Layers, Regions, matching, paint, pool, relative_lightness, segment,
+from anime_colorize.evaluation import reference
+from anime_colorize.regions import (Layers, matching, paint, pool, relative_lightness, segment,
                                     shade_from_lightness)
 
 SETS = {"sylvie": ("sylvie blue normal", ("sylvie blue giggle", "sylvie blue smile", "sylvie blue surprised")),
@@ -72,7 +72,6 @@ TRANSFORMS = {
     "tilt+all": (True, 0.8, (-0.12, 0.06), 0.015, -12.0),
 }
 ISSUE_TRANSFORMS = ("same", "mirror", "scale0.6", "scale1.3", "shift", "warp", "all")
-ACCURATE = 10.0  # CIEDE2000 within which a region counts as right
 
 log = logging.getLogger("reference_matching")
 
@@ -174,27 +173,11 @@ def line_drawing(rgba: np.ndarray, style: str) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- scoring
 
-def lab_of(rgb: np.ndarray) -> np.ndarray:
-    return rgb2lab(np.clip(rgb, 0.0, 1.0))
-
-
 def score(truth_rgba: np.ndarray, out_rgb: np.ndarray, regions) -> dict:
-    """CIEDE2000 over the character's pixels and region accuracy (see the module docstring)."""
-    char = truth_rgba[..., 3] > 0.5
-    truth_lab = lab_of(truth_rgba[..., :3])
-    out_lab = lab_of(out_rgb)
-    de = deltaE_ciede2000(truth_lab[char], out_lab[char])
-    # Region accuracy on the target's regions, restricted to character pixels.
-    labels = np.where(char, regions.labels, regions.count)  # non-character pixels: one extra id
-    sub = Regions.from_labels(labels, regions.lines)
-    truth_med = pool(sub, truth_lab)
-    out_med = pool(sub, out_lab)
-    ids = np.unique(labels[char])
-    ok = deltaE_ciede2000(truth_med, out_med) <= ACCURATE
-    # from_labels compacts ids in ascending order, so region ids keep their order
-    compact = np.searchsorted(np.unique(labels), ids)
-    area = sub.area[compact]
-    return {"ciede2000": float(de.mean()), "region_accuracy": float((ok[compact] * area).sum() / area.sum())}
+    """CIEDE2000 over the character's pixels and region accuracy, as ``evaluate --reference``
+    measures them (:func:`anime_colorize.evaluation.reference.character_scores`)."""
+    target = reference.Target("target", composite_white(truth_rgba), truth_rgba[..., 3] > 0.5, regions.lines)
+    return reference.character_scores(target, out_rgb, regions)
 
 
 # ---------------------------------------------------------------------------- rows

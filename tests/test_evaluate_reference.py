@@ -16,19 +16,10 @@ SIZE = 128
 SEED = 5
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
+@pytest.fixture
+def model(tiny_model):
     """A tiny untrained line-art model that takes every hint kind (the histogram too)."""
-    import keras
-
-    from anime_colorize.config import HINT_KINDS
-    from anime_colorize.export import save_keras
-    from anime_colorize.models import UNetGenerator
-
-    keras.utils.set_random_seed(0)
-    return save_keras(UNetGenerator(z_dim=4, depth=2, filters=8, working_size=32, input_kind="lineart",
-                                    hint_kinds=HINT_KINDS),
-                      tmp_path_factory.mktemp("model") / "generator.keras")
+    return tiny_model("lineart")
 
 
 def sprite(pose=Pose(), mirror=False):
@@ -69,15 +60,8 @@ def test_evaluate_reference_scores_region_matching_against_no_reference_and_the_
     assert (out / "metrics.md").read_text().count("|") > 10 and (out / "contact_sheet.png").stat().st_size > 0
 
 
-def test_a_model_without_a_histogram_leaves_that_row_out(tmp_path, capsys):
-    import keras
-
-    from anime_colorize.export import save_keras
-    from anime_colorize.models import UNetGenerator
-
-    keras.utils.set_random_seed(0)
-    plain = save_keras(UNetGenerator(z_dim=4, depth=2, filters=8, working_size=32, input_kind="lineart"),
-                       tmp_path / "plain.keras")
+def test_a_model_without_a_histogram_leaves_that_row_out(tiny_model, tmp_path, capsys):
+    plain = tiny_model("lineart", hints=False)
     write_pairs(tmp_path)
     assert evaluate.main(["--model", str(plain), "--reference", str(tmp_path / "key.png"), "--lines",
                           str(tmp_path / "lines"), "--colors", str(tmp_path / "colors"), "--num-samples", "1",

@@ -23,21 +23,9 @@ SEED = 5
 POSE = Pose(head_angle=0.2, eyes_closed=True)
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    """Tiny untrained exported models: line art with every hint kind, and gray without hints."""
-    import keras
-
-    from anime_colorize.config import HINT_KINDS
-    from anime_colorize.export import save_keras
-    from anime_colorize.models import UNetGenerator
-
-    root = tmp_path_factory.mktemp("models")
-    keras.utils.set_random_seed(0)
-    tiny = dict(z_dim=4, depth=2, filters=8, working_size=32)
-    return {"lineart": save_keras(UNetGenerator(**tiny, input_kind="lineart", hint_kinds=HINT_KINDS),
-                                  root / "lineart" / "generator.keras"),
-            "gray": save_keras(UNetGenerator(**tiny), root / "gray" / "generator.keras")}
+@pytest.fixture
+def models(tiny_model):
+    return {"lineart": tiny_model("lineart"), "gray": tiny_model("gray", hints=False)}
 
 
 def place(rgb, canvas, scale=1.0, offset=(0, 0), mirror=False):
