@@ -187,11 +187,6 @@ def with_lines(lab: np.ndarray, lines: np.ndarray) -> np.ndarray:
     return color.lab_to_rgb_np(lab.astype(np.float64)) * lines[..., None]
 
 
-def key_median(key) -> np.ndarray:
-    """The key character's median Lab (the palette-only stand-in for a histogram reference)."""
-    return np.median(key.lab[key.figure & ~key.regions.ink], axis=0).astype(np.float32)
-
-
 def outputs(key, key_rgba, truth_rgba, lines, rows, other_keys=()) -> tuple[dict, object, object]:
     """{row name: RGB (H, W, 3)} for one target, its regions and its match. ``other_keys``:
     the keys of the "several keys" row."""
@@ -202,7 +197,7 @@ def outputs(key, key_rgba, truth_rgba, lines, rows, other_keys=()) -> tuple[dict
     out["line art"] = gray
     key_rgb = composite_white(key_rgba)
     out["key copy"] = cv2.resize(key_rgb, (w, h), interpolation=cv2.INTER_AREA) * lines[..., None]
-    median = key_median(key)
+    median = reference.key_palette(key)
     out["global median"] = with_lines(np.broadcast_to(median, (h, w, 3)), lines)
     match = matching.match_regions(regions, key, shading=True, flow=not OPTIONS["no_flow"],
                                    split=not OPTIONS["no_split"])
@@ -322,7 +317,7 @@ def readme_figure(data: Path, height: int = 240) -> np.ndarray:
         regions = segment(lines)
         match = matching.match_regions(regions, key)
         flats = matching.reference_flats(regions, match)
-        flats[~match.matched] = key_median(key)
+        flats[~match.matched] = reference.key_palette(key)
         _, coloured = matching.reference_colouring(regions, match, flats)
         top.append(tile(np.repeat(lines[..., None], 3, axis=2)))
         bottom.append(tile(coloured))

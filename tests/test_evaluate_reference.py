@@ -55,7 +55,7 @@ def test_evaluate_reference_scores_region_matching_against_no_reference_and_the_
     summary = metrics["summary"]
     assert summary["region matching"]["ciede2000"] < 8
     assert summary["region matching"]["region_accuracy"] > 0.85
-    for other in ("no reference", "histogram reference", "line art"):
+    for other in ("no reference", "histogram reference", "key palette", "line art"):
         assert summary[other]["ciede2000"] > summary["region matching"]["ciede2000"] + 10
     assert (out / "metrics.md").read_text().count("|") > 10 and (out / "contact_sheet.png").stat().st_size > 0
 

@@ -13,6 +13,9 @@ by each of :data:`ROWS`:
 * ``histogram reference``: the model given the (first) key's 512-bin colour histogram
   (``colorize --reference KEY --reference-mode histogram``); only for models that take one
   (``--hints mix``), else left out with a note;
+* ``key palette``: every region the (first) key character's median colour
+  (:func:`key_palette`), no network: the most a palette without places can say, a model-free
+  bound for what a histogram reference can do (no trained model is needed to read it);
 * ``region matching``: the target's regions matched to the key's
   (``colorize --reference KEY``, :mod:`anime_colorize.regions.matching`).
 
@@ -47,8 +50,9 @@ from anime_colorize.evaluation.metrics import REGION_TOLERANCE
 
 log = logging.getLogger(__name__)
 
-LINE_ART, NO_REFERENCE, HISTOGRAM, REGIONS = "line art", "no reference", "histogram reference", "region matching"
-ROWS = (LINE_ART, NO_REFERENCE, HISTOGRAM, REGIONS)
+LINE_ART, NO_REFERENCE, HISTOGRAM, PALETTE, REGIONS = ("line art", "no reference", "histogram reference",
+                                                        "key palette", "region matching")
+ROWS = (LINE_ART, NO_REFERENCE, HISTOGRAM, PALETTE, REGIONS)
 PAPER = 0.94  # an opaque truth's pixels lighter than this in every channel are paper
 SHEET_HEIGHT = 240
 SHEET_TARGETS = 6
@@ -148,6 +152,11 @@ def character_scores(target: Target, outputs: np.ndarray, regions=None) -> dict:
     return {"ciede2000": float(np.mean(errors)), "region_accuracy": float(np.mean(accuracies))}
 
 
+def key_palette(key) -> np.ndarray:
+    """The key character's median colour, float32 (3,) Lab: over its figure's paper pixels."""
+    return np.median(key.lab[key.figure & ~key.regions.ink], axis=0).astype(np.float32)
+
+
 def takes_histogram(generator) -> bool:
     """Whether the model takes a reference histogram (hint kinds histogram / reference)."""
     from anime_colorize.data.hints import GLOBAL_KINDS
@@ -158,9 +167,9 @@ def takes_histogram(generator) -> bool:
 def colourings(generator, target: Target, keys: list, z: np.ndarray, key_histogram=None,
                working_size: int | None = None, batch_size: int = 8) -> dict:
     """{row: float RGB (K, H, W, 3)} of one target, each row as the colorize command makes it
-    (flat mode; the line-art row K = 1). ``keys``: :class:`anime_colorize.regions.matching.Key`
+    (flat mode; the line-art and palette rows K = 1). ``keys``: :class:`anime_colorize.regions.matching.Key`
     list; ``key_histogram``: (1, 512) for the histogram row, or None to leave it out."""
-    from anime_colorize import sampling
+    from anime_colorize import color, sampling
     from anime_colorize.inference.modes import FlatMode, Page
     from anime_colorize.inference.outputs import PICTURE
 
@@ -171,14 +180,21 @@ def colourings(generator, target: Target, keys: list, z: np.ndarray, key_histogr
         modes[HISTOGRAM] = (FlatMode(), {"hint_hist": np.asarray(key_histogram, np.float32)})
     out = {LINE_ART: np.repeat(target.lines[None, ..., None], 3, axis=-1)}
     for row in ROWS:
-        if row not in modes:
+        if row not in modes and row != PALETTE:
             continue
-        mode, hints = modes[row]
-        colors = sampling.predict_working(generator, [model_input], z, [hints], batch_size, working_size)[0]
+        mode, hints = modes.get(row, (FlatMode(), None))
         page = Page(target.name, model_input, generator.input_kind, hints)
+        if row == PALETTE:  # a constant "prediction": the palette's colour in every region
+            median = key_palette(keys[0])
+            normalised = np.concatenate([color.normalize_l(median[:1]), color.normalize_ab(median[1:])])
+            constant = normalised[3 - (3 if generator.input_kind == "lineart" else 2):]
+            colors = [np.broadcast_to(constant, page.size + constant.shape)]
+        else:
+            colors = sampling.predict_working(generator, [model_input], z, [hints], batch_size, working_size)[0]
+            colors = [c.numpy() for c in colors]
         state = mode.begin(page)
-        out[row] = np.stack([mode.render(page, sampling.PredictedColors(colors[k].numpy(), page.size),
-                                         state)[PICTURE] for k in range(len(z))])
+        out[row] = np.stack([mode.render(page, sampling.PredictedColors(c, page.size), state)[PICTURE]
+                             for c in colors])
     return out
 
 

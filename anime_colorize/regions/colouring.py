@@ -24,7 +24,8 @@ with the priorities user hint > key > network; on its pixels the picture shows t
 colours (a region that the key splits keeps the split) and, with ``key_shading``, the key's
 shading carried over (hue and highlights too: the picture is then about 5 CIEDE2000 units
 closer to the truth than flats alone, measured by ``experiments/reference_matching.py``),
-while the shade layer holds its lightness as a Multiply layer.
+while the shade layer holds its lightness as a Multiply layer, shown (without ``shading``,
+the network's shading of the other regions is left out of it).
 
 Pure numpy on the host, like the rest of the package; colour maths from the numpy twins of
 :mod:`anime_colorize.color`.
@@ -137,15 +138,12 @@ def flat_colouring(regions: Regions, colors, hint_color=None, hint_mask=None, li
         if match.matched.shape != (regions.count,):
             raise ValueError(f"the match is of {match.matched.shape[0]} regions, the drawing has {regions.count}")
         key_lab = match.flat_lab + match.shading if key_shading else match.flat_lab
-        # The key's colours stand in for the prediction on matched pixels: pooled, they are the
-        # key regions' colours; relative to them, their lightness is the key's shading.
-        colors = np.where(match.matched[regions.labels][..., None], key_lab[..., 3 - colors.shape[2]:], colors)
     if unhinted == "paper":
         flats = np.tile(np.asarray(PAPER_LAB if lineart else PAPER_LAB[1:], np.float32), (regions.count, 1))
-        if match is not None:
-            flats[match.matched] = match.colors[match.matched, 3 - flats.shape[1]:]
     else:
         flats = pool(regions, colors, method=method)
+    if match is not None:
+        flats[match.matched] = match.colors[match.matched, 3 - flats.shape[1]:]
     hinted = np.zeros(regions.count, bool)
     if hint_color is not None:
         hint_color = _check(regions, hint_color, "hint_color", (2, 3))
@@ -165,12 +163,15 @@ def flat_colouring(regions: Regions, colors, hint_color=None, hint_mask=None, li
         flat_rgb = paint(regions, color.lab_to_rgb_np(flats))
         flat_l = paint(regions, flats[:, 0])
         delta_l = relative_lightness(regions, colors[..., 0], method)
+        hidden = () if shading else ("shade",)
         if keyed is not None and keyed.any():  # the key's own flats (splits kept) and shading
             flat_rgb[keyed] = color.lab_to_rgb_np(match.flat_lab[keyed])
             flat_l[keyed] = match.flat_lab[keyed][:, 0]
             delta_l[keyed] = key_lab[keyed][:, 0] - flat_l[keyed]
-        layers = Layers(flat_rgb, shade_from_lightness(flat_l, delta_l), drawing,
-                        hidden=() if shading else ("shade",))
+            if not shading:  # the key's shading shows (as in the picture), the network's does not
+                delta_l[~keyed] = 0.0
+                hidden = ()
+        layers = Layers(flat_rgb, shade_from_lightness(flat_l, delta_l), drawing, hidden=hidden)
         picture = layers.composite()
         if keyed is not None and keyed.any():
             picture[keyed] = color.lab_to_rgb_np(key_lab[keyed]) * drawing[keyed][:, None]
