@@ -177,3 +177,29 @@ def test_inference_feeds_the_working_size_labels():
     regions = sampling.working_regions(tf.constant(model_input[None]), "lineart")
     direct = g({"l": model_input[None], "z": z, "regions": regions.numpy()}, training=False)
     np.testing.assert_allclose(colors, direct, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_mirrored_on_two_devices_equals_one_device_for_a_region_model():
+    from test_distribute import run_python
+
+    results = run_python("""
+        config = apply_overrides(RunConfig(), {**TINY, "algo": "dcgan", "input": "lineart", "hints": "points"})
+        pictures = make_cel_images(4, 32, seed=3)
+        from anime_colorize.data import lineart, pipeline
+        lines = np.stack([lineart.extract_lines(p) for p in pictures])
+        batch = rgb_batch_to_model_inputs(pictures, lines, "points", (0, 0), pipeline.batch_region_labels(pictures, lines))
+        single = get_trainer("dcgan")(config)
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        mirrored = get_trainer("dcgan")(config, strategy)
+        assert "regions" in single.generator.input
+        batches = iter(strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch).repeat()))
+        losses = [(float(single.train_step(batch)["g_loss"]), float(mirrored.train_step(next(batches))["g_loss"]))
+                  for _ in range(2)]
+        diff = max(float(np.max(np.abs(a.numpy() - b.numpy())))
+                   for a, b in zip(single.generator.weights, mirrored.generator.weights))
+        print(json.dumps({"losses": losses, "max_weight_diff": diff}))
+    """)
+    for single, mirrored in results["losses"]:
+        assert mirrored == pytest.approx(single, rel=1e-3, abs=1e-4)
+    assert results["max_weight_diff"] < 1e-4

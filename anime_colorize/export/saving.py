@@ -29,11 +29,16 @@ Generator = UNetGenerator | ResNetGenerator
 NO_REGIONS_SIGNATURE = "without_regions"
 
 
-def _serving_function(call, specs):
-    """A tf.function of the tensors ``specs`` (positional, named by the specs: the names of
-    the SavedModel signature's inputs) that calls ``call({name: tensor})``."""
+def _serving_function(call, specs, name: str):
+    """A tf.function ``name`` of the tensors ``specs`` (positional, named by the specs: the
+    names of the SavedModel signature's inputs) that calls ``call({name: tensor})``."""
     names = [spec.name for spec in specs]
-    return tf.function(lambda *tensors: call(dict(zip(names, tensors))), input_signature=specs, autograph=False)
+
+    def function(*tensors):
+        return call(dict(zip(names, tensors)))
+
+    function.__name__ = name  # the traced function's name in the SavedModel's library
+    return tf.function(function, input_signature=specs, autograph=False)
 
 
 class ServingModule(tf.Module):
@@ -63,9 +68,10 @@ class ServingModule(tf.Module):
         if takes_regions(generator):
             self.without_regions = _serving_function(
                 lambda inputs: {output: self.generator({**inputs, "regions": tf.fill(tf.shape(inputs["l"])[:3], -1)},
-                                                       training=False)}, list(specs))
+                                                       training=False)}, list(specs), NO_REGIONS_SIGNATURE)
             specs.append(tf.TensorSpec((None, None, None), tf.int32, name="regions"))
-        self.serve = _serving_function(lambda inputs: {output: self.generator(inputs, training=False)}, specs)
+        self.serve = _serving_function(lambda inputs: {output: self.generator(inputs, training=False)}, specs,
+                                       "serve")
 
         @tf.function(input_signature=[])
         def metadata():
