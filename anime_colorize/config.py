@@ -77,6 +77,8 @@ class ModelConfig:
     region_pooling: bool | None = setting(None, "the generator averages its features within each region of the "
                                                 "drawing (anime_colorize.regions), and training batches carry the "
                                                 "region labels; unset: on for --input lineart, off for gray")
+    hint_fill: bool = setting(True, "hint models also see a dense push-pull fill of the sparse hints "
+                                    "(anime_colorize.models.hint_fill) beside them at every level")
 
     @property
     def uses_regions(self) -> bool:
@@ -371,10 +373,17 @@ def _typed(cls, where: str, values: dict) -> dict:
     return checked
 
 
+# Model settings that came after runs had been saved, with the value that describes those
+# runs: a "model" section without the key was written by a run whose generator did not have
+# the feature, so it resumes (and its config.json is reused) with the network it trained.
+ADDED_MODEL_SETTINGS = {"region_pooling": False, "hint_fill": False}
+
+
 def from_dict(data: dict) -> RunConfig:
     """Inverse of :func:`to_dict`. Also reads the flat format of earlier versions: a setting of
     the run's algorithm found in a common section moves to the algorithm's section, and the
-    settings of other algorithms there (that format held every algorithm's) are dropped.
+    settings of other algorithms there (that format held every algorithm's) are dropped; a
+    "model" section without a key of :data:`ADDED_MODEL_SETTINGS` gets that key's old value.
     Unknown sections and keys, and values of the wrong type, are ValueErrors naming them."""
     if not isinstance(data, dict):
         raise ValueError("a configuration is a JSON object with the sections "
@@ -395,6 +404,8 @@ def from_dict(data: dict) -> RunConfig:
     sections = {}
     for section, cls in SECTIONS.items():
         values = {}
+        if section == "model" and section in data:
+            values.update({k: v for k, v in ADDED_MODEL_SETTINGS.items() if k not in data[section]})
         for key, value in data.get(section, {}).items():
             if key in _names(cls):
                 values[key] = value

@@ -33,7 +33,10 @@ samples): PSNR mean-z and best-of-K, SSIM, CIEDE2000, colourfulness (and its rat
 truth's), the Jensen-Shannon divergence and intersection of the data set's ab histograms with
 the truth's, the diversity of the K colourings, and the region accuracy (the area-weighted
 share of the truth's regions, cut from its line art, whose output colour is within CIEDE2000
-10 of the truth's).
+10 of the truth's), the region error (their mean CIEDE2000), the region purity (the share of
+pixels within CIEDE2000 10 of their region's output colour: 1 = flat colours), and, with K >= 2,
+the diversity per region: how differently z colours each region ("region diversity") against
+the shift of the whole palette ("global shift").
 
 Hint models (the model's metadata lists its hint kinds; rows defined in
 :mod:`anime_colorize.evaluation.predictors`): for each n of --hint-points (default
