@@ -10,7 +10,9 @@ def build_generator(model_config, working_size: int):
     return UNetGenerator(z_dim=model_config.z_dim, depth=model_config.depth,
                          filters=model_config.filters, norm=model_config.norm,
                          input_kind=model_config.input, working_size=working_size,
-                         hint_kinds=hint_kinds_for(model_config.hints), name="generator")
+                         hint_kinds=hint_kinds_for(model_config.hints), z_entry=model_config.z_entry,
+                         convs_per_level=model_config.convs_per_level,
+                         full_resolution=model_config.full_resolution, name="generator")
 
 
 def takes_regions(model) -> bool:
