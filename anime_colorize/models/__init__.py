@@ -13,7 +13,9 @@ def build_generator(model_config, working_size: int):
                          filters=model_config.filters, norm=model_config.norm,
                          input_kind=model_config.input, working_size=working_size,
                          hint_kinds=hint_kinds_for(model_config.hints), region_pooling=model_config.uses_regions,
-                         hint_fill=model_config.hint_fill, name="generator")
+                         hint_fill=model_config.hint_fill, z_entry=model_config.z_entry,
+                         convs_per_level=model_config.convs_per_level,
+                         full_resolution=model_config.full_resolution, name="generator")
 
 
 def takes_regions(model) -> bool:

@@ -50,7 +50,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from anime_colorize.config import INPUT_KINDS
+from anime_colorize.config import FULL_RESOLUTIONS, INPUT_KINDS, Z_ENTRIES
 from anime_colorize.data.hints import HIST_SIZE
 from anime_colorize.models.hint_fill import HintFill
 from anime_colorize.models.layers import (PACKAGE, NORMS, HintDownsample, RepeatToBatch, SpatialBroadcast,
@@ -91,10 +91,6 @@ class ExportableGenerator:
     @classmethod
     def from_config(cls, config):
         return cls(**config)
-
-
-Z_ENTRIES = ("input", "decoder")
-FULL_RESOLUTIONS = ("conv", "light")
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
