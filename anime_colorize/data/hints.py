@@ -25,6 +25,7 @@ loaders read user hint files on the host (eagerly) and return hints with B = 1.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 import numbers
 import warnings
 
@@ -243,7 +244,8 @@ def simulate_histogram(rgb, seed=None) -> dict:
     return dict(empty_hints(b, h, w), hint_hist=colour_histogram(rgb))
 
 
-_SIMULATORS = {"points": simulate_points, "scribble": simulate_scribbles, "blur": simulate_blur,
+# Each maps (rgb (B, H, W, 3) float32, seed (2,) int) to the hints dict of its kind.
+_SIMULATORS: dict[str, Callable[..., dict[str, tf.Tensor]]] = {"points": simulate_points, "scribble": simulate_scribbles, "blur": simulate_blur,
                "histogram": simulate_histogram, "reference": simulate_histogram}
 
 
@@ -283,7 +285,7 @@ def _is_number(value) -> bool:
 
 
 def _is_count(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 1
 
 
 def hints_from_points_json(data: dict, height, width, warn=None) -> dict:

@@ -32,9 +32,10 @@ manga pages) at inference: it whitens the paper but does not binarise.
 from __future__ import annotations
 
 import logging
+import math
 import numbers
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -106,7 +107,7 @@ def _check_rgb(rgb, name: str = "rgb") -> np.ndarray:
 
 def _check_number(name: str, value, lo: float | None = None, hi: float | None = None,
                   lo_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     value = float(value)
     if lo is not None and (value <= lo if lo_open else value < lo):
@@ -213,7 +214,7 @@ def adaptive_lines(gray, block_size: int = 7, c: float = 8.0) -> np.ndarray:
     return out.astype(np.float32) * np.float32(1.0 / 255.0)
 
 
-_EXTRACTORS = {"xdog": xdog, "canny": canny_lines, "adaptive": adaptive_lines}
+_EXTRACTORS: dict[str, Callable[..., np.ndarray]] = {"xdog": xdog, "canny": canny_lines, "adaptive": adaptive_lines}
 
 
 def _thicken(lines: np.ndarray, thickness: int) -> np.ndarray:
@@ -272,19 +273,19 @@ def _check_methods_weights(methods, weights) -> tuple[tuple[str, ...], np.ndarra
     for m in methods:
         _check_method(m)
     if weights is None:
-        w = [DEFAULT_WEIGHTS[m] for m in methods]
+        raw = [DEFAULT_WEIGHTS[m] for m in methods]
     elif isinstance(weights, Mapping):
         unknown = set(weights) - set(METHODS)
         if unknown:
             raise ValueError(f"unknown line-art method(s) {sorted(unknown)} in weights; "
                              f"expected names from {METHODS}")
-        w = [weights.get(m, 0.0) for m in methods]
+        raw = [weights.get(m, 0.0) for m in methods]
     else:
-        w = list(weights)
-        if len(w) != len(methods):
-            raise ValueError(f"weights needs one value per method ({len(methods)}), got {len(w)}")
+        raw = list(weights)
+        if len(raw) != len(methods):
+            raise ValueError(f"weights needs one value per method ({len(methods)}), got {len(raw)}")
     try:
-        w = np.asarray(w, dtype=np.float64)
+        w = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"weights must be numbers, got {weights!r}") from None
     if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:

@@ -279,7 +279,9 @@ def make_cel_variant(index: int, size: int = 64, seed: int = 0, pose: Pose = _NO
 
     element = rng.random()
     if element < 0.35:  # a disc (sun / moon / bubble)
-        disc = _ellipse(*(big * u(0.0, 1.0, 2)), *([big * u(0.08, 0.25)] * 2), n=48)
+        cx, cy = big * u(0.0, 1.0, 2)
+        radius = big * u(0.08, 0.25)
+        disc = _ellipse(cx, cy, radius, radius, n=48)
         if not plain:
             p.fill(disc, col["element"], canonical=False)
     elif element < 0.7:  # a band (floor / wall stripe), slightly tilted

@@ -57,6 +57,16 @@ class ExportableGenerator:
     subclass, and from them the output name and the metadata stored with an export."""
 
     architecture = "unet"
+    # Set by each subclass's constructor.
+    z_dim: int
+    input_kind: str
+    working_size: int
+    hint_kinds: tuple[str, ...]
+
+    @property
+    def stride(self) -> int:
+        """Height and width of inputs must be multiples of this (each subclass says)."""
+        raise NotImplementedError
 
     @property
     def output_name(self) -> str:
