@@ -100,7 +100,7 @@ MAX_SEED = 2**31 - 1
 class RequestError(Exception):
     """A problem with a request that the user can fix: answered with ``status`` and ``message``."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = int(status)
         self.message = message
@@ -602,8 +602,9 @@ class AppHandler(BaseHTTPRequestHandler):
         """The :class:`ColorizeService` of this handler's :class:`AppServer`."""
         return typing.cast("AppServer", self.server).service
 
-    def setup(self):
-        self.timeout = self.service.limits.request_timeout  # socket timeout of this connection
+    def setup(self) -> None:
+        # socket timeout of this connection; typeshed declares it a ClassVar, but setup() reads it per instance
+        self.timeout = self.service.limits.request_timeout  # type: ignore[misc]
         super().setup()
 
     # --- responses ----------------------------------------------------------------------------
@@ -634,11 +635,11 @@ class AppHandler(BaseHTTPRequestHandler):
     def _error(self, status: int, message: str) -> None:
         self._json(status, {"error": message, "status": status})
 
-    def log_message(self, format, *args):  # noqa: A002  (the base class's signature)
+    def log_message(self, format, *args) -> None:  # noqa: A002  (the base class's signature)
         log.debug("%s %s", self.address_string(), format % args)
 
     # --- routing -------------------------------------------------------------------------------
-    def do_HEAD(self):
+    def do_HEAD(self) -> None:
         self.do_GET()
 
     def do_GET(self):
@@ -764,11 +765,11 @@ class AppServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address, service: ColorizeService):
+    def __init__(self, address, service: ColorizeService) -> None:
         self.service = service
         super().__init__(address, AppHandler)
 
-    def handle_error(self, request, client_address):
+    def handle_error(self, request, client_address) -> None:
         """One log line for a connection that failed outside a request (a client that hung
         up, a socket timeout), instead of socketserver's traceback on stderr."""
         error = sys.exc_info()[1]

@@ -176,7 +176,7 @@ def best_of_l1(target, predictions):
     return tf.reduce_min(errors, axis=1)
 
 
-def mode_seeking_loss(ab_1, ab_2, z_1, z_2, eps=1e-5):
+def mode_seeking_loss(ab_1, ab_2, z_1, z_2, eps: float = 1e-5):
     """Mode-seeking term of MSGAN (Mao et al. 2019): 1 / (|G(z1)-G(z2)| / |z1-z2| + eps).
 
     Minimising it makes outputs move when z moves, so different z give visibly different

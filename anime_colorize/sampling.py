@@ -195,7 +195,7 @@ class PredictedColors:
     rounding. Reading by bands keeps memory small for big pages.
     """
 
-    def __init__(self, working, size):
+    def __init__(self, working, size) -> None:
         self.working = np.asarray(working, np.float32)
         self.size = (int(size[0]), int(size[1]))
         self.channels = int(self.working.shape[-1])

@@ -18,7 +18,7 @@ def _metadata(plugin: str) -> summary_pb2.SummaryMetadata:
 class SummaryWriter:
     """Scalars and images for TensorBoard under ``logdir``."""
 
-    def __init__(self, logdir):
+    def __init__(self, logdir) -> None:
         self._writer = tf.summary.create_file_writer(str(logdir))
 
     def scalars(self, values: dict, step: int) -> None:

@@ -183,7 +183,7 @@ class _MetricsLog:
     """metrics.csv, appended as training goes; a resumed run drops rows past its checkpoint
     so the file reads as one uninterrupted run."""
 
-    def __init__(self, path: Path, start_step: int):
+    def __init__(self, path: Path, start_step: int) -> None:
         self.path = path
         self.names: list[str] = []
         if path.exists():
@@ -193,7 +193,7 @@ class _MetricsLog:
                 self.names = [k for k in rows[0] if k != "step"]
             self._rewrite(rows)
 
-    def _rewrite(self, rows):
+    def _rewrite(self, rows) -> None:
         with open(self.path, "w", newline="") as f:
             if rows:
                 writer = csv.DictWriter(f, ["step"] + self.names)
@@ -245,7 +245,7 @@ class RunFolder:
     multi-worker run saves its (collective) checkpoints and export into a scratch folder, and
     reads the chief's checkpoints to resume."""
 
-    def __init__(self, out, chief: bool):
+    def __init__(self, out, chief: bool) -> None:
         self.out = Path(out)
         self.chief = chief
         self.save_dir = self.out if chief else Path(tempfile.mkdtemp(prefix="anime_colorize_worker_"))
@@ -294,7 +294,7 @@ class Checkpoints:
     ``checkpoints/damaged/`` so that nothing overwrites or deletes them.
     """
 
-    def __init__(self, trainer, read_dir: Path, save_dir: Path, chief: bool):
+    def __init__(self, trainer, read_dir: Path, save_dir: Path, chief: bool) -> None:
         self.trainer = trainer
         self.read_dir = Path(read_dir) / CHECKPOINT_DIR
         self.save_dir = Path(save_dir) / CHECKPOINT_DIR
@@ -383,7 +383,7 @@ def _first_line(error: Exception) -> str:
 class IntervalMeans:
     """Running means of the logged values since the last :meth:`pop`."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.reset()
 
     def reset(self) -> None:
@@ -407,7 +407,7 @@ class LossLog:
     at the last step) their means over the interval go to the progress bar, TensorBoard and
     metrics.csv."""
 
-    def __init__(self, out: Path, start_step: int, writer, bar, log_every: int, last_step: int):
+    def __init__(self, out: Path, start_step: int, writer, bar, log_every: int, last_step: int) -> None:
         self.metrics = _MetricsLog(out / "metrics.csv", start_step)
         self.writer, self.bar = writer, bar
         self.log_every, self.last_step = log_every, last_step
@@ -429,7 +429,7 @@ class LossLog:
 class Previews:
     """Preview grids of the fixed preview pictures (samples/step_<n>.png and TensorBoard)."""
 
-    def __init__(self, trainer, pictures: np.ndarray, out: Path, writer, seed: int):
+    def __init__(self, trainer, pictures: np.ndarray, out: Path, writer, seed: int) -> None:
         self.trainer, self.pictures, self.out, self.writer, self.seed = trainer, pictures, out, writer, seed
 
     def save(self, step: int) -> None:
@@ -442,7 +442,7 @@ class NonFiniteGuard:
     """A non-finite loss undoes the step: back to the last checkpoint with the learning rates
     halved, at most ``retries`` times in a row."""
 
-    def __init__(self, trainer, checkpoints: Checkpoints, retries: int):
+    def __init__(self, trainer, checkpoints: Checkpoints, retries: int) -> None:
         self.trainer, self.checkpoints, self.retries = trainer, checkpoints, retries
         self.streak = 0
 

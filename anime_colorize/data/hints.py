@@ -78,8 +78,8 @@ def _box(y0, x0, height, width, h, w):
     return in_rows[:, :, None] & in_cols[:, None, :]
 
 
-def simulate_points(rgb, seed, max_points=20, patch_sizes=(1, 2, 3), centre_std=0.25, count=None,
-                    with_lightness=False) -> dict:
+def simulate_points(rgb, seed, max_points: int = 20, patch_sizes=(1, 2, 3), centre_std: float = 0.25, count=None,
+                    with_lightness: bool = False) -> dict:
     """Point hints as in Zhang et al. 2017, for rgb float32 (B, H, W, 3) in [0, 1].
 
     Each image gets n points, n geometric with P(n) = (1/8) (7/8)^n clipped to
@@ -139,7 +139,7 @@ def _segment_distance(a, b, ys, xs):
     return tf.sqrt(tf.square(ys - ay - t * dy) + tf.square(xs - ax - t * dx))
 
 
-def simulate_scribbles(rgb, seed, max_strokes=6, max_length=0.3, width=2) -> dict:
+def simulate_scribbles(rgb, seed, max_strokes: int = 6, max_length: float = 0.3, width: int = 2) -> dict:
     """Short coloured strokes ("atari", PaintsChainer-style), rgb float32 (B, H, W, 3).
 
     Each image gets 1..``max_strokes`` strokes: two-segment polylines (half of them
@@ -192,7 +192,7 @@ def _gaussian_blur(x, sigma):
     return tf.image.resize(y, tf.stack([h, w]), method="bilinear")
 
 
-def simulate_blur(rgb, seed, whiteout_max=0.5, blur_sigma=None) -> dict:
+def simulate_blur(rgb, seed, whiteout_max: float = 0.5, blur_sigma=None) -> dict:
     """deepcolor's hint: a whited-out, heavily blurred copy of rgb float32 (B, H, W, 3).
 
     Each image gets 1..4 white rectangles (sides uniform in [0.15, ``whiteout_max``] * the
@@ -307,7 +307,7 @@ def hints_from_points_json(data: dict, height, width, warn=None) -> dict:
     if len(data["points"]) > MAX_POINTS:
         raise ValueError(f"too many colour points ({len(data['points'])}); at most {MAX_POINTS}")
     if warn is None:
-        def warn(message):
+        def warn(message) -> None:
             warnings.warn(message, stacklevel=3)
     entries = []
     for i, point in enumerate(data["points"]):
@@ -356,7 +356,7 @@ def _unit_float(image, channels, name):
     return tf.cast(image, tf.float32)
 
 
-def hints_from_stroke_png(rgba, threshold=0.5) -> dict:
+def hints_from_stroke_png(rgba, threshold: float = 0.5) -> dict:
     """User stroke image -> hints with B = 1: rgba float (H, W, 4) in [0, 1] (uint8 is
     scaled), coloured strokes on a transparent background. hint_mask = 1 where alpha >
     ``threshold`` else 0; hint_ab and hint_l = normalised ab and L of the stroke colour there,

@@ -57,7 +57,7 @@ class ImageReadError(ValueError):
     Attributes ``path`` (str) and ``reason`` (str); ``str(err)`` is ``'<path>: <reason>'``.
     """
 
-    def __init__(self, path, reason: str):
+    def __init__(self, path, reason: str) -> None:
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
@@ -67,7 +67,7 @@ class ImageSizeError(ImageReadError):
     """A picture of another size than required (``size`` and ``required``: (width, height)),
     found from its header."""
 
-    def __init__(self, path, size: tuple, required: tuple):
+    def __init__(self, path, size: tuple, required: tuple) -> None:
         self.size, self.required = size, required
         super().__init__(path, f"the picture is {size[0]}x{size[1]}, not {required[0]}x{required[1]}")
 

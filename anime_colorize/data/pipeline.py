@@ -177,7 +177,7 @@ class FileSource:
     :func:`scan_folder` stacks them in.
     """
 
-    def __init__(self, paths, load_size: int, max_pixels: int = DEFAULT_MAX_PIXELS, anchors=(0.5,)):
+    def __init__(self, paths, load_size: int, max_pixels: int = DEFAULT_MAX_PIXELS, anchors=(0.5,)) -> None:
         self.paths = list(paths)
         self.load_size = load_size
         self.max_pixels = max_pixels
@@ -227,7 +227,7 @@ class UnpairedSource:
     ``b`` (colour pictures). As a source (``len``, ``load``, ``load_size``) it is domain A:
     previews and a run's examples show pages, what the trained colourer is for."""
 
-    def __init__(self, a, b):
+    def __init__(self, a, b) -> None:
         self.a, self.b = a, b
         self.load_size = a.load_size
 

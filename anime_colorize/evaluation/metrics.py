@@ -303,9 +303,9 @@ def columns(table: str) -> list[Column]:
 class RowScores:
     """The per-image values of every figure of one scored row, and its summary."""
 
-    def __init__(self, scores=None):
+    def __init__(self, scores=None) -> None:
         self.scores = tuple(SCORES if scores is None else scores)
-        self.values = {score.name: [] for score in self.scores}
+        self.values: dict[str, list[float]] = {score.name: [] for score in self.scores}
 
     def add(self, truth: Truth, outs: Outputs) -> None:
         for score in self.scores:

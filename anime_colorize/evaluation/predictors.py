@@ -173,7 +173,7 @@ def hint_rows(generator, z: np.ndarray, point_counts, seed: int) -> dict[Row, Pr
 
 # ---------------------------------------------------------------- colours -> pictures
 
-def _smooth(batch, colors, given=None, unhinted="prediction") -> tf.Tensor:
+def _smooth(batch, colors, given=None, unhinted: str = "prediction") -> tf.Tensor:
     """The colours as the colorize command composes them: ab joined with the truth's L, or Lab
     multiplied by the lines; (N, S, S, C) -> RGB (N, S, S, 3), clipped to [0, 1]."""
     k = int(colors.shape[0]) // int(batch["rgb"].shape[0])
@@ -197,7 +197,7 @@ def batch_regions(batch) -> list:
     return batch["segments"]
 
 
-def _flat(batch, colors, given=None, unhinted="prediction") -> np.ndarray:
+def _flat(batch, colors, given=None, unhinted: str = "prediction") -> np.ndarray:
     """The colours as the colorize command's flat mode makes them (:class:`anime_colorize.
     inference.modes.FlatMode`, no shading): each region of the picture one colour, its hint's
     where the model was ``given`` one, else its pooled prediction (or paper: ``unhinted``)."""

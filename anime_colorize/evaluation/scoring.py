@@ -6,6 +6,7 @@ tiles of the rows asked for.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 from skimage.color import rgb2lab
@@ -45,7 +46,8 @@ def mode_key(key, mode: str, modes) -> object:
 
 
 def score_dataset(images: np.ndarray, predictors: dict, batch_size: int = 16, input_kind: str = "gray",
-                  lines: np.ndarray | None = None, sheets=("model",), mode="smooth", unhinted: str = "prediction",
+                  lines: np.ndarray | None = None, sheets: Sequence = ("model",), mode: str | Sequence[str] = "smooth",
+                  unhinted: str = "prediction",
                   progress: bool = False) -> Evaluation:
     """Scores uint8 RGB (N, S, S, 3) with each ``{key: predictor}``.
 

@@ -40,7 +40,7 @@ class LoadedGenerator:
     exported from a mixed-precision run); a model loaded from ``.keras`` computes in float32.
     """
 
-    def __init__(self, fn, metadata: dict, path, mixed_precision: bool = False, takes_regions: bool = False):
+    def __init__(self, fn, metadata: dict, path, mixed_precision: bool = False, takes_regions: bool = False) -> None:
         self._fn = fn  # {"l", "z"[, hint_*][, "regions"]} -> colours
         self.metadata = metadata
         self.path = str(path)

@@ -35,7 +35,7 @@ class ServingModule(tf.Module):
     returns ``{"metadata": JSON string}``.
     """
 
-    def __init__(self, generator: Generator):
+    def __init__(self, generator: Generator) -> None:
         super().__init__()
         self.generator = generator
         self.metadata_json = tf.Variable(json.dumps(generator.metadata), trainable=False)

@@ -137,7 +137,7 @@ class MemoryBudget:
     may reserve in steps (a request's body, then its colouring): what one thread already
     holds counts against what it may still take."""
 
-    def __init__(self, total: int):
+    def __init__(self, total: int) -> None:
         self.total = max(0, int(total))
         self.used = 0
         self._changed = threading.Condition()
@@ -177,7 +177,7 @@ class MemoryBudget:
 class MemoryBudgetExceeded(Exception):
     """Work that needs more than the whole budget."""
 
-    def __init__(self, needed: int, total: int):
+    def __init__(self, needed: int, total: int) -> None:
         super().__init__(f"needs about {needed / 2**20:,.0f} MB, more than the {total / 2**20:,.0f} MB budget")
         self.needed = needed
         self.total = total

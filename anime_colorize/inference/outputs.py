@@ -38,8 +38,8 @@ class OutputNames:
     ``<stem> (3)``, ... where an earlier input already took it (compared case-insensitively,
     for case-insensitive file systems), so no output overwrites another."""
 
-    def __init__(self):
-        self.taken = set()
+    def __init__(self) -> None:
+        self.taken: set[str] = set()
 
     def unique(self, base: str) -> str:
         """``base``, or ``base (2)``, ``base (3)``, ... if taken; now taken."""
@@ -165,7 +165,7 @@ class FolderWriter:
     (and single-file) outputs; :class:`anime_colorize.inference.chapters.ArchiveWriter` is the
     one for archives. ``written``: files written so far."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.written = 0
 
     def write(self, target: Path, value) -> None:

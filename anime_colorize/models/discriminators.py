@@ -42,7 +42,7 @@ def _pair(inputs, input_pooling: int):
     return x
 
 
-def _patch_body(x, filters, layers_count, norm, score_bias=True, prefix=""):
+def _patch_body(x, filters, layers_count, norm, score_bias: bool = True, prefix: str = ""):
     """The shared body on a (B, H, W, 1 + C) pair: ``layers_count`` strided 4x4 convs and a
     3x3 conv, all with LeakyReLU, then a 3x3 conv to a 1-channel patch map.
 
@@ -70,7 +70,7 @@ class _PatchScorer(keras.Model):
     norm = "none"
     score_bias = True
 
-    def __init__(self, filters=32, layers_count=3, color_channels=2, input_pooling=1, **kwargs):
+    def __init__(self, filters: int = 32, layers_count: int = 3, color_channels: int = 2, input_pooling: int = 1, **kwargs) -> None:
         inputs = _inputs(color_channels)
         x = _pair(inputs, input_pooling)
         _, patches = _patch_body(x, filters, layers_count, self.norm, self.score_bias)
@@ -130,7 +130,7 @@ class PatchGANDiscriminator(keras.Model):
             input_pooling**2 times less.
     """
 
-    def __init__(self, filters=32, layers_count=3, color_channels=2, norm="batch", input_pooling=1, **kwargs):
+    def __init__(self, filters: int = 32, layers_count: int = 3, color_channels: int = 2, norm: str = "batch", input_pooling: int = 1, **kwargs) -> None:
         inputs = _inputs(color_channels)
         x = _pair(inputs, input_pooling)
         _, patches = _patch_body(x, filters, layers_count, norm)
@@ -175,7 +175,7 @@ class MultiScaleDiscriminator(keras.Model):
             (per sample, up to 8 channel groups), which stays well defined there.
     """
 
-    def __init__(self, filters=32, layers_count=3, color_channels=2, num_scales=3, norm="group", **kwargs):
+    def __init__(self, filters: int = 32, layers_count: int = 3, color_channels: int = 2, num_scales: int = 3, norm: str = "group", **kwargs):
         if num_scales < 1:
             raise ValueError(f"num_scales must be at least 1, got {num_scales}")
         inputs = _inputs(color_channels)

@@ -72,7 +72,7 @@ class HintFill(layers.Layer):
         return_pyramid: see above.
     """
 
-    def __init__(self, levels=DEFAULT_LEVELS, decay=DEFAULT_DECAY, return_pyramid=False, **kwargs):
+    def __init__(self, levels=DEFAULT_LEVELS, decay=DEFAULT_DECAY, return_pyramid: bool = False, **kwargs):
         if int(levels) < 0:
             raise ValueError(f"levels must be >= 0, got {levels}")
         if not 0.0 < float(decay) <= 1.0:
@@ -84,7 +84,7 @@ class HintFill(layers.Layer):
         # float32 whatever the policy: the blend of many levels in bfloat16 would drift.
         self.push = HintDownsample(dtype="float32", name="push")
 
-    def build(self, input_shape):
+    def build(self, input_shape) -> None:
         self.push.build(input_shape)
         self.built = True
 

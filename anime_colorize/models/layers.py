@@ -209,16 +209,16 @@ def normalization(kind: str, name: str):
 class _GroupNorm(layers.GroupNormalization):
     """GroupNormalization whose group count (at most 8) adapts to the channel count at build."""
 
-    def __init__(self, groups=8, **kwargs):
+    def __init__(self, groups: int = 8, **kwargs) -> None:
         super().__init__(groups=groups, **kwargs)
 
-    def build(self, input_shape):
+    def build(self, input_shape) -> None:
         channels = input_shape[-1]
         self.groups = max(g for g in range(1, min(8, channels) + 1) if channels % g == 0)
         super().build(input_shape)
 
 
-def conv_block(x, filters, *, kernel=3, strides=1, norm="none", activation="relu", name):
+def conv_block(x, filters, *, kernel: int = 3, strides: int = 1, norm: str = "none", activation: str = "relu", name):
     """Conv -> optional normalisation -> activation, on a (B, H, W, C) tensor."""
     x = Conv2D(filters, kernel, strides=strides, padding="same", use_bias=norm == "none", name=f"{name}_conv")(x)
     norm_layer = normalization(norm, f"{name}_norm")

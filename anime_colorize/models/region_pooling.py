@@ -146,7 +146,7 @@ class RegionPooling(layers.Layer):
             learned gate per channel, starting at an even mix.
     """
 
-    def __init__(self, max_regions=DEFAULT_MAX_REGIONS, mode="mean", **kwargs):
+    def __init__(self, max_regions=DEFAULT_MAX_REGIONS, mode: str = "mean", **kwargs):
         if mode not in MODES:
             raise ValueError(f"unknown region pooling mode '{mode}'; choose one of {MODES}")
         if int(max_regions) < 1:
@@ -155,7 +155,7 @@ class RegionPooling(layers.Layer):
         self.max_regions = int(max_regions)
         self.mode = mode
 
-    def build(self, input_shapes):
+    def build(self, input_shapes) -> None:
         features_shape = input_shapes[0]
         if self.mode == "gate":
             self.gate = self.add_weight(shape=(features_shape[-1],), initializer="zeros", name="gate")

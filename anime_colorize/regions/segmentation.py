@@ -106,7 +106,7 @@ class Regions:
     lines: np.ndarray
     ink: np.ndarray
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("labels", "lines", "ink"):
             view = getattr(self, name).view()  # read-only view; the caller's array stays writeable
             view.flags.writeable = False
