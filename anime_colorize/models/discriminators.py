@@ -19,6 +19,8 @@ lower resolution, with a work that falls with the square of the factor.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 from keras import layers
 
@@ -70,7 +72,7 @@ class _PatchScorer(keras.Model):
     norm = "none"
     score_bias = True
 
-    def __init__(self, filters: int = 32, layers_count: int = 3, color_channels: int = 2, input_pooling: int = 1, **kwargs) -> None:
+    def __init__(self, filters: int = 32, layers_count: int = 3, color_channels: int = 2, input_pooling: int = 1, **kwargs: Any) -> None:
         inputs = _inputs(color_channels)
         x = _pair(inputs, input_pooling)
         _, patches = _patch_body(x, filters, layers_count, self.norm, self.score_bias)
@@ -81,13 +83,13 @@ class _PatchScorer(keras.Model):
         self.color_channels = color_channels
         self.input_pooling = input_pooling
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable, "filters": self.filters,
                 "layers_count": self.layers_count, "color_channels": self.color_channels,
                 "input_pooling": self.input_pooling}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> _PatchScorer:
         return cls(**config)
 
 
@@ -130,7 +132,7 @@ class PatchGANDiscriminator(keras.Model):
             input_pooling**2 times less.
     """
 
-    def __init__(self, filters: int = 32, layers_count: int = 3, color_channels: int = 2, norm: str = "batch", input_pooling: int = 1, **kwargs) -> None:
+    def __init__(self, filters: int = 32, layers_count: int = 3, color_channels: int = 2, norm: str = "batch", input_pooling: int = 1, **kwargs: Any) -> None:
         inputs = _inputs(color_channels)
         x = _pair(inputs, input_pooling)
         _, patches = _patch_body(x, filters, layers_count, norm)
@@ -141,13 +143,13 @@ class PatchGANDiscriminator(keras.Model):
         self.norm = norm
         self.input_pooling = input_pooling
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable, "filters": self.filters,
                 "layers_count": self.layers_count, "color_channels": self.color_channels, "norm": self.norm,
                 "input_pooling": self.input_pooling}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> PatchGANDiscriminator:
         return cls(**config)
 
 
@@ -175,7 +177,7 @@ class MultiScaleDiscriminator(keras.Model):
             (per sample, up to 8 channel groups), which stays well defined there.
     """
 
-    def __init__(self, filters: int = 32, layers_count: int = 3, color_channels: int = 2, num_scales: int = 3, norm: str = "group", **kwargs):
+    def __init__(self, filters: int = 32, layers_count: int = 3, color_channels: int = 2, num_scales: int = 3, norm: str = "group", **kwargs: Any):
         if num_scales < 1:
             raise ValueError(f"num_scales must be at least 1, got {num_scales}")
         inputs = _inputs(color_channels)
@@ -193,7 +195,7 @@ class MultiScaleDiscriminator(keras.Model):
         self.num_scales = num_scales
         self.norm = norm
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable, "filters": self.filters,
                 "layers_count": self.layers_count, "color_channels": self.color_channels,
                 "num_scales": self.num_scales, "norm": self.norm}
@@ -204,5 +206,5 @@ class MultiScaleDiscriminator(keras.Model):
         return [list(outputs[f"scale{s}"]) for s in range(len(outputs))]
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> MultiScaleDiscriminator:
         return cls(**config)

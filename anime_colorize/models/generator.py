@@ -32,6 +32,8 @@ every z of an image, see "several noise vectors per image" below), one convoluti
 """
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 from keras import layers
 
@@ -81,7 +83,7 @@ class ExportableGenerator:
                 "output": self.output_name, "architecture": self.architecture}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> keras.Model:
         return cls(**config)
 
 
@@ -125,7 +127,7 @@ class UNetGenerator(ExportableGenerator, keras.Model):
 
     def __init__(self, z_dim=8, depth=4, filters=32, norm="batch", input_kind="gray",
                  working_size=64, hint_kinds=(), z_entry="input", convs_per_level=2,
-                 full_resolution="conv", **kwargs):
+                 full_resolution="conv", **kwargs: Any):
         if norm not in NORMS:
             raise ValueError(f"unknown normalisation '{norm}'; choose one of {NORMS}")
         if input_kind not in INPUT_KINDS:
@@ -229,7 +231,7 @@ class UNetGenerator(ExportableGenerator, keras.Model):
         """Height and width of inputs must be multiples of this."""
         return 2**self.depth
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable, "z_dim": self.z_dim,
                 "depth": self.depth, "filters": self.filters, "norm": self.norm,
                 "input_kind": self.input_kind, "working_size": self.working_size,

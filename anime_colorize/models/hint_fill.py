@@ -20,6 +20,8 @@ its own. The confidence is ``m + (1 - m) decay conf_above``: 1 where a hint was 
 """
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import tensorflow as tf
 from keras import layers
@@ -72,7 +74,7 @@ class HintFill(layers.Layer):
         return_pyramid: see above.
     """
 
-    def __init__(self, levels=DEFAULT_LEVELS, decay=DEFAULT_DECAY, return_pyramid: bool = False, **kwargs):
+    def __init__(self, levels=DEFAULT_LEVELS, decay=DEFAULT_DECAY, return_pyramid: bool = False, **kwargs: Any):
         if int(levels) < 0:
             raise ValueError(f"levels must be >= 0, got {levels}")
         if not 0.0 < float(decay) <= 1.0:
@@ -110,7 +112,7 @@ class HintFill(layers.Layer):
                   for i in range(self.levels + 1)]
         return shapes if self.return_pyramid else shapes[0]
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config.update(levels=self.levels, decay=self.decay, return_pyramid=self.return_pyramid)
         return config

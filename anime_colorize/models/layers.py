@@ -11,6 +11,8 @@ TensorFlow's dedicated kernels without XLA.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import tensorflow as tf
 from keras import layers, ops
@@ -209,7 +211,7 @@ def normalization(kind: str, name: str):
 class _GroupNorm(layers.GroupNormalization):
     """GroupNormalization whose group count (at most 8) adapts to the channel count at build."""
 
-    def __init__(self, groups: int = 8, **kwargs) -> None:
+    def __init__(self, groups: int = 8, **kwargs: Any) -> None:
         super().__init__(groups=groups, **kwargs)
 
     def build(self, input_shape) -> None:

@@ -33,6 +33,8 @@ regions of 200 built-in drawings at 128 px are still present at 1/8 of the size 
 """
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import tensorflow as tf
 from keras import layers
@@ -146,7 +148,7 @@ class RegionPooling(layers.Layer):
             learned gate per channel, starting at an even mix.
     """
 
-    def __init__(self, max_regions=DEFAULT_MAX_REGIONS, mode: str = "mean", **kwargs):
+    def __init__(self, max_regions=DEFAULT_MAX_REGIONS, mode: str = "mean", **kwargs: Any):
         if mode not in MODES:
             raise ValueError(f"unknown region pooling mode '{mode}'; choose one of {MODES}")
         if int(max_regions) < 1:
@@ -180,7 +182,7 @@ class RegionPooling(layers.Layer):
             channels *= 2
         return features_shape[:-1] + (channels,)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config.update(max_regions=self.max_regions, mode=self.mode)
         return config
