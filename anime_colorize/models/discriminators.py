@@ -20,6 +20,7 @@ lower resolution, with a work that falls with the square of the factor.
 from __future__ import annotations
 
 from typing import Any
+from collections.abc import Sequence
 
 import keras
 from keras import layers
@@ -201,7 +202,7 @@ class MultiScaleDiscriminator(keras.Model):
                 "num_scales": self.num_scales, "norm": self.norm}
 
     @staticmethod
-    def per_scale(outputs) -> list:
+    def per_scale(outputs: dict[str, Sequence[keras.KerasTensor]]) -> list[list[keras.KerasTensor]]:
         """The model's output dict as a list, finest scale first: ``[[features..., logits], ...]``."""
         return [list(outputs[f"scale{s}"]) for s in range(len(outputs))]
 

@@ -33,6 +33,7 @@ every z of an image, see "several noise vectors per image" below), one convoluti
 from __future__ import annotations
 
 from typing import Any
+from collections.abc import Sequence
 
 import keras
 from keras import layers
@@ -125,9 +126,9 @@ class UNetGenerator(ExportableGenerator, keras.Model):
     encoder runs once for all k.
     """
 
-    def __init__(self, z_dim=8, depth=4, filters=32, norm="batch", input_kind="gray",
-                 working_size=64, hint_kinds=(), z_entry="input", convs_per_level=2,
-                 full_resolution="conv", **kwargs: Any):
+    def __init__(self, z_dim: int = 8, depth: int = 4, filters: int = 32, norm: str = "batch", input_kind: str = "gray",
+                 working_size: int = 64, hint_kinds: Sequence[str] = (), z_entry: str = "input", convs_per_level: int = 2,
+                 full_resolution: str = "conv", **kwargs: Any):
         if norm not in NORMS:
             raise ValueError(f"unknown normalisation '{norm}'; choose one of {NORMS}")
         if input_kind not in INPUT_KINDS:

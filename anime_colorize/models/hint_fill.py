@@ -74,7 +74,7 @@ class HintFill(layers.Layer):
         return_pyramid: see above.
     """
 
-    def __init__(self, levels=DEFAULT_LEVELS, decay=DEFAULT_DECAY, return_pyramid: bool = False, **kwargs: Any):
+    def __init__(self, levels: int = DEFAULT_LEVELS, decay: float = DEFAULT_DECAY, return_pyramid: bool = False, **kwargs: Any):
         if int(levels) < 0:
             raise ValueError(f"levels must be >= 0, got {levels}")
         if not 0.0 < float(decay) <= 1.0:
@@ -86,11 +86,11 @@ class HintFill(layers.Layer):
         # float32 whatever the policy: the blend of many levels in bfloat16 would drift.
         self.push = HintDownsample(dtype="float32", name="push")
 
-    def build(self, input_shape) -> None:
+    def build(self, input_shape: tuple) -> None:
         self.push.build(input_shape)
         self.built = True
 
-    def call(self, hint):
+    def call(self, hint: tf.Tensor) -> tf.Tensor | list[tf.Tensor]:
         pyramid = [tf.cast(hint, tf.float32)]
         for _ in range(self.levels):
             pyramid.append(self.push(pyramid[-1]))
@@ -106,7 +106,7 @@ class HintFill(layers.Layer):
         filled = [tf.cast(level, self.compute_dtype) for level in reversed(filled)]
         return filled if self.return_pyramid else filled[0]
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple) -> tuple | list[tuple]:
         b, h, w, c = input_shape
         shapes = [(b, None if h is None else h // 2**i, None if w is None else w // 2**i, c)
                   for i in range(self.levels + 1)]

@@ -34,6 +34,7 @@ patches as in CycleGAN. All H and W must be multiples of ``stride`` = 4 (generat
 from __future__ import annotations
 
 from typing import Any
+from collections.abc import Sequence
 
 import keras
 from keras import layers
@@ -84,7 +85,7 @@ class ResNetGenerator(ExportableGenerator, keras.Model):
     """
 
     def __init__(self, z_dim: int = 8, blocks: int = 6, filters: int = 32, norm: str = "instance", input_kind: str = "gray",
-                 working_size: int = 64, hint_kinds=(), **kwargs: Any):
+                 working_size: int = 64, hint_kinds: Sequence[str] = (), **kwargs: Any):
         if input_kind not in INPUT_KINDS:
             raise ValueError(f"unknown input kind '{input_kind}'; choose one of {INPUT_KINDS}")
         if tuple(hint_kinds):
