@@ -31,7 +31,7 @@ from anime_colorize.data.lineart import to_line_art
 from anime_colorize.regions.network_labels import drawing_of, region_labels
 
 if TYPE_CHECKING:
-    import keras
+    from anime_colorize.export.loading import LoadedGenerator
 
 
 # The working shape's longer side is at most this many working sizes: a strip of 1 x 16M
@@ -135,7 +135,7 @@ def row_bands(height: int, width: int, band_pixels: int = BAND_PIXELS) -> Iterat
         yield top, min(top + rows, height)
 
 
-def resolve_working_size(generator: keras.Model, working_size: int | None = None) -> int:
+def resolve_working_size(generator: LoadedGenerator, working_size: int | None = None) -> int:
     """The size the network works at (the shorter side of its input, see
     :func:`working_shape`): ``working_size`` rounded to the nearest multiple of the
     generator's stride (at least one stride), or the size the model was trained at when None.
@@ -162,7 +162,7 @@ def prepare_input(rgb: np.ndarray, input_kind: str) -> np.ndarray:
     return out
 
 
-def check_hints(generator: keras.Model, hints: dict | None) -> None:
+def check_hints(generator: LoadedGenerator, hints: dict | None) -> None:
     """Raises ValueError when ``hints`` are given to a model that was trained without the
     kinds they need (spatial hints: points / scribble / blur; a histogram: histogram /
     reference). Hints that are all zeros ("none given") are always accepted."""
@@ -281,7 +281,7 @@ def _pixelwise(fn, channels: int, *pixels: np.ndarray) -> np.ndarray:
     return out
 
 
-def colorize(generator: keras.Model, rgb: np.ndarray, z: np.ndarray, hints: dict | None = None,
+def colorize(generator: LoadedGenerator, rgb: np.ndarray, z: np.ndarray, hints: dict | None = None,
              batch_size: int = 8, working_size: int | None = None) -> np.ndarray:
     """Colourings of one picture, one per row of ``z``.
 
@@ -300,7 +300,7 @@ def colorize(generator: keras.Model, rgb: np.ndarray, z: np.ndarray, hints: dict
     return colorize_batch(generator, [rgb], z, [hints], batch_size, working_size)[0]
 
 
-def colorize_batch(generator: keras.Model, pictures: list, z: np.ndarray, hints: list | None = None,
+def colorize_batch(generator: LoadedGenerator, pictures: list, z: np.ndarray, hints: list | None = None,
                    batch_size: int = 8, working_size: int | None = None) -> list:
     """:func:`colorize` for several pictures in shared model calls.
 
@@ -320,7 +320,7 @@ def colorize_batch(generator: keras.Model, pictures: list, z: np.ndarray, hints:
     return outputs
 
 
-def predict_colors(generator: keras.Model, inputs: list, z: np.ndarray, hints: list | None = None,
+def predict_colors(generator: LoadedGenerator, inputs: list, z: np.ndarray, hints: list | None = None,
                    batch_size: int = 8, working_size: int | None = None) -> list:
     """The model's colours for prepared inputs, at each input's own size.
 
@@ -338,7 +338,7 @@ def predict_colors(generator: keras.Model, inputs: list, z: np.ndarray, hints: l
     return [_resized(c, f.shape[:2]) for c, f in zip(colors, inputs)]
 
 
-def predict_working(generator: keras.Model, inputs: list, z: np.ndarray, hints: list | None = None,
+def predict_working(generator: LoadedGenerator, inputs: list, z: np.ndarray, hints: list | None = None,
                     batch_size: int = 8, working_size: int | None = None) -> list:
     """:func:`predict_colors` without the final upsampling: one float32 (K, h, w, C) tensor
     per input at the shared working shape (h, w) (:func:`working_shape` of

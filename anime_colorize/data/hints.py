@@ -289,7 +289,8 @@ def _is_count(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 1
 
 
-def hints_from_points_json(data: dict, height: int, width: int, warn: Callable[[str], None] | None = None) -> dict:
+def hints_from_points_json(data: object, height: int, width: int,
+                           warn: Callable[[str], None] | None = None) -> dict:
     """User point hints -> hints with B = 1 at (height, width).
 
     ``data`` = {"points": [{"x": 10, "y": 20, "rgb": [255, 0, 0], "size": 3}, ...]}:

@@ -12,6 +12,8 @@ given, and never may it be (or hold) the model it is made from.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from anime_colorize import cli_common  # noqa: I001  (first: it silences TensorFlow's start-up)
 
 import argparse
@@ -73,7 +75,7 @@ def check_out(out: Path, fmt: str, model_paths: list[Path], overwrite: bool) -> 
     return None
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     cli_common.quiet_tensorflow()
     args = build_parser().parse_args(argv)
     cli_common.setup_logging(args.verbose)

@@ -23,12 +23,16 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from anime_colorize.array_types import PathLike
 from anime_colorize.data import hints as hints_lib
 from anime_colorize.data.io import DEFAULT_MAX_PIXELS, ImageReadError, ImageSizeError, read_image, read_rgba
+
+if TYPE_CHECKING:
+    from anime_colorize.export.loading import LoadedGenerator
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +65,7 @@ def parse_json(data: bytes, what: str) -> object:
         raise HintFileError(f"{what}: not valid JSON ({e})") from None
 
 
-def points_to_hints(data, height: int, width: int, what: str, notes: list | None = None) -> dict:
+def points_to_hints(data: object, height: int, width: int, what: str, notes: list | None = None) -> dict:
     """Points data ``{"points": [...]}`` -> hints (B = 1) at (height, width); a point outside
     the picture is clipped to its border and noted in ``notes`` as ``"<what>: ..."``."""
     def note(message: str) -> None:
@@ -117,7 +121,7 @@ def merge_hints(first: dict | None, second: dict | None) -> dict | None:
     return merged
 
 
-def hints_from_layers(layers: list, reference_hist=None) -> dict | None:
+def hints_from_layers(layers: list, reference_hist: np.ndarray | None = None) -> dict | None:
     """Hints made from ``layers`` (each a hints dict or None), drawn in order (later over
     earlier), with ``reference_hist`` (1, 512) as hint_hist when given; None if nothing."""
     hints = None
@@ -128,7 +132,7 @@ def hints_from_layers(layers: list, reference_hist=None) -> dict | None:
     return hints
 
 
-def blurred_hints_only(generator) -> bool:
+def blurred_hints_only(generator: LoadedGenerator) -> bool:
     """True for a model trained with blurred colour hints and no exact ones: its stroke
     images are faded and blurred as in training."""
     kinds = set(generator.hint_kinds)
@@ -178,7 +182,7 @@ def hint_suffixes() -> tuple:
     return tuple(s for kind in HINT_FILE_KINDS for s in kind.suffixes)
 
 
-def load_hint_file(path, height: int, width: int, blur: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
+def load_hint_file(path: PathLike, height: int, width: int, blur: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
                    notes: list | None = None) -> dict:
     """A user hint file for an input of (height, width) -> hints with B = 1; its kind comes
     from its suffix (:data:`HINT_FILE_KINDS`). Raises HintFileError naming the file."""
@@ -190,14 +194,14 @@ def load_hint_file(path, height: int, width: int, blur: bool = False, max_pixels
                         f"({', '.join(kind.name for kind in HINT_FILE_KINDS)})")
 
 
-def reference_histogram(path, max_pixels: int = DEFAULT_MAX_PIXELS):
+def reference_histogram(path: PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """A reference picture's file -> its colour histogram (1, 512), the hint_hist of a
     reference-guided colouring; the pixel count is checked before decoding. Raises
     ImageReadError naming the file."""
     return histogram_of(read_image(Path(path), max_pixels=max_pixels))
 
 
-def histogram_of(rgb: np.ndarray):
+def histogram_of(rgb: np.ndarray) -> np.ndarray:
     """:func:`anime_colorize.data.hints.reference_histogram` of float RGB (H, W, 3), counted by
     bands of rows, so a big reference takes little memory beyond itself."""
     import tensorflow as tf
@@ -219,7 +223,7 @@ class HintSources:
 
     hints_file: Path | None = None
     hints_dir: Path | None = None
-    reference_hist: object = None
+    reference_hist: np.ndarray | None = None
     blur: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
 
