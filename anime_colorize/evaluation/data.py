@@ -21,11 +21,13 @@ import fnmatch
 import json
 import logging
 from pathlib import Path
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from anime_colorize.array_types import PathLike
 from anime_colorize import color
 from anime_colorize.cli_common import describe
 from anime_colorize.data.io import DEFAULT_MAX_PIXELS, find_images, read_image_or_none
@@ -63,8 +65,8 @@ def _matching(paths, include: str | None) -> list:
     return paths if include is None else [p for p in paths if fnmatch.fnmatch(Path(p).name, include)]
 
 
-def load_folder(paths, size: int, desc: str = "reading", progress: bool = False,
-                max_pixels: int = DEFAULT_MAX_PIXELS):
+def load_folder(paths: Sequence[str], size: int, desc: str = "reading", progress: bool = False,
+                max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, list, list]:
     """uint8 (N, size, size, 3) via ``fit_square``, the paths used, and [(path, reason)] skipped
     (each logged with its reason)."""
     images, used, skipped = [], [], []
@@ -79,7 +81,7 @@ def load_folder(paths, size: int, desc: str = "reading", progress: bool = False,
     return (np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)), used, skipped
 
 
-def folder_images(folder, size: int, include: str | None = None, limit: int | None = None,
+def folder_images(folder: PathLike, size: int, include: str | None = None, limit: int | None = None,
                   max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = False) -> EvalImages:
     """The first ``limit`` readable images of ``folder`` whose names match ``include``."""
     if not Path(folder).is_dir():
@@ -94,7 +96,7 @@ def folder_images(folder, size: int, include: str | None = None, limit: int | No
     return EvalImages(images, None, source, paths, used, skipped)
 
 
-def paired_images(lines_folder, colors_folder, size: int, include: str | None = None, limit: int | None = None,
+def paired_images(lines_folder: PathLike, colors_folder: PathLike, size: int, include: str | None = None, limit: int | None = None,
                   max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = False) -> EvalImages:
     """Real line art (``lines`` (N, size, size) in [0, 1], paper whitened with ``to_line_art``)
     and its true colours, paired by file stem; colour files matching ``include``, the first
@@ -141,8 +143,12 @@ def evaluation_images(size: int, *, data: str | None = None, lines: str | None =
                       max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = False) -> EvalImages:
     """The pictures to score: line art ``lines`` paired with ``colors`` when given, else
     ``data`` (a folder, or BUILTIN: ``limit`` built-in pictures, default 256)."""
-    if lines is not None:
+    if (lines is None) != (colors is None):
+        raise ValueError("lines and colors go together: line art and its true colours")
+    if lines is not None and colors is not None:
         return paired_images(lines, colors, size, include, limit, max_pixels, progress)
+    if data is None:
+        raise ValueError("give either data (colour images) or lines with colors")
     if data == BUILTIN:
         if include is not None:
             raise ValueError("--include selects files of a folder; it does not apply to --data builtin")
@@ -150,7 +156,7 @@ def evaluation_images(size: int, *, data: str | None = None, lines: str | None =
     return folder_images(data, size, include, limit, max_pixels, progress)
 
 
-def run_config(model_path) -> dict | None:
+def run_config(model_path: PathLike) -> dict | None:
     """The ``config.json`` of the run folder the model lives in, if any."""
     p = Path(model_path)
     run = p if p.is_dir() and not (p / "saved_model.pb").exists() else p.parent
@@ -160,8 +166,8 @@ def run_config(model_path) -> dict | None:
         return None
 
 
-def training_images(size: int, *, model_path, train_data: str | None, count: int, seed: int, exclude: set,
-                    max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = False):
+def training_images(size: int, *, model_path: PathLike, train_data: str | None, count: int, seed: int, exclude: set,
+                    max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = False) -> tuple[np.ndarray | None, str]:
     """(uint8 images (N, size, size, 3) or None, description or the reason there are none) for
     the training-mean baseline: at most ``count`` pictures of ``train_data`` (a folder or
     BUILTIN; None: the ``data.data`` entry of the run's config.json, built-in pictures with the

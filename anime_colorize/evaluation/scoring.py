@@ -37,7 +37,7 @@ class Evaluation:
     sheets: dict
 
 
-def mode_key(key, mode: str, modes) -> object:
+def mode_key(key: object, mode: str, modes: Sequence[str]) -> object:
     """The key a predictor's row has in one output mode: a :class:`~anime_colorize.evaluation.
     predictors.Row` in that mode; another key as it is for a single mode, else ``"key, mode"``."""
     if hasattr(key, "in_mode"):

@@ -67,7 +67,7 @@ class InputRegions:
     drawing: np.ndarray
 
 
-def input_regions(model_input, input_kind: str, gap: int | None = None) -> InputRegions:
+def input_regions(model_input: np.ndarray, input_kind: str, gap: int | None = None) -> InputRegions:
     """Segments what a model sees (float (H, W, 1) or (H, W) in [-1, 1]: a prepared line
     drawing, or a gray picture's normalised lightness, as
     :func:`anime_colorize.sampling.prepare_input` makes them). Line art is cut along its own
@@ -91,7 +91,7 @@ def _check(regions: Regions, array, name: str, channels) -> np.ndarray:
     return arr
 
 
-def flat_colouring(regions: Regions, colors, hint_color=None, hint_mask=None, lightness=None, drawing=None,
+def flat_colouring(regions: Regions, colors: np.ndarray, hint_color: np.ndarray | None = None, hint_mask: np.ndarray | None = None, lightness: np.ndarray | None = None, drawing: np.ndarray | None = None,
                    shading: bool = False, unhinted: str = "prediction", method: str = "median") -> FlatColouring:
     """Flats of one prediction (see the module docstring).
 
@@ -135,6 +135,7 @@ def flat_colouring(regions: Regions, colors, hint_color=None, hint_mask=None, li
         layers = Layers(flat_rgb, shade, drawing, hidden=() if shading else ("shade",))
         return FlatColouring(flats, hinted, layers, layers.composite())
 
+    assert lightness is not None  # gray models: checked above
     picture = color.lab_to_rgb_np(np.concatenate([lightness[..., None], paint(regions, flats)], -1))
     region_l = pool(regions, lightness, method=method)
     flat_rgb = paint(regions, color.lab_to_rgb_np(np.concatenate([region_l[:, None], flats], -1)))
