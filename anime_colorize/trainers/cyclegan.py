@@ -61,6 +61,8 @@ from __future__ import annotations
 import dataclasses
 import types
 from dataclasses import dataclass
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import tensorflow as tf
 
@@ -70,6 +72,11 @@ from anime_colorize.data import pipeline
 from anime_colorize.models.resnet import PatchDiscriminator, ResNetGenerator, ResNetTranslator
 from anime_colorize.trainers.base import StepRandom, Trainer, example_inputs, flops_from_macs
 from anime_colorize.trainers.registry import register_trainer
+
+if TYPE_CHECKING:
+    import keras
+    
+    from anime_colorize.config import RunConfig
 
 
 @dataclass(frozen=True)
@@ -126,8 +133,9 @@ def _unpaired_data(config):
 class CycleGANTrainer(Trainer):
 
     settings_class = CycleGANSettings
+    settings: CycleGANSettings
 
-    def __init__(self, config, strategy=None):
+    def __init__(self, config: RunConfig, strategy: tf.distribute.Strategy | None = None) -> None:
         strategy = strategy or tf.distribute.get_strategy()
         if strategy.num_replicas_in_sync > 1:
             raise ValueError(f"--algo cyclegan runs on one device: its history pools are state updated in "
@@ -260,7 +268,7 @@ class CycleGANTrainer(Trainer):
         d_loss = d_a + d_b
         return d_loss, {"d_a": d_a, "d_b": d_b, "d_loss": d_loss}
 
-    def replica_step(self, batch, rng: StepRandom) -> dict:
+    def replica_step(self, batch: dict, rng: StepRandom) -> dict:
         """G and F, then the discriminators on the same step (as the reference code)."""
         g_loss, terms, (fake_ab, fake_a) = self.update(self.g_optimizer, lambda: self.generator_losses(batch, rng),
                                                        self.generator_variables)
