@@ -60,6 +60,7 @@ cli_common.quiet_tensorflow()
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from anime_colorize import sampling
@@ -132,7 +133,7 @@ def parse_modes(text: str) -> list:
     return modes
 
 
-def argument_error(args) -> str | None:
+def argument_error(args: argparse.Namespace) -> str | None:
     """What is wrong with the flags (before the model is loaded), or None."""
     positive = [args.num_samples, args.batch_size, args.max_pixels] + [v for v in (args.limit, args.size)
                                                                          if v is not None]
@@ -156,7 +157,7 @@ def argument_error(args) -> str | None:
     return None
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cli_common.setup_logging()
     error = argument_error(args)

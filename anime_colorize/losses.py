@@ -81,7 +81,8 @@ def lsgan_generator_loss(fake_scores: TensorLike) -> tf.Tensor:
     return per_sample_mean(tf.square(fake_scores - 1.0))
 
 
-def feature_matching_loss(real_features: Sequence[Sequence[tf.Tensor]], fake_features: Sequence[Sequence[tf.Tensor]]) -> tf.Tensor:
+def feature_matching_loss(real_features: Sequence[Sequence[tf.Tensor]],
+                          fake_features: Sequence[Sequence[tf.Tensor]]) -> tf.Tensor:
     """pix2pixHD's discriminator feature-matching loss (Wang et al. 2018, eq. 4).
 
     Args:
@@ -132,7 +133,8 @@ def interpolate(real: TensorLike, fake: TensorLike, alpha: TensorLike) -> tf.Ten
     return real + alpha * (fake - real)
 
 
-def gradient_penalty(critic_fn: Callable[[tf.Tensor], tf.Tensor], real: TensorLike, fake: TensorLike, alpha: TensorLike) -> tf.Tensor:
+def gradient_penalty(critic_fn: Callable[[tf.Tensor], tf.Tensor], real: TensorLike, fake: TensorLike,
+                     alpha: TensorLike) -> tf.Tensor:
     """WGAN-GP two-sided penalty (Gulrajani et al. 2017, Algorithm 1).
 
     Args:
@@ -180,7 +182,8 @@ def best_of_l1(target: TensorLike, predictions: Sequence[TensorLike]) -> tf.Tens
     return tf.reduce_min(errors, axis=1)
 
 
-def mode_seeking_loss(ab_1: TensorLike, ab_2: TensorLike, z_1: TensorLike, z_2: TensorLike, eps: float = 1e-5) -> tf.Tensor:
+def mode_seeking_loss(ab_1: TensorLike, ab_2: TensorLike, z_1: TensorLike, z_2: TensorLike,
+                      eps: float = 1e-5) -> tf.Tensor:
     """Mode-seeking term of MSGAN (Mao et al. 2019): 1 / (|G(z1)-G(z2)| / |z1-z2| + eps).
 
     Minimising it makes outputs move when z moves, so different z give visibly different

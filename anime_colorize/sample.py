@@ -17,12 +17,17 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from anime_colorize import cli_common
 from anime_colorize.inference import flags
+
+if TYPE_CHECKING:
+    from anime_colorize.export.loading import LoadedGenerator
 
 log = logging.getLogger("anime_colorize.sample")
 
@@ -55,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_grid(generator, input_path: Path, out: Path, rows: int, cols: int, args) -> None:
+def run_grid(generator: LoadedGenerator, input_path: Path, out: Path, rows: int, cols: int,
+             args: argparse.Namespace) -> None:
     """A ROWS x COLS grid of one drawing (shrunk to --tile-size), one z per tile, each tile
     the output mode's picture."""
     from anime_colorize import sampling
@@ -80,7 +86,7 @@ def run_grid(generator, input_path: Path, out: Path, rows: int, cols: int, args)
     print(f"wrote {out} ({rows}x{cols}, {args.sweep} sweep)")
 
 
-def run_batch(generator, inputs: list, out_dir: Path, count: int, args) -> int:
+def run_batch(generator: LoadedGenerator, inputs: list, out_dir: Path, count: int, args: argparse.Namespace) -> int:
     """Colours every input; returns the number of inputs that could not be coloured."""
     from anime_colorize import sampling
     from anime_colorize.inference.outputs import plan_outputs
@@ -98,7 +104,7 @@ def run_batch(generator, inputs: list, out_dir: Path, count: int, args) -> int:
     return failed
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     cli_common.quiet_tensorflow()
     args = build_parser().parse_args(argv)
     cli_common.setup_logging()

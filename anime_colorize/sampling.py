@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import tensorflow as tf
 
-from anime_colorize.array_types import TensorLike
 from anime_colorize import color
+from anime_colorize.array_types import TensorLike
 from anime_colorize.data import hints as hints_lib
 from anime_colorize.data.lineart import to_line_art
 from anime_colorize.regions.network_labels import drawing_of, region_labels
@@ -204,7 +204,7 @@ class PredictedColors:
     rounding. Reading by bands keeps memory small for big pages.
     """
 
-    def __init__(self, working, size) -> None:
+    def __init__(self, working: np.ndarray, size: tuple[int, int]) -> None:
         self.working = np.asarray(working, np.float32)
         self.size = (int(size[0]), int(size[1]))
         self.channels = int(self.working.shape[-1])

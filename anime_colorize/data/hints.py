@@ -32,8 +32,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from anime_colorize.array_types import TensorLike
 from anime_colorize import color
+from anime_colorize.array_types import TensorLike
 from anime_colorize.config import HINT_KINDS  # noqa: F401  (one list of kinds, re-exported)
 
 # Kinds given as a colour image (hint_ab + hint_mask) and as a global histogram (hint_hist).
@@ -79,7 +79,8 @@ def _box(y0, x0, height, width, h, w):
     return in_rows[:, :, None] & in_cols[:, None, :]
 
 
-def simulate_points(rgb: TensorLike, seed: TensorLike, max_points: int = 20, patch_sizes: Sequence[int] = (1, 2, 3), centre_std: float = 0.25, count: TensorLike | None = None,
+def simulate_points(rgb: TensorLike, seed: TensorLike, max_points: int = 20, patch_sizes: Sequence[int] = (1, 2, 3),
+                    centre_std: float = 0.25, count: TensorLike | None = None,
                     with_lightness: bool = False) -> dict:
     """Point hints as in Zhang et al. 2017, for rgb float32 (B, H, W, 3) in [0, 1].
 
@@ -140,7 +141,8 @@ def _segment_distance(a, b, ys, xs):
     return tf.sqrt(tf.square(ys - ay - t * dy) + tf.square(xs - ax - t * dx))
 
 
-def simulate_scribbles(rgb: TensorLike, seed: TensorLike, max_strokes: int = 6, max_length: float = 0.3, width: int = 2) -> dict:
+def simulate_scribbles(rgb: TensorLike, seed: TensorLike, max_strokes: int = 6, max_length: float = 0.3,
+                       width: int = 2) -> dict:
     """Short coloured strokes ("atari", PaintsChainer-style), rgb float32 (B, H, W, 3).
 
     Each image gets 1..``max_strokes`` strokes: two-segment polylines (half of them
@@ -193,7 +195,8 @@ def _gaussian_blur(x, sigma):
     return tf.image.resize(y, tf.stack([h, w]), method="bilinear")
 
 
-def simulate_blur(rgb: TensorLike, seed: TensorLike, whiteout_max: float = 0.5, blur_sigma: float | None = None) -> dict:
+def simulate_blur(rgb: TensorLike, seed: TensorLike, whiteout_max: float = 0.5,
+                  blur_sigma: float | None = None) -> dict:
     """deepcolor's hint: a whited-out, heavily blurred copy of rgb float32 (B, H, W, 3).
 
     Each image gets 1..4 white rectangles (sides uniform in [0.15, ``whiteout_max``] * the
@@ -246,8 +249,9 @@ def simulate_histogram(rgb: TensorLike, seed: TensorLike | None = None) -> dict:
 
 
 # Each maps (rgb (B, H, W, 3) float32, seed (2,) int) to the hints dict of its kind.
-_SIMULATORS: dict[str, Callable[..., dict[str, tf.Tensor]]] = {"points": simulate_points, "scribble": simulate_scribbles, "blur": simulate_blur,
-               "histogram": simulate_histogram, "reference": simulate_histogram}
+_SIMULATORS: dict[str, Callable[..., dict[str, tf.Tensor]]] = {
+    "points": simulate_points, "scribble": simulate_scribbles, "blur": simulate_blur,
+    "histogram": simulate_histogram, "reference": simulate_histogram}
 
 
 def simulate(kind: str, rgb: TensorLike, seed: TensorLike) -> dict:

@@ -303,7 +303,7 @@ def read_image(path: PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarr
     return rgb
 
 
-def read_rgba(source, max_pixels: int = DEFAULT_MAX_PIXELS, size: tuple[int, int] | None = None,
+def read_rgba(source: PathLike | bytes, max_pixels: int = DEFAULT_MAX_PIXELS, size: tuple[int, int] | None = None,
               name: str | None = None) -> np.ndarray:
     """Read an image keeping its transparency: uint8 RGBA (H, W, 4) (alpha 255 where the file
     has none). For hint layers (coloured strokes on a transparent background), which are
@@ -314,6 +314,7 @@ def read_rgba(source, max_pixels: int = DEFAULT_MAX_PIXELS, size: tuple[int, int
     BEFORE the pixels are decoded, so a huge layer of a few KB never takes gigabytes.
     Raises ImageReadError like :func:`read_image`.
     """
+    opened: str | io.BytesIO  # what PIL opens: the file's path, or its bytes
     if isinstance(source, (bytes, bytearray, memoryview)):
         path, opened = name or "image data", io.BytesIO(source)
     else:

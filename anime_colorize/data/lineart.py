@@ -33,10 +33,10 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
 import numbers
 import operator
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import cv2
 import numpy as np

@@ -58,8 +58,8 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from anime_colorize.array_types import PathLike, TensorLike
 from anime_colorize import color
+from anime_colorize.array_types import PathLike, TensorLike
 from anime_colorize.data import hints as hints_lib
 from anime_colorize.data import lineart
 from anime_colorize.data.io import DEFAULT_MAX_PIXELS, find_images, read_image_or_none
@@ -184,7 +184,8 @@ class FileSource:
     :func:`scan_folder` stacks them in.
     """
 
-    def __init__(self, paths: Sequence[str], load_size: int, max_pixels: int = DEFAULT_MAX_PIXELS, anchors: Sequence[float] = (0.5,)) -> None:
+    def __init__(self, paths: Sequence[str], load_size: int, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 anchors: Sequence[float] = (0.5,)) -> None:
         self.paths = list(paths)
         self.load_size = load_size
         self.max_pixels = max_pixels
@@ -343,7 +344,8 @@ def batch_region_labels(rgb_uint8: np.ndarray, lines: np.ndarray | None = None) 
                      for i in range(len(rgb_uint8))])
 
 
-def rgb_batch_to_model_inputs(rgb_uint8: TensorLike, lines: TensorLike | None = None, hints: str = "none", hint_seed: TensorLike = (0, 0), regions: TensorLike | None = None) -> dict:
+def rgb_batch_to_model_inputs(rgb_uint8: TensorLike, lines: TensorLike | None = None, hints: str = "none",
+                              hint_seed: TensorLike = (0, 0), regions: TensorLike | None = None) -> dict:
     """A training batch (see :func:`batch_signature`) from uint8 RGB (B, H, W, 3).
 
     ``lines``: the line drawings (B, H, W) in [0, 1], given for line-art input. ``hints``: the
@@ -363,7 +365,7 @@ def rgb_batch_to_model_inputs(rgb_uint8: TensorLike, lines: TensorLike | None = 
     return batch
 
 
-def training_dataset(source, size: int, batch_size: int, seed: int, start_step: int = 0,
+def training_dataset(source: ArraySource | FileSource, size: int, batch_size: int, seed: int, start_step: int = 0,
                      flip: bool = True, input_kind: str = "gray", hints: str = "none",
                      regions: bool = False) -> tf.data.Dataset:
     """An endless dataset of training batches (see :func:`batch_signature`), starting at

@@ -20,15 +20,15 @@ import dataclasses
 import fnmatch
 import json
 import logging
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from anime_colorize.array_types import PathLike
 from anime_colorize import color
+from anime_colorize.array_types import PathLike
 from anime_colorize.cli_common import describe
 from anime_colorize.data.io import DEFAULT_MAX_PIXELS, find_images, read_image_or_none
 from anime_colorize.data.lineart import extract_lines, to_line_art
@@ -96,7 +96,8 @@ def folder_images(folder: PathLike, size: int, include: str | None = None, limit
     return EvalImages(images, None, source, paths, used, skipped)
 
 
-def paired_images(lines_folder: PathLike, colors_folder: PathLike, size: int, include: str | None = None, limit: int | None = None,
+def paired_images(lines_folder: PathLike, colors_folder: PathLike, size: int, include: str | None = None,
+                  limit: int | None = None,
                   max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = False) -> EvalImages:
     """Real line art (``lines`` (N, size, size) in [0, 1], paper whitened with ``to_line_art``)
     and its true colours, paired by file stem; colour files matching ``include``, the first

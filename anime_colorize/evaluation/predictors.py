@@ -99,7 +99,8 @@ class Row:
         return self.hint_points > 0 or self.reference is not None
 
 
-def model_predictor(generator: LoadedGenerator, z: np.ndarray, hint_fn: Callable[[dict], dict | None] | None = None, measure_only: bool = False) -> Predictor:
+def model_predictor(generator: LoadedGenerator, z: np.ndarray, hint_fn: Callable[[dict], dict | None] | None = None,
+                    measure_only: bool = False) -> Predictor:
     """All K colourings of a batch, the model run at its working size as ``colorize`` runs it
     (:func:`anime_colorize.sampling.predict_colors`), in one model call. ``z`` float32 (K, z_dim).
 
@@ -160,7 +161,8 @@ def other_picture_reference(batch: dict) -> dict:
     return {"hint_hist": tf.roll(hints_lib.colour_histogram(batch["rgb"]), shift=-1, axis=0)}
 
 
-def hint_rows(generator: LoadedGenerator, z: np.ndarray, point_counts: Sequence[int], seed: int) -> dict[Row, Predictor]:
+def hint_rows(generator: LoadedGenerator, z: np.ndarray, point_counts: Sequence[int],
+              seed: int) -> dict[Row, Predictor]:
     """The hint rows of a hint model (its ``hint_kinds``): one per positive number of points in
     ``point_counts`` (spatial kinds), then the reference pair (global kinds)."""
     rows = {}
@@ -225,7 +227,8 @@ def _flat(batch, colors, given=None, unhinted: str = "prediction") -> np.ndarray
 OUTPUT_MODES = {"smooth": _smooth, "flat": _flat}
 
 
-def compose(batch: dict, colors: np.ndarray, mode: str = "smooth", given: dict | None = None, unhinted: str = "prediction") -> np.ndarray:
+def compose(batch: dict, colors: np.ndarray, mode: str = "smooth", given: dict | None = None,
+            unhinted: str = "prediction") -> np.ndarray:
     """Predicted colours (B, K, S, S, C) -> RGB float32 (B, K, S, S, 3) in [0, 1] in an output
     mode of :data:`OUTPUT_MODES` ("smooth": as the colorize command composes them; "flat": as its
     flat mode does, filling regions from the hints ``given`` to the model; ``unhinted``: what a

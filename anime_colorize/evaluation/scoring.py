@@ -46,7 +46,8 @@ def mode_key(key: object, mode: str, modes: Sequence[str]) -> object:
 
 
 def score_dataset(images: np.ndarray, predictors: dict, batch_size: int = 16, input_kind: str = "gray",
-                  lines: np.ndarray | None = None, sheets: Sequence = ("model",), mode: str | Sequence[str] = "smooth",
+                  lines: np.ndarray | None = None, sheets: Sequence = ("model",),
+                  mode: str | Sequence[str] = "smooth",
                   unhinted: str = "prediction",
                   progress: bool = False) -> Evaluation:
     """Scores uint8 RGB (N, S, S, 3) with each ``{key: predictor}``.

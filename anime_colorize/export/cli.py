@@ -12,12 +12,11 @@ given, and never may it be (or hold) the model it is made from.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from anime_colorize import cli_common  # noqa: I001  (first: it silences TensorFlow's start-up)
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 FORMATS = ("keras", "saved_model", "onnx")

@@ -11,8 +11,8 @@ import json
 import logging
 import zipfile
 import zlib
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 import keras
 import tensorflow as tf
@@ -42,7 +42,8 @@ class LoadedGenerator:
     exported from a mixed-precision run); a model loaded from ``.keras`` computes in float32.
     """
 
-    def __init__(self, fn: Callable[[dict], tf.Tensor], metadata: dict, path: PathLike, mixed_precision: bool = False, takes_regions: bool = False) -> None:
+    def __init__(self, fn: Callable[[dict], tf.Tensor], metadata: dict, path: PathLike,
+                 mixed_precision: bool = False, takes_regions: bool = False) -> None:
         self._fn = fn  # {"l", "z"[, hint_*][, "regions"]} -> colours
         self.metadata = metadata
         self.path = str(path)
@@ -62,7 +63,8 @@ class LoadedGenerator:
         mixed = any(layer.dtype_policy.compute_dtype != "float32" for layer in model.layers)
         return cls(infer, model.metadata, path, mixed_precision=mixed, takes_regions=takes_regions(model))
 
-    def __call__(self, l: TensorLike, z: TensorLike, hints: dict | None = None, regions: TensorLike | None = None) -> tf.Tensor:
+    def __call__(self, l: TensorLike, z: TensorLike, hints: dict | None = None,
+                 regions: TensorLike | None = None) -> tf.Tensor:
         l = tf.convert_to_tensor(l, tf.float32)
         inputs = {"l": l, "z": tf.convert_to_tensor(z, tf.float32)}
         if hints and not self.hint_kinds:

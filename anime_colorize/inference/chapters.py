@@ -145,7 +145,8 @@ class Chapter:
         self.close()
 
 
-def open_chapter(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = DEFAULT_MAX_ARCHIVE_MB * 2**20,
+def open_chapter(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 max_bytes: int = DEFAULT_MAX_ARCHIVE_MB * 2**20,
                  dpi: float = DEFAULT_DPI) -> Chapter:
     """The pages of an image file, a folder of images (searched recursively), a ``.cbz`` /
     ``.zip`` archive or a ``.pdf``, in natural order (see the module docstring).

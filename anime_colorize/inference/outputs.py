@@ -20,9 +20,9 @@ Safety, all checked by :func:`plan_outputs` BEFORE any work starts:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from anime_colorize.array_types import PathLike

@@ -71,7 +71,8 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def prepare_page(generator: LoadedGenerator, path: Path, max_pixels: int, hint_sources: HintSources | None = None, rgb: np.ndarray | None = None) -> Page:
+def prepare_page(generator: LoadedGenerator, path: Path, max_pixels: int, hint_sources: HintSources | None = None,
+                 rgb: np.ndarray | None = None) -> Page:
     """Input file -> its :class:`Page` (prepared input and hints at full resolution). ``rgb``:
     the file's picture when it is decoded already. Raises for anything wrong with the file or
     its hints; hint notes are logged naming the file."""
@@ -94,7 +95,8 @@ def open_writer(plan: OutputPlan) -> ArchiveWriter | FolderWriter:
     return ArchiveWriter(plan.out) if plan.archive else FolderWriter()
 
 
-def colour_files(generator: LoadedGenerator, inputs: list, plan: OutputPlan, z: np.ndarray, *, mode: OutputMode | None = None,
+def colour_files(generator: LoadedGenerator, inputs: list, plan: OutputPlan, z: np.ndarray, *,
+                 mode: OutputMode | None = None,
                  hint_sources: HintSources | None = None, batch_size: int = 8, working_size: int | None = None,
                  max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = True, skip_colour: bool = False) -> RunReport:
     """Colours every input (a path, or a :class:`PageSource` whose ``key`` the plan knows) with
@@ -173,7 +175,8 @@ def colour_files(generator: LoadedGenerator, inputs: list, plan: OutputPlan, z: 
     return report
 
 
-def _pass_through(source: PageSource, path: Path, rgb: np.ndarray, plan: OutputPlan, writer, report: RunReport) -> None:
+def _pass_through(source: PageSource, path: Path, rgb: np.ndarray, plan: OutputPlan, writer,
+                  report: RunReport) -> None:
     """Writes an input already in colour as each of its pictures: its own file where the
     picture has its suffix, else its decoded picture (losslessly in PNG, or as the suffix says)."""
     for picture in plan.pictures(source.key):

@@ -19,8 +19,8 @@ lower resolution, with a work that falls with the square of the factor.
 """
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Sequence
+from typing import Any
 
 import keras
 from keras import layers
@@ -73,7 +73,8 @@ class _PatchScorer(keras.Model):
     norm = "none"
     score_bias = True
 
-    def __init__(self, filters: int = 32, layers_count: int = 3, color_channels: int = 2, input_pooling: int = 1, **kwargs: Any) -> None:
+    def __init__(self, filters: int = 32, layers_count: int = 3, color_channels: int = 2, input_pooling: int = 1,
+                 **kwargs: Any) -> None:
         inputs = _inputs(color_channels)
         x = _pair(inputs, input_pooling)
         _, patches = _patch_body(x, filters, layers_count, self.norm, self.score_bias)
@@ -133,7 +134,8 @@ class PatchGANDiscriminator(keras.Model):
             input_pooling**2 times less.
     """
 
-    def __init__(self, filters: int = 32, layers_count: int = 3, color_channels: int = 2, norm: str = "batch", input_pooling: int = 1, **kwargs: Any) -> None:
+    def __init__(self, filters: int = 32, layers_count: int = 3, color_channels: int = 2, norm: str = "batch",
+                 input_pooling: int = 1, **kwargs: Any) -> None:
         inputs = _inputs(color_channels)
         x = _pair(inputs, input_pooling)
         _, patches = _patch_body(x, filters, layers_count, norm)
@@ -178,7 +180,8 @@ class MultiScaleDiscriminator(keras.Model):
             (per sample, up to 8 channel groups), which stays well defined there.
     """
 
-    def __init__(self, filters: int = 32, layers_count: int = 3, color_channels: int = 2, num_scales: int = 3, norm: str = "group", **kwargs: Any):
+    def __init__(self, filters: int = 32, layers_count: int = 3, color_channels: int = 2, num_scales: int = 3,
+                 norm: str = "group", **kwargs: Any):
         if num_scales < 1:
             raise ValueError(f"num_scales must be at least 1, got {num_scales}")
         inputs = _inputs(color_channels)

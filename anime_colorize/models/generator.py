@@ -32,8 +32,8 @@ every z of an image, see "several noise vectors per image" below), one convoluti
 """
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Sequence
+from typing import Any
 
 import keras
 from keras import layers
@@ -126,8 +126,10 @@ class UNetGenerator(ExportableGenerator, keras.Model):
     encoder runs once for all k.
     """
 
-    def __init__(self, z_dim: int = 8, depth: int = 4, filters: int = 32, norm: str = "batch", input_kind: str = "gray",
-                 working_size: int = 64, hint_kinds: Sequence[str] = (), z_entry: str = "input", convs_per_level: int = 2,
+    def __init__(self, z_dim: int = 8, depth: int = 4, filters: int = 32, norm: str = "batch",
+                 input_kind: str = "gray",
+                 working_size: int = 64, hint_kinds: Sequence[str] = (), z_entry: str = "input",
+                 convs_per_level: int = 2,
                  full_resolution: str = "conv", **kwargs: Any):
         if norm not in NORMS:
             raise ValueError(f"unknown normalisation '{norm}'; choose one of {NORMS}")

@@ -74,7 +74,8 @@ class HintFill(layers.Layer):
         return_pyramid: see above.
     """
 
-    def __init__(self, levels: int = DEFAULT_LEVELS, decay: float = DEFAULT_DECAY, return_pyramid: bool = False, **kwargs: Any):
+    def __init__(self, levels: int = DEFAULT_LEVELS, decay: float = DEFAULT_DECAY, return_pyramid: bool = False,
+                 **kwargs: Any):
         if int(levels) < 0:
             raise ValueError(f"levels must be >= 0, got {levels}")
         if not 0.0 < float(decay) <= 1.0:

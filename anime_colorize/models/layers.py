@@ -11,8 +11,8 @@ TensorFlow's dedicated kernels without XLA.
 """
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Sequence
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -221,7 +221,8 @@ class _GroupNorm(layers.GroupNormalization):
         super().build(input_shape)
 
 
-def conv_block(x: tf.Tensor, filters: int, *, kernel: int = 3, strides: int = 1, norm: str = "none", activation: str = "relu", name: str) -> tf.Tensor:
+def conv_block(x: tf.Tensor, filters: int, *, kernel: int = 3, strides: int = 1, norm: str = "none",
+               activation: str = "relu", name: str) -> tf.Tensor:
     """Conv -> optional normalisation -> activation, on a (B, H, W, C) tensor."""
     x = Conv2D(filters, kernel, strides=strides, padding="same", use_bias=norm == "none", name=f"{name}_conv")(x)
     norm_layer = normalization(norm, f"{name}_norm")

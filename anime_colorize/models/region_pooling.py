@@ -33,8 +33,8 @@ regions of 200 built-in drawings at 128 px are still present at 1/8 of the size 
 """
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Sequence
+from typing import Any
 
 import keras
 import tensorflow as tf

@@ -33,8 +33,8 @@ patches as in CycleGAN. All H and W must be multiples of ``stride`` = 4 (generat
 """
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Sequence
+from typing import Any
 
 import keras
 from keras import layers
@@ -84,7 +84,8 @@ class ResNetGenerator(ExportableGenerator, keras.Model):
     ``ab`` (B, H, W, 2) or ``lab`` (B, H, W, 3); H and W multiples of 4.
     """
 
-    def __init__(self, z_dim: int = 8, blocks: int = 6, filters: int = 32, norm: str = "instance", input_kind: str = "gray",
+    def __init__(self, z_dim: int = 8, blocks: int = 6, filters: int = 32, norm: str = "instance",
+                 input_kind: str = "gray",
                  working_size: int = 64, hint_kinds: Sequence[str] = (), **kwargs: Any):
         if input_kind not in INPUT_KINDS:
             raise ValueError(f"unknown input kind '{input_kind}'; choose one of {INPUT_KINDS}")
@@ -123,7 +124,8 @@ class ResNetTranslator(keras.Model):
     """The same ResNet between plain images: (B, H, W, in_channels) -> (B, H, W, out_channels),
     float32 tanh, H and W multiples of 4. CycleGAN's backward map (colour picture -> page)."""
 
-    def __init__(self, in_channels: int = 3, out_channels: int = 1, blocks: int = 6, filters: int = 32, norm: str = "instance", **kwargs: Any) -> None:
+    def __init__(self, in_channels: int = 3, out_channels: int = 1, blocks: int = 6, filters: int = 32,
+                 norm: str = "instance", **kwargs: Any) -> None:
         image = keras.Input((None, None, in_channels), name="image")
         x = _resnet_body(image, filters, blocks, norm)
         out = layers.Conv2D(out_channels, 7, padding="same", activation="tanh", dtype="float32", name="out")(x)
@@ -150,7 +152,8 @@ class PatchDiscriminator(keras.Model):
     -> float32 patch scores (B, H / 2**layers_count, W / 2**layers_count, 1), unbounded (for
     a least-squares loss). Instance-normalised except the first layer."""
 
-    def __init__(self, channels: int = 3, filters: int = 32, layers_count: int = 3, norm: str = "instance", **kwargs: Any) -> None:
+    def __init__(self, channels: int = 3, filters: int = 32, layers_count: int = 3, norm: str = "instance",
+                 **kwargs: Any) -> None:
         image = keras.Input((None, None, channels), name="image")
         x = image
         for i in range(layers_count):

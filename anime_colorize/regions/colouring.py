@@ -91,7 +91,9 @@ def _check(regions: Regions, array, name: str, channels) -> np.ndarray:
     return arr
 
 
-def flat_colouring(regions: Regions, colors: np.ndarray, hint_color: np.ndarray | None = None, hint_mask: np.ndarray | None = None, lightness: np.ndarray | None = None, drawing: np.ndarray | None = None,
+def flat_colouring(regions: Regions, colors: np.ndarray, hint_color: np.ndarray | None = None,
+                   hint_mask: np.ndarray | None = None, lightness: np.ndarray | None = None,
+                   drawing: np.ndarray | None = None,
                    shading: bool = False, unhinted: str = "prediction", method: str = "median") -> FlatColouring:
     """Flats of one prediction (see the module docstring).
 

@@ -224,7 +224,8 @@ def hint_colors(regions: Regions, hint_color: np.ndarray, hint_mask: np.ndarray,
     return colors, hinted
 
 
-def flat_colors(regions: Regions, predictions: np.ndarray, hint_color: np.ndarray | None = None, hint_mask: np.ndarray | None = None,
+def flat_colors(regions: Regions, predictions: np.ndarray, hint_color: np.ndarray | None = None,
+                hint_mask: np.ndarray | None = None,
                 method: str = "median") -> np.ndarray:
     """Flat colours for K predictions at once: each region's pooled prediction, replaced
     by its hint colour where the region is hinted (hints override the network).

@@ -28,8 +28,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from anime_colorize.array_types import PathLike
 from anime_colorize import color
+from anime_colorize.array_types import PathLike
 from anime_colorize.data.io import encode_image, write_bytes_atomic, write_image
 from anime_colorize.regions.segmentation import Regions
 

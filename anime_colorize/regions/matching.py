@@ -61,8 +61,8 @@ import cv2
 import numpy as np
 from scipy.signal import fftconvolve
 
-from anime_colorize.array_types import PathLike
 from anime_colorize import color
+from anime_colorize.array_types import PathLike
 from anime_colorize.data.io import DEFAULT_MAX_PIXELS, ImageReadError, find_images, read_rgba
 from anime_colorize.data.lineart import extract_lines, to_line_art
 from anime_colorize.regions.flats import hint_colors, paint, pool
@@ -235,7 +235,8 @@ def prepare_key(picture: np.ndarray, name: str = "key", gap: int | None = None, 
     return _make_key(regions, lab, figure, name)
 
 
-def key_from_colouring(regions: Regions, lab: np.ndarray, name: str = "result", figure: np.ndarray | None = None) -> Key:
+def key_from_colouring(regions: Regions, lab: np.ndarray, name: str = "result",
+                       figure: np.ndarray | None = None) -> Key:
     """A coloured result as a key (chains: page n is matched to the earlier pages' results).
 
     ``regions``: the drawing's regions (as coloured); ``lab``: float (H, W, 3) Lab, L in
@@ -302,7 +303,8 @@ class KeyChain:
         """The keys to match the next page with: the given ones first, then the results."""
         return self._fixed + self._results
 
-    def add(self, regions: Regions, lab: np.ndarray, name: str = "result", figure: np.ndarray | None = None) -> Key | None:
+    def add(self, regions: Regions, lab: np.ndarray, name: str = "result",
+            figure: np.ndarray | None = None) -> Key | None:
         """Adds a coloured page (see :func:`key_from_colouring`) as a key; returns it, or None
         (with a warning) when the colouring has no colour to give."""
         try:
@@ -715,7 +717,8 @@ def match_regions(regions: Regions, keys: Sequence[Key] | Key, min_confidence: f
 # ------------------------------------------------------------------------- composing
 
 
-def reference_flats(regions: Regions, match: Match, predictions: np.ndarray | None = None, hint_color: np.ndarray | None = None,
+def reference_flats(regions: Regions, match: Match, predictions: np.ndarray | None = None,
+                    hint_color: np.ndarray | None = None,
                     hint_mask: np.ndarray | None = None) -> np.ndarray:
     """Flat colours with priorities user hints > key > network, in Lab.
 
@@ -761,7 +764,8 @@ def reference_colors(regions: Regions, match: Match, predictions: np.ndarray | N
     return np.where(pixels[..., None], keys, predictions).astype(np.float32)
 
 
-def reference_lab(regions: Regions, match: Match, flats: np.ndarray, hinted: np.ndarray | None = None, shading: bool = True
+def reference_lab(regions: Regions, match: Match, flats: np.ndarray, hinted: np.ndarray | None = None,
+                  shading: bool = True
                   ) -> np.ndarray:
     """The colouring in Lab: ``flats`` painted, with the keys' colours (split regions
     included) and, with ``shading``, the keys' shading on the matched regions.
@@ -777,7 +781,8 @@ def reference_lab(regions: Regions, match: Match, flats: np.ndarray, hinted: np.
     return lab
 
 
-def reference_colouring(regions: Regions, match: Match, flats: np.ndarray, hinted: np.ndarray | None = None, drawing: np.ndarray | None = None,
+def reference_colouring(regions: Regions, match: Match, flats: np.ndarray, hinted: np.ndarray | None = None,
+                        drawing: np.ndarray | None = None,
                         shading: bool = True) -> tuple[Layers, np.ndarray]:
     """The layers and the picture of a colouring from keys.
 

@@ -216,7 +216,8 @@ class Trainer:
         :func:`~anime_colorize.data.pipeline.batch_signature`): tests feed every trainer this way."""
         return batch
 
-    def train_step_flops(self, count_macs: Callable[[keras.Model, Any], int], size: int, batch_size: int) -> dict | None:
+    def train_step_flops(self, count_macs: Callable[[keras.Model, Any], int], size: int,
+                         batch_size: int) -> dict | None:
         """FLOPs of one :meth:`train_step` at ``size`` px and ``batch_size`` images (an
         analytic estimate, see :mod:`anime_colorize.benchmark`), as :func:`flops_from_macs`;
         ``count_macs(model, inputs)`` gives a model's multiply-adds for ``inputs`` (see
@@ -241,7 +242,8 @@ class Trainer:
 
     # --- helpers for the step ------------------------------------------------------------
     @staticmethod
-    def update(optimizer: keras.optimizers.Optimizer, loss_fn: Callable[[], Any], variables: Sequence[tf.Variable]) -> Any:
+    def update(optimizer: keras.optimizers.Optimizer, loss_fn: Callable[[], Any],
+               variables: Sequence[tf.Variable]) -> Any:
         """One optimizer update: runs ``loss_fn()`` under a gradient tape, scales its loss (a
         float16 run's loss scaling; otherwise as is), applies the gradients to ``variables``.
 

@@ -23,8 +23,8 @@ l2's) and :class:`ConditionalGANSettings` (best-of-two L1 and mode seeking).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import tensorflow as tf
@@ -183,7 +183,8 @@ class ConditionalGANTrainer(Trainer):
             total += weighted
         return total, terms
 
-    def generator_adversarial_terms(self, condition: dict, condition_2: dict, real: tf.Tensor, fakes: tf.Tensor, rng: StepRandom) -> tuple[dict, tf.Tensor]:
+    def generator_adversarial_terms(self, condition: dict, condition_2: dict, real: tf.Tensor, fakes: tf.Tensor,
+                                    rng: StepRandom) -> tuple[dict, tf.Tensor]:
         """The generator's adversarial terms for its 2B colourings ``fakes`` of the doubled
         condition ``condition_2``: ({name: share}, their weighted sum). Override to add terms
         that need the discriminator (pix2pixHD's feature matching)."""
@@ -196,7 +197,8 @@ class ConditionalGANTrainer(Trainer):
         raise NotImplementedError
 
     # --- the discriminator's update ------------------------------------------------------
-    def discriminator_losses(self, condition: dict, real: tf.Tensor, fake: tf.Tensor, rng: StepRandom) -> tuple[tf.Tensor, dict]:
+    def discriminator_losses(self, condition: dict, real: tf.Tensor, fake: tf.Tensor,
+                             rng: StepRandom) -> tuple[tf.Tensor, dict]:
         """This replica's share of the discriminator loss and ``{name: share}`` to log, for
         colourings ``real`` and ``fake`` (B, H, W, C) of ``condition``; called under the
         update's tape (an algorithm with a discriminator implements it)."""

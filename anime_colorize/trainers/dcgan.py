@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import keras
     import tensorflow as tf
-    
+
     from anime_colorize.trainers.base import StepRandom
 
 
@@ -26,7 +26,8 @@ class DCGANTrainer(ConditionalGANTrainer):
     def adversarial_loss(self, fake_scores: Any) -> tf.Tensor:
         return losses.bce_generator_loss(fake_scores)
 
-    def discriminator_losses(self, condition: dict, real: tf.Tensor, fake: tf.Tensor, rng: StepRandom) -> tuple[tf.Tensor, dict]:
+    def discriminator_losses(self, condition: dict, real: tf.Tensor, fake: tf.Tensor,
+                             rng: StepRandom) -> tuple[tf.Tensor, dict]:
         # One pass over real and fake together keeps batch-norm statistics shared.
         real_scores, fake_scores = self.judge_real_and_fake(condition, real, fake)
         d_loss = self.average(losses.bce_discriminator_loss(real_scores, fake_scores), rng.global_batch)

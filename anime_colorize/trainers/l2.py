@@ -23,7 +23,7 @@ from anime_colorize.trainers.registry import register_trainer
 
 if TYPE_CHECKING:
     import tensorflow as tf
-    
+
     from anime_colorize.trainers.base import StepRandom
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import keras
     import tensorflow as tf
-    
+
     from anime_colorize.trainers.base import StepRandom
 
 
@@ -43,7 +43,8 @@ class Pix2PixTrainer(ConditionalGANTrainer):
         """Per-sample (B,) mean over patches of -log D for patch logits (B, h, w, 1)."""
         return losses.patch_bce_generator_loss(fake_scores)
 
-    def discriminator_losses(self, condition: dict, real: tf.Tensor, fake: tf.Tensor, rng: StepRandom) -> tuple[tf.Tensor, dict]:
+    def discriminator_losses(self, condition: dict, real: tf.Tensor, fake: tf.Tensor,
+                             rng: StepRandom) -> tuple[tf.Tensor, dict]:
         # One pass over real and fake together keeps batch-norm statistics shared.
         real_logits, fake_logits = self.judge_real_and_fake(condition, real, fake)
         d_loss = self.average(losses.patch_bce_discriminator_loss(real_logits, fake_logits), rng.global_batch)

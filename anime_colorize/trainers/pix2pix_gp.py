@@ -23,7 +23,7 @@ from anime_colorize.trainers.registry import register_trainer
 
 if TYPE_CHECKING:
     import tensorflow as tf
-    
+
     from anime_colorize.trainers.base import StepRandom
 
 
@@ -42,7 +42,8 @@ class Pix2PixGPTrainer(Pix2PixTrainer):
     settings: Pix2PixGPSettings
     discriminator_norm = "none"
 
-    def discriminator_losses(self, condition: dict, real: tf.Tensor, fake: tf.Tensor, rng: StepRandom) -> tuple[tf.Tensor, dict]:
+    def discriminator_losses(self, condition: dict, real: tf.Tensor, fake: tf.Tensor,
+                             rng: StepRandom) -> tuple[tf.Tensor, dict]:
         # The real logits come out of the penalty's own forward pass (recorded by the
         # update's tape too), so the real batch goes through the discriminator once.
         r1, real_logits = losses.r1_penalty(lambda colors: self.judge(condition, colors), real)

@@ -31,7 +31,7 @@ from anime_colorize.trainers.registry import register_trainer
 
 if TYPE_CHECKING:
     import keras
-    
+
     from anime_colorize.trainers.base import StepRandom
     from anime_colorize.config import RunConfig
 
@@ -74,7 +74,8 @@ class Pix2PixHDTrainer(ConditionalGANTrainer):
         discriminator's output (``{"scale<s>": [features..., logits]}``)."""
         return tf.add_n([losses.lsgan_generator_loss(logits) for logits in _split_outputs(fake_scores)[1]])
 
-    def discriminator_losses(self, condition: dict, real: tf.Tensor, fake: tf.Tensor, rng: StepRandom) -> tuple[tf.Tensor, dict]:
+    def discriminator_losses(self, condition: dict, real: tf.Tensor, fake: tf.Tensor,
+                             rng: StepRandom) -> tuple[tf.Tensor, dict]:
         # One pass over real and fake: the normalisation is per sample, so this only saves time.
         real_outputs, fake_outputs = self.judge_real_and_fake(condition, real, fake)
         per_sample = tf.add_n([losses.lsgan_discriminator_loss(real_logits, fake_logits) for real_logits, fake_logits
@@ -82,7 +83,8 @@ class Pix2PixHDTrainer(ConditionalGANTrainer):
         d_loss = self.average(per_sample, rng.global_batch)
         return d_loss, {"d_loss": d_loss}
 
-    def generator_adversarial_terms(self, condition: dict, condition_2: dict, real: tf.Tensor, fakes: tf.Tensor, rng: StepRandom) -> tuple[dict, tf.Tensor]:
+    def generator_adversarial_terms(self, condition: dict, condition_2: dict, real: tf.Tensor, fakes: tf.Tensor,
+                                    rng: StepRandom) -> tuple[dict, tf.Tensor]:
         """LSGAN over the scales, plus feature matching, which needs the discriminator's
         features of the real colourings as well as of the two fakes."""
         fake_outputs = self.judge(condition_2, fakes)

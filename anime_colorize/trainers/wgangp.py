@@ -20,7 +20,7 @@ from anime_colorize.trainers.registry import register_trainer
 if TYPE_CHECKING:
     import keras
     import tensorflow as tf
-    
+
     from anime_colorize.trainers.base import StepRandom
 
 
@@ -44,7 +44,8 @@ class WGANGPTrainer(ConditionalGANTrainer):
     def adversarial_loss(self, fake_scores: Any) -> tf.Tensor:
         return losses.wgan_generator_loss(fake_scores)
 
-    def discriminator_losses(self, condition: dict, real: tf.Tensor, fake: tf.Tensor, rng: StepRandom) -> tuple[tf.Tensor, dict]:
+    def discriminator_losses(self, condition: dict, real: tf.Tensor, fake: tf.Tensor,
+                             rng: StepRandom) -> tuple[tf.Tensor, dict]:
         alpha = rng.uniform(1, 1, 1)  # one U[0, 1] weight per sample
         real_scores = self.judge(condition, real)
         fake_scores = self.judge(condition, fake)
