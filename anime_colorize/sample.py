@@ -70,6 +70,12 @@ def run_grid(generator: LoadedGenerator, input_path: Path, out: Path, rows: int,
     from anime_colorize.inference.outputs import PICTURE
 
     rgb = sampling.fit_within(read_image(input_path, max_pixels=args.max_pixels), args.tile_size)
+    # The grid is one picture held in memory: --max-pixels bounds it as it bounds the inputs,
+    # before any tile is coloured (1000x1000 tiles would be a million colourings and gigabytes).
+    height, width = sampling.grid_shape(rows, cols, *rgb.shape[:2])
+    if height * width > args.max_pixels:
+        raise ValueError(f"--grid {rows}x{cols} of {rgb.shape[1]}x{rgb.shape[0]} px tiles makes a {width}x{height} px "
+                         f"picture, more than --max-pixels {args.max_pixels:,}; use a smaller --grid or --tile-size")
     if args.sweep == "segments":
         z = sampling.segment_sweep(rows, cols, generator.z_dim, args.span)
     else:
@@ -113,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.grid is not None and args.num_samples is not None:
         return cli_common.fail("use either --grid (one drawing) or --num-samples (batch mode), not both")
-    problem = flags.check_numbers(args)
+    problem = flags.check_numbers(args) or ("--tile-size must be at least 1" if args.tile_size < 1 else None)
     if problem:
         return cli_common.fail(problem)
     allow_max_pixels(args.max_pixels)

@@ -423,12 +423,17 @@ def fit_within(rgb: np.ndarray, max_side: int) -> np.ndarray:
     return tf.image.resize(rgb, size, method="area").numpy()
 
 
+def grid_shape(rows: int, cols: int, height: int, width: int, pad: int = 2) -> tuple[int, int]:
+    """(height, width) of the picture :func:`make_grid` makes of rows x cols tiles of height x width."""
+    return rows * (height + pad) + pad, cols * (width + pad) + pad
+
+
 def make_grid(images: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.ndarray:
     """(rows * cols, H, W, 3) floats in [0, 1] -> one float image with white gutters."""
     n, h, w, c = images.shape
     if n != rows * cols:
         raise ValueError(f"{n} images do not fill a {rows}x{cols} grid")
-    grid = np.ones((rows * (h + pad) + pad, cols * (w + pad) + pad, c), np.float32)
+    grid = np.ones((*grid_shape(rows, cols, h, w, pad), c), np.float32)
     for k, image in enumerate(images):
         r, col = divmod(k, cols)
         top, left = pad + r * (h + pad), pad + col * (w + pad)
