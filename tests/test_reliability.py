@@ -1,9 +1,12 @@
 """Issue 18, found by experiments/reliability_probe.py: each case here failed the probe once."""
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from anime_colorize import sample, sampling
-from anime_colorize.data.io import write_image
+from anime_colorize import colorize, sample, sampling
+from anime_colorize.data.io import write_bytes_atomic, write_image
 
 
 @pytest.fixture(scope="module")
@@ -57,3 +60,38 @@ def test_tile_size_must_be_positive(model, drawing, tmp_path, capsys):
     assert sample.main(["--model", str(model), "--input", str(drawing), "--out", str(tmp_path / "g.png"),
                         "--tile-size", "0"]) != 0
     assert "--tile-size must be at least 1" in capsys.readouterr().err
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder nobody may create files in: root ignores permissions, but not sysfs's."""
+    if os.geteuid() != 0:
+        folder = tmp_path / "read_only"
+        folder.mkdir()
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    folder = Path("/sys")
+    try:
+        (folder / ".anime_colorize_probe").open("xb").close()
+    except PermissionError:
+        yield folder
+        return
+    pytest.skip("no folder here refuses root")
+
+
+def test_an_unwritable_output_is_named_not_the_hidden_temporary_file(read_only_folder):
+    target = read_only_folder / "colouring.png"
+    with pytest.raises(PermissionError) as error:
+        write_bytes_atomic(target, b"data")
+    assert error.value.filename == str(target)
+    assert ".tmp" not in str(error.value)
+    assert [p for p in read_only_folder.iterdir() if p.name.startswith(".colouring.png")] == []
+
+
+def test_colorize_into_a_read_only_folder_says_which_file(model, drawing, read_only_folder, capsys):
+    target = read_only_folder / "colouring.png"
+    assert colorize.main(["--model", str(model), "--input", str(drawing), "--out", str(target), "--quiet"]) != 0
+    err = capsys.readouterr().err
+    assert f"Permission denied: {target}" in err and ".tmp" not in err

@@ -418,6 +418,14 @@ def write_bytes_atomic(path: PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if str(tmp) in (e.filename, e.filename2):
+            # The user asked for ``path`` (a read-only folder, a full disk): name it, not our
+            # hidden temporary file, which they never heard of.
+            raise type(e)(e.errno, e.strerror, str(path)) from e
+        raise
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
