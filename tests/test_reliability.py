@@ -95,3 +95,13 @@ def test_colorize_into_a_read_only_folder_says_which_file(model, drawing, read_o
     assert colorize.main(["--model", str(model), "--input", str(drawing), "--out", str(target), "--quiet"]) != 0
     err = capsys.readouterr().err
     assert f"Permission denied: {target}" in err and ".tmp" not in err
+
+
+def test_a_hint_file_over_the_size_limit_is_not_given_a_made_up_size(tmp_path):
+    from anime_colorize.inference import hint_files
+
+    big = tmp_path / "big.json"
+    big.write_bytes(b" " * (2 * hint_files.MAX_JSON_BYTES))  # read only up to the limit + 1 byte
+    with pytest.raises(hint_files.HintFileError) as error:
+        hint_files.load_hint_file(big, 10, 10)
+    assert str(error.value) == f"{big}: larger than the {hint_files.MAX_JSON_BYTES:,} bytes a hint file may have"

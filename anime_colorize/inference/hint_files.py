@@ -49,7 +49,8 @@ def parse_json(data: bytes, what: str) -> object:
     """JSON bytes -> Python data, refusing more than MAX_JSON_BYTES or nesting deeper than
     MAX_JSON_DEPTH before the parser sees them. Raises HintFileError naming ``what``."""
     if len(data) > MAX_JSON_BYTES:
-        raise HintFileError(f"{what}: {len(data):,} bytes, more than the {MAX_JSON_BYTES:,} a hint file may have")
+        # the file is read only that far, so its real size is not known here
+        raise HintFileError(f"{what}: larger than the {MAX_JSON_BYTES:,} bytes a hint file may have")
     depth = 0
     for token in _JSON_TOKENS.finditer(data):
         bracket = token.group()
