@@ -39,6 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 if TYPE_CHECKING:
+    from anime_colorize import config as config_lib
     from anime_colorize.trainers.base import Trainer
 from anime_colorize.config import flag_name
 

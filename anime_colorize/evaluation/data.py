@@ -61,7 +61,7 @@ class EvalImages:
     skipped: list
 
 
-def matching_files(paths: Sequence[str], include: str | None) -> list:
+def matching_files(paths: list[str], include: str | None) -> list[str]:
     """The paths whose file name matches the fnmatch glob ``include`` (all for None)."""
     return paths if include is None else [p for p in paths if fnmatch.fnmatch(Path(p).name, include)]
 

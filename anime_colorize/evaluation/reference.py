@@ -102,11 +102,16 @@ def load_targets(*, lines: str | None = None, colors: str | None = None, data: s
     """The targets: line art ``lines`` paired with its truth in ``colors`` by file stem, or the
     colour pictures of ``data`` with XDoG line art; file names matching ``include``, the
     first ``limit``. Returns (list of :class:`Target`, list of (path, reason) skipped). Raises
-    ValueError (for the user) when no target can be read."""
+    ValueError (for the user) when no target can be read, or when neither ``data`` nor both
+    ``lines`` and ``colors`` are given."""
+    pairs: list[tuple[str, str | None]]
+    skipped: list[tuple[str, str | None]]
     if data is not None:
         pairs, skipped = [(path, None) for path in matching_files(find_images(data), include)], []
-    else:
+    elif lines is not None and colors is not None:
         pairs, skipped = pair_files(lines, colors, include)
+    else:
+        raise ValueError("the targets need --data, or both --lines and --colors")
     targets = []
     for color_path, line_path in pairs[:limit]:
         try:
@@ -182,7 +187,8 @@ def colourings(generator: LoadedGenerator, target: Target, keys: list, z: np.nda
 
     model_input = sampling.prepare_input(target.lines if generator.input_kind == "lineart" else target.truth,
                                          generator.input_kind)
-    modes = {NO_REFERENCE: (FlatMode(), None), REGIONS: (FlatMode().with_keys(keys), None)}
+    modes: dict[str, tuple[FlatMode, dict | None]] = {NO_REFERENCE: (FlatMode(), None),
+                                                      REGIONS: (FlatMode().with_keys(keys), None)}
     if key_histogram is not None:
         modes[HISTOGRAM] = (FlatMode(), {"hint_hist": np.asarray(key_histogram, np.float32)})
     out = {LINE_ART: np.repeat(target.lines[None, ..., None], 3, axis=-1)}
@@ -212,7 +218,8 @@ def evaluate_reference(generator: LoadedGenerator, targets: list, keys: list, z:
     line art | each row, for the first SHEET_TARGETS targets)}."""
     from anime_colorize.regions import segment_lines
 
-    results, tiles = [], []
+    results: list[dict] = []
+    tiles: list[list[np.ndarray]] = []
     for target in tqdm(targets, desc="targets", unit="target", disable=not progress):
         outs = colourings(generator, target, keys, z, key_histogram, working_size, batch_size)
         regions = segment_lines(target.lines)

@@ -159,7 +159,7 @@ def make_mode(args: argparse.Namespace, generator: LoadedGenerator | None = None
     """The output mode of ``--mode`` (without it: the default for ``generator``'s input kind,
     :func:`anime_colorize.inference.modes.default_mode_name`), set up from its flags. Raises
     ValueError, with the message for the user, for flags of another mode."""
-    from anime_colorize.inference.modes import DEFAULT_MODE, default_mode_name
+    from anime_colorize.inference.modes import DEFAULT_MODE, FlatMode, default_mode_name
     from anime_colorize.inference.modes import make_mode as make
 
     name = args.mode or (default_mode_name(generator.input_kind) if generator is not None else DEFAULT_MODE)
@@ -174,7 +174,9 @@ def make_mode(args: argparse.Namespace, generator: LoadedGenerator | None = None
     if args.propagate and args.reference_mode == "histogram":
         raise ValueError("--propagate carries colours region by region; it does not work with "
                          "--reference-mode histogram")
-    return make("flat", args).with_keys(load_reference_keys(args), propagate=args.propagate)
+    flat = make("flat", args)
+    assert isinstance(flat, FlatMode)  # the mode registered as "flat"
+    return flat.with_keys(load_reference_keys(args), propagate=args.propagate)
 
 
 def hint_sources(args: argparse.Namespace, generator: LoadedGenerator, input_path: Path) -> HintSources | None:

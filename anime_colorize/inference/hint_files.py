@@ -32,6 +32,8 @@ from anime_colorize.data import hints as hints_lib
 from anime_colorize.data.io import DEFAULT_MAX_PIXELS, ImageReadError, ImageSizeError, read_image, read_rgba
 
 if TYPE_CHECKING:
+    import tensorflow as tf
+
     from anime_colorize.export.loading import LoadedGenerator
 
 log = logging.getLogger(__name__)
@@ -122,7 +124,7 @@ def merge_hints(first: dict | None, second: dict | None) -> dict | None:
     return merged
 
 
-def hints_from_layers(layers: list, reference_hist: np.ndarray | None = None) -> dict | None:
+def hints_from_layers(layers: list, reference_hist: np.ndarray | tf.Tensor | None = None) -> dict | None:
     """Hints made from ``layers`` (each a hints dict or None), drawn in order (later over
     earlier), with ``reference_hist`` (1, 512) as hint_hist when given; None if nothing."""
     hints = None
@@ -195,16 +197,17 @@ def load_hint_file(path: PathLike, height: int, width: int, blur: bool = False, 
                         f"({', '.join(kind.name for kind in HINT_FILE_KINDS)})")
 
 
-def reference_histogram(path: PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """A reference picture's file -> its colour histogram (1, 512), the hint_hist of a
+def reference_histogram(path: PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tf.Tensor:
+    """A reference picture's file -> its colour histogram float32 tensor (1, 512), the hint_hist of a
     reference-guided colouring; the pixel count is checked before decoding. Raises
     ImageReadError naming the file."""
     return histogram_of(read_image(Path(path), max_pixels=max_pixels))
 
 
-def histogram_of(rgb: np.ndarray) -> np.ndarray:
+def histogram_of(rgb: np.ndarray) -> tf.Tensor:
     """:func:`anime_colorize.data.hints.reference_histogram` of float RGB (H, W, 3), counted by
-    bands of rows, so a big reference takes little memory beyond itself."""
+    bands of rows, so a big reference takes little memory beyond itself: a float32 tensor
+    (1, 512)."""
     import tensorflow as tf
 
     from anime_colorize.sampling import row_bands
@@ -224,7 +227,7 @@ class HintSources:
 
     hints_file: Path | None = None
     hints_dir: Path | None = None
-    reference_hist: np.ndarray | None = None
+    reference_hist: np.ndarray | tf.Tensor | None = None
     blur: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
 

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from anime_colorize import sampling
     from anime_colorize.inference.memory import RenderCost
     from anime_colorize.regions import FlatColouring
-    from anime_colorize.regions.matching import Key
+    from anime_colorize.regions.matching import Key, KeyChain
 
 DEFAULT_MODE = "smooth"
 # The mode a model of each input kind gets when none is asked for: line art is coloured as
@@ -190,6 +190,8 @@ class FlatMode(OutputMode):
     LAYER_TAILS = ("_flat.png", "_shade.png", "_lines.png")
     PSD_TAIL = ".psd"
     REGIONS_TAIL = "_regions.png"
+    keys: tuple[Key, ...]  # the keys of with_keys (none: colours from the network alone)
+    chain: KeyChain | None  # with propagate: the keys grow with each input's colouring
 
     def __init__(self, shading: bool = False, unhinted: str = "prediction", gap: int | None = None,
                  layers: bool = False, psd: bool = False, regions_out: bool = False):
@@ -215,7 +217,7 @@ class FlatMode(OutputMode):
         keyed.chain = KeyChain(keys) if propagate else None
         return keyed
 
-    def current_keys(self) -> list:
+    def current_keys(self) -> list[Key]:
         """The keys the next input is matched to."""
         return self.chain.keys if self.chain is not None else list(self.keys)
 

@@ -171,6 +171,7 @@ def flat_colouring(regions: Regions, colors: np.ndarray, hint_color: np.ndarray 
         delta_l = relative_lightness(regions, colors[..., 0], method)
         hidden = () if shading else ("shade",)
         if keyed is not None and keyed.any():  # the key's own flats (splits kept) and shading
+            assert match is not None and key_lab is not None  # keyed comes from the match
             flat_rgb[keyed] = color.lab_to_rgb_np(match.flat_lab[keyed])
             flat_l[keyed] = match.flat_lab[keyed][:, 0]
             delta_l[keyed] = key_lab[keyed][:, 0] - flat_l[keyed]
@@ -180,12 +181,14 @@ def flat_colouring(regions: Regions, colors: np.ndarray, hint_color: np.ndarray 
         layers = Layers(flat_rgb, shade_from_lightness(flat_l, delta_l), drawing, hidden=hidden)
         picture = layers.composite()
         if keyed is not None and keyed.any():
+            assert key_lab is not None  # keyed comes from the match
             picture[keyed] = color.lab_to_rgb_np(key_lab[keyed]) * drawing[keyed][:, None]
         return FlatColouring(flats, hinted, layers, picture)
 
     assert lightness is not None  # gray models: checked above
     ab = paint(regions, flats)
     if keyed is not None:
+        assert key_lab is not None  # keyed comes from the match
         ab[keyed] = key_lab[keyed][:, 1:]
     picture = color.lab_to_rgb_np(np.concatenate([lightness[..., None], ab], -1))
     region_l = pool(regions, lightness, method=method)

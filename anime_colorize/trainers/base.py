@@ -90,6 +90,15 @@ def example_inputs(model: keras.Model, size: int) -> dict | np.ndarray:
     return {k: zeros(v) for k, v in model.input.items()} if isinstance(model.input, dict) else zeros(model.input)
 
 
+def with_two_z(inputs: dict | np.ndarray, z_dim: int) -> dict:
+    """A generator's :func:`example_inputs` (named, batch 1) with two noise vectors, float32
+    zeros (2, ``z_dim``): one image coloured twice, as a shared encoder runs it. Raises
+    TypeError for a model whose inputs are not named."""
+    if not isinstance(inputs, dict):
+        raise TypeError("a generator's inputs are named (l, z, ...); got one unnamed input")
+    return {**inputs, "z": np.zeros((2, z_dim), np.float32)}
+
+
 def flops_from_macs(generator_update: int, discriminator_update: int) -> dict:
     """FLOPs ``{"generator_update", "discriminator_update", "total"}`` of a step from its
     multiply-adds (one multiply-add is two floating-point operations)."""

@@ -32,13 +32,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import tensorflow as tf
 
 from anime_colorize import losses
 from anime_colorize.config import AlgorithmSettings, setting
 from anime_colorize.models import build_generator
-from anime_colorize.trainers.base import StepRandom, Trainer, example_inputs, flops_from_macs
+from anime_colorize.trainers.base import StepRandom, Trainer, example_inputs, flops_from_macs, with_two_z
 
 if TYPE_CHECKING:
     import keras
@@ -305,7 +304,7 @@ class ConditionalGANTrainer(Trainer):
                                                             example_inputs(self.discriminator, size))
         generator_update, discriminator_update = self.step_macs(g, d, batch_size)
         if self.shares_generator_pass:
-            g_two = count_macs(self.generator, {**inputs, "z": np.zeros((2, self.config.model.z_dim), np.float32)})
+            g_two = count_macs(self.generator, with_two_z(inputs, self.config.model.z_dim))
             generator_update -= 3 * (2 * g - g_two) * batch_size
             discriminator_update -= g * batch_size
         return flops_from_macs(generator_update, discriminator_update)

@@ -40,7 +40,11 @@ class L2Trainer(ConditionalGANTrainer):
     settings_class = L2Settings
     settings: L2Settings
 
-    def generator_losses(self, condition: dict, real: tf.Tensor, rng: StepRandom) -> tuple[tf.Tensor, dict]:
+    def generator_losses(self, condition: dict, real: tf.Tensor, rng: StepRandom,
+                         colorings: tuple | None = None) -> tuple[tf.Tensor, dict]:
+        """The L2 loss of one colouring per image, made here (and the hint term when hinted).
+        ``colorings`` keeps the base's signature: only the shared step passes them, and without
+        a discriminator this trainer never takes it (:attr:`shares_generator_pass` is False)."""
         s = self.settings
         fake = self.generate(condition, rng.normal(self.config.model.z_dim))
         terms = {"l2": self.average(losses.per_sample_l2(real, fake), rng.global_batch)}
