@@ -10,7 +10,7 @@ The model is trained here, briefly (300 steps at 32 px, about 20-40 s on two CPU
 a strong hint weight, so a hint's colour really shows up in the colouring: nothing in the
 server lays hint colours over the result.
 
-The README's screenshot (docs/app.png) is made by ``test_readme_screenshot``, skipped unless
+The README's screenshot (assets/app.png) is made by ``test_readme_screenshot``, skipped unless
 ANIME_COLORIZE_SCREENSHOT names the file to write (see its docstring).
 """
 import base64
@@ -394,7 +394,7 @@ def test_fill_brush_fills_a_region_and_not_across_a_line(browser, server, tmp_pa
 def test_readme_screenshot(browser):
     """Writes the README's screenshot; skipped unless ANIME_COLORIZE_SCREENSHOT is set:
 
-        ANIME_COLORIZE_SCREENSHOT=docs/app.png ANIME_COLORIZE_SCREENSHOT_MODEL=runs/x/generator.keras \\
+        ANIME_COLORIZE_SCREENSHOT=assets/app.png ANIME_COLORIZE_SCREENSHOT_MODEL=runs/x/generator.keras \\
         ANIME_COLORIZE_SCREENSHOT_INPUT=drawing.png python -m pytest tests/test_app_browser.py -k screenshot
 
     Strokes are painted at fixed places given as fractions of the picture's size
