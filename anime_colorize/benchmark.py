@@ -30,12 +30,17 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+if TYPE_CHECKING:
+    from anime_colorize import config as config_lib
+    from anime_colorize.trainers.base import Trainer
 from anime_colorize.config import flag_name
 
 PAGE_HW = (2000, 1414)  # a B5-ish manga page scanned at ~200 dpi: height, width in pixels
@@ -62,7 +67,7 @@ class BenchSpec:
 
 
 # --- floating-point operations ---------------------------------------------------------------
-def layer_macs(model, inputs) -> dict:
+def layer_macs(model: keras.Model, inputs: dict | np.ndarray) -> dict:
     """Multiply-adds of every Conv2D and Dense layer of ``model`` for one forward pass on
     ``inputs`` (a dict of arrays, batch dimension included), by layer name.
 
@@ -78,7 +83,7 @@ def layer_macs(model, inputs) -> dict:
             for layer, out in zip(counted, outputs)}
 
 
-def trainer_flops(trainer, size: int, batch_size: int) -> dict | None:
+def trainer_flops(trainer: Trainer, size: int, batch_size: int) -> dict | None:
     """FLOPs of one ``trainer.train_step`` at ``size`` px and ``batch_size`` images (an
     ANALYTIC ESTIMATE, not a profiler count): ``{"generator_update", "discriminator_update",
     "total"}``, or None for a trainer without an estimate.
@@ -123,7 +128,7 @@ def _timed(fn, runs: int, warmup: int = 1) -> list:
     return times[warmup:]
 
 
-def spec_config(spec: BenchSpec):
+def spec_config(spec: BenchSpec) -> config_lib.RunConfig:
     """The run configuration of ``spec``: the train command's defaults with its settings."""
     from anime_colorize import config as config_lib
 
@@ -319,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_specs(args) -> list:
+def parse_specs(args: argparse.Namespace) -> list:
     """BenchSpecs for every (algo, size, xla) asked for; ValueError with a one-line reason."""
     from anime_colorize import config as config_lib
     from anime_colorize.trainers import available_trainers, get_trainer
@@ -384,7 +389,7 @@ def parse_train_flags(text: str) -> dict:
 
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     from tqdm.auto import tqdm
 
     args = build_parser().parse_args(argv)

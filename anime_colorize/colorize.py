@@ -70,10 +70,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from anime_colorize import cli_common
 from anime_colorize.inference import flags
+
+if TYPE_CHECKING:
+    from anime_colorize.inference.chapters import Chapter
 
 log = logging.getLogger("anime_colorize.colorize")
 
@@ -97,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     cli_common.quiet_tensorflow()
     args = build_parser().parse_args(argv)
     cli_common.setup_logging()
@@ -118,7 +123,7 @@ def main(argv=None) -> int:
         return colour_chapter(args, chapter, input_path, out)
 
 
-def colour_chapter(args: argparse.Namespace, chapter, input_path: Path, out: Path) -> int:
+def colour_chapter(args: argparse.Namespace, chapter: Chapter, input_path: Path, out: Path) -> int:
     """Colours the pages of ``chapter`` (an open :class:`~anime_colorize.inference.chapters.Chapter`)
     as the flags say; returns the exit code."""
     from anime_colorize import sampling

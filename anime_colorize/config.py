@@ -23,8 +23,12 @@ import argparse
 import dataclasses
 import json
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from anime_colorize.array_types import PathLike
 
 INPUT_KINDS = ("gray", "lineart")
 # Hint kinds (see anime_colorize.data.hints); listed here so this module stays free of TensorFlow.
@@ -43,7 +47,7 @@ def hint_kinds_for(hints: str) -> tuple[str, ...]:
     return HINT_KINDS if hints == "mix" else (hints,)
 
 
-def setting(default, help_text: str, **metadata):
+def setting(default: Any, help_text: str, **metadata: Any) -> Any:
     """A dataclass field that is also a command-line flag: ``help_text`` is the flag's help,
     ``choices=(...)`` restricts its values, in an algorithm's settings ``minimum=`` is
     checked by :meth:`AlgorithmSettings.validate`, and ``absent=`` is the value a saved
@@ -130,7 +134,7 @@ class TrainConfig:
                                   "and halves the learning rates) before the run stops")
 
 
-def check(rules) -> None:
+def check(rules: Iterable[tuple[bool, str]]) -> None:
     """Raises ValueError with the message of the first ``(ok, message)`` rule that fails."""
     for ok, message in rules:
         if not ok:
@@ -259,7 +263,7 @@ def flag_name(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def add_arguments(parser: argparse.ArgumentParser, cls, title: str, description: str | None = None,
+def add_arguments(parser: argparse.ArgumentParser, cls: type, title: str, description: str | None = None,
                   fields: list | None = None) -> None:
     """Adds one flag per field of dataclass ``cls`` (or per field of ``fields``) in a group
     ``title``; defaults are SUPPRESSed so the parsed namespace holds only the flags the user
@@ -439,7 +443,7 @@ def from_dict(data: dict) -> RunConfig:
     return RunConfig(**sections, algorithm=algo_cls(**_typed(algo_cls, algo, _absent_values(algo_cls, algo_values))))
 
 
-def load(path) -> RunConfig:
+def load(path: PathLike) -> RunConfig:
     """The configuration in a JSON file (a run's ``config.json``, new or old format);
     ValueError naming the file and what is wrong in it."""
     path = Path(path)

@@ -70,9 +70,11 @@ from __future__ import annotations
 
 import anime_colorize.cli_common as cli_common  # first: quiets TensorFlow's start-up logs
 cli_common.quiet_tensorflow()
+from typing import TYPE_CHECKING
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from anime_colorize import sampling
@@ -81,6 +83,9 @@ from anime_colorize.evaluation import data, predictors, report
 from anime_colorize.evaluation.predictors import Row
 from anime_colorize.evaluation.scoring import score_dataset
 from anime_colorize.export import load_generator
+
+if TYPE_CHECKING:
+    from anime_colorize.export.loading import LoadedGenerator
 
 INPUT_LABELS = {"gray": "gray", "lineart": "line-art"}
 DEFAULT_HINT_POINTS = "0,1,2,5,10,20"
@@ -149,7 +154,7 @@ def parse_modes(text: str) -> list:
     return modes
 
 
-def argument_error(args) -> str | None:
+def argument_error(args: argparse.Namespace) -> str | None:
     """What is wrong with the flags (before the model is loaded), or None."""
     positive = [args.num_samples, args.batch_size, args.max_pixels] + [v for v in (args.limit, args.size)
                                                                          if v is not None]
@@ -175,7 +180,7 @@ def argument_error(args) -> str | None:
     return None
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cli_common.setup_logging()
     error = argument_error(args)
@@ -240,7 +245,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def evaluate_reference(args, g) -> int:
+def evaluate_reference(args: argparse.Namespace, g: LoadedGenerator) -> int:
     """``--reference``: the consistency evaluation (:mod:`anime_colorize.evaluation.reference`)."""
     from anime_colorize import color
     from anime_colorize.evaluation import reference

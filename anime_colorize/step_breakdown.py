@@ -27,12 +27,19 @@ from __future__ import annotations
 import contextlib
 import statistics
 import time
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
-import numpy as np
 import tensorflow as tf
 
 from anime_colorize import losses
-from anime_colorize.trainers.base import StepRandom, example_inputs
+from anime_colorize.trainers.base import StepRandom, example_inputs, with_two_z
+
+if TYPE_CHECKING:
+    import keras
+
+    from anime_colorize.trainers import ConditionalGANTrainer
+    from anime_colorize.trainers.base import Trainer
 
 
 def timed(functions: dict, repeats: int, warmup: int = 2) -> dict:
@@ -43,8 +50,8 @@ def timed(functions: dict, repeats: int, warmup: int = 2) -> dict:
     for fn in functions.values():
         for _ in range(warmup):
             fn()
-    wall = {k: [] for k in functions}
-    cpu = {k: [] for k in functions}
+    wall: dict[Any, list[float]] = {k: [] for k in functions}
+    cpu: dict[Any, list[float]] = {k: [] for k in functions}
     for _ in range(repeats):
         for key, fn in functions.items():
             start, start_cpu = time.perf_counter(), time.process_time()
@@ -91,13 +98,20 @@ def _matmul(n: int):
     return lambda: float(tf.reduce_sum(tf.matmul(a, b)))
 
 
-def step_parts(trainer, batch) -> dict:
-    """``{name: zero-argument function that runs one part on batch and waits for it}``, plus
-    ``"step"`` (the whole train step). ``batch`` is one the trainer's step takes."""
+def _paired(trainer: Trainer) -> ConditionalGANTrainer:
+    """``trainer`` as the paired algorithm the breakdown covers; ValueError for another."""
     from anime_colorize.trainers import ConditionalGANTrainer
 
     if not isinstance(trainer, ConditionalGANTrainer):
         raise ValueError(f"the breakdown covers the paired algorithms, not --algo {trainer.name}")
+    return trainer
+
+
+def step_parts(trainer: Trainer, batch: dict) -> dict:
+    """``{name: zero-argument function that runs one part on batch and waits for it}``, plus
+    ``"step"`` (the whole train step). ``batch`` is one the trainer's step takes. Raises
+    ValueError for a trainer that is not a paired algorithm."""
+    trainer = _paired(trainer)
     compile_part = tf.function(jit_compile=trainer.config.train.xla, reduce_retracing=True)
     condition, real = trainer.condition(batch), trainer.target(batch)
     seed = tf.constant([1, 2], tf.int64)
@@ -147,7 +161,8 @@ def _applied(optimizer, grads, variables):
     return tf.constant(0)  # the function returns after its stateful ops have run
 
 
-def _work(trainer, batch, count_macs, size: int, b: int) -> dict:
+def _work(trainer: ConditionalGANTrainer, batch: dict, count_macs: Callable[[keras.Model, Any], int], size: int,
+          b: int) -> dict:
     """Multiply-adds per step of each part (see the module docstring), from the trainer's
     own count; ``updates``: discriminator updates per step (counted on one step of
     ``batch``), ``fresh_fakes``: those that run the generator for their fake."""
@@ -155,7 +170,7 @@ def _work(trainer, batch, count_macs, size: int, b: int) -> dict:
     inputs = example_inputs(generator, size)
     g = count_macs(generator, inputs)
     if trainer.encoder_shared:
-        g_two = count_macs(generator, {**inputs, "z": np.zeros((2, trainer.config.model.z_dim), np.float32)})
+        g_two = count_macs(generator, with_two_z(inputs, trainer.config.model.z_dim))
     else:
         g_two = 2 * g
     flops = trainer.train_step_flops(count_macs, size, b)
@@ -175,14 +190,16 @@ def _work(trainer, batch, count_macs, size: int, b: int) -> dict:
             "updates": updates, "fresh_fakes": fresh, "total": generator_update + discriminator_update}
 
 
-def breakdown(trainer, batch, count_macs, repeats: int = 5, matmul_n: int = 2048) -> dict:
+def breakdown(trainer: Trainer, batch: dict, count_macs: Callable[[keras.Model, Any], int], repeats: int = 5, matmul_n: int = 2048) -> dict:
     """The step of ``trainer`` on ``batch`` (B images of ``size`` px) split into parts.
 
     ``count_macs(model, inputs)`` counts a model's multiply-adds (see
     :func:`anime_colorize.benchmark.trainer_flops`). Returns ``{"parts": [{"part", "gflop",
     "s", "cpu_s"}...], "step_s", "step_cpu_s", "gflop_per_step", "gflop_per_image",
     "matmul_peak_flops", "timings", ...}``: seconds per step (medians), GFLOP per step.
+    Raises ValueError for a trainer that is not a paired algorithm.
     """
+    trainer = _paired(trainer)
     b = int(tf.shape(tf.nest.flatten(batch)[0])[0])
     size = int(batch["l"].shape[1])
     work = _work(trainer, batch, count_macs, size, b)

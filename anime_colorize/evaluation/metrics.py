@@ -54,8 +54,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from skimage.color import deltaE_ciede2000
@@ -63,6 +63,9 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from anime_colorize import color
 from anime_colorize.data.hints import HIST_BINS as PALETTE_BINS
+
+if TYPE_CHECKING:
+    from anime_colorize.regions import Regions
 
 PSNR_CAP = 100.0
 HIST_BINS = 33
@@ -90,7 +93,7 @@ def ciede2000(truth_lab: np.ndarray, outs_lab: np.ndarray) -> np.ndarray:
     return deltaE_ciede2000(np.broadcast_to(truth_lab, outs_lab.shape), outs_lab, channel_axis=-1).mean(axis=(1, 2))
 
 
-def colourfulness(rgb) -> np.ndarray:
+def colourfulness(rgb: np.ndarray) -> np.ndarray:
     """Hasler & Suesstrunk colourfulness of RGB (..., H, W, 3) in [0, 1] -> (...)."""
     x = np.asarray(rgb, np.float64) * 255.0
     rg = x[..., 0] - x[..., 1]
@@ -99,14 +102,14 @@ def colourfulness(rgb) -> np.ndarray:
     return np.hypot(rg.std(axis=axes), yb.std(axis=axes)) + 0.3 * np.hypot(rg.mean(axis=axes), yb.mean(axis=axes))
 
 
-def ab_histogram(lab) -> np.ndarray:
+def ab_histogram(lab: np.ndarray) -> np.ndarray:
     """Pixel counts (HIST_BINS, HIST_BINS) of (a, b) of Lab (..., 3); a on the first axis."""
     edges = np.linspace(-AB_LIMIT, AB_LIMIT, HIST_BINS + 1)
     ab = np.clip(np.asarray(lab)[..., 1:].reshape(-1, 2), -AB_LIMIT, AB_LIMIT)
     return np.histogram2d(ab[:, 0], ab[:, 1], bins=(edges, edges))[0]
 
 
-def histogram_distances(p, q) -> dict:
+def histogram_distances(p: np.ndarray, q: np.ndarray) -> dict:
     """Jensen-Shannon divergence (bits) and intersection of two histograms (normalised here)."""
     p, q = p / p.sum(), q / q.sum()
     m = 0.5 * (p + q)
@@ -169,7 +172,7 @@ class Truth:
     lines: np.ndarray | None = None
 
     @functools.cached_property
-    def regions(self):
+    def regions(self) -> Regions:
         """The truth's regions (:class:`anime_colorize.regions.Regions`): its line art cut by
         :func:`~anime_colorize.regions.segment_lines`, or (without line art) the picture's own
         ink by :func:`~anime_colorize.regions.segment`."""
@@ -370,9 +373,9 @@ def columns(table: str) -> list[Column]:
 class RowScores:
     """The per-image values of every figure of one scored row, and its summary."""
 
-    def __init__(self, scores=None):
+    def __init__(self, scores: Sequence | None = None) -> None:
         self.scores = tuple(SCORES if scores is None else scores)
-        self.values = {score.name: [] for score in self.scores}
+        self.values: dict[str, list[float]] = {score.name: [] for score in self.scores}
 
     def add(self, truth: Truth, outs: Outputs) -> None:
         for score in self.scores:

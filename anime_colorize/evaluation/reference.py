@@ -35,6 +35,7 @@ import dataclasses
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -47,6 +48,12 @@ from anime_colorize.data.io import DEFAULT_MAX_PIXELS, ImageReadError, find_imag
 from anime_colorize.data.lineart import extract_lines, to_line_art
 from anime_colorize.evaluation.data import matching_files, pair_files
 from anime_colorize.evaluation.metrics import REGION_TOLERANCE
+
+if TYPE_CHECKING:
+    from anime_colorize.array_types import PathLike
+    from anime_colorize.export.loading import LoadedGenerator
+    from anime_colorize.regions import Regions
+    from anime_colorize.regions.matching import Key
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +76,7 @@ class Target:
     lines: np.ndarray
 
 
-def character_mask(rgba) -> np.ndarray:
+def character_mask(rgba: np.ndarray) -> np.ndarray:
     """The character's pixels of a truth picture, uint8 or float RGBA (H, W, 4): alpha > 0.5
     where the picture has transparency; an opaque picture's pixels that are not white paper
     (any channel below :data:`PAPER`), with the holes inside the figure filled (white parts of
@@ -82,7 +89,7 @@ def character_mask(rgba) -> np.ndarray:
     return binary_fill_holes((rgba[..., :3] / scale).min(axis=-1) < PAPER)
 
 
-def on_paper(rgba) -> np.ndarray:
+def on_paper(rgba: np.ndarray) -> np.ndarray:
     """uint8 or float RGBA (H, W, 4) -> float32 RGB (H, W, 3) in [0, 1] composited on white."""
     rgba = np.asarray(rgba, np.float32) / (255.0 if np.asarray(rgba).dtype == np.uint8 else 1.0)
     alpha = rgba[..., 3:]
@@ -95,11 +102,16 @@ def load_targets(*, lines: str | None = None, colors: str | None = None, data: s
     """The targets: line art ``lines`` paired with its truth in ``colors`` by file stem, or the
     colour pictures of ``data`` with XDoG line art; file names matching ``include``, the
     first ``limit``. Returns (list of :class:`Target`, list of (path, reason) skipped). Raises
-    ValueError (for the user) when no target can be read."""
+    ValueError (for the user) when no target can be read, or when neither ``data`` nor both
+    ``lines`` and ``colors`` are given."""
+    pairs: list[tuple[str, str | None]]
+    skipped: list[tuple[str, str | None]]
     if data is not None:
         pairs, skipped = [(path, None) for path in matching_files(find_images(data), include)], []
-    else:
+    elif lines is not None and colors is not None:
         pairs, skipped = pair_files(lines, colors, include)
+    else:
+        raise ValueError("the targets need --data, or both --lines and --colors")
     targets = []
     for color_path, line_path in pairs[:limit]:
         try:
@@ -123,7 +135,7 @@ def load_targets(*, lines: str | None = None, colors: str | None = None, data: s
     return targets, skipped
 
 
-def character_scores(target: Target, outputs: np.ndarray, regions=None) -> dict:
+def character_scores(target: Target, outputs: np.ndarray, regions: Regions | None = None) -> dict:
     """CIEDE2000 and region accuracy of ``outputs`` float RGB (K, H, W, 3) or (H, W, 3) in [0, 1]
     on the target's character pixels, each averaged over K: {"ciede2000": float,
     "region_accuracy": float in [0, 1]}. ``regions``: the target's regions (default: cut from
@@ -152,19 +164,19 @@ def character_scores(target: Target, outputs: np.ndarray, regions=None) -> dict:
     return {"ciede2000": float(np.mean(errors)), "region_accuracy": float(np.mean(accuracies))}
 
 
-def key_palette(key) -> np.ndarray:
+def key_palette(key: Key) -> np.ndarray:
     """The key character's median colour, float32 (3,) Lab: over its figure's paper pixels."""
     return np.median(key.lab[key.figure & ~key.regions.ink], axis=0).astype(np.float32)
 
 
-def takes_histogram(generator) -> bool:
+def takes_histogram(generator: LoadedGenerator) -> bool:
     """Whether the model takes a reference histogram (hint kinds histogram / reference)."""
     from anime_colorize.data.hints import GLOBAL_KINDS
 
     return bool(set(generator.hint_kinds) & set(GLOBAL_KINDS))
 
 
-def colourings(generator, target: Target, keys: list, z: np.ndarray, key_histogram=None,
+def colourings(generator: LoadedGenerator, target: Target, keys: list, z: np.ndarray, key_histogram: np.ndarray | None = None,
                working_size: int | None = None, batch_size: int = 8) -> dict:
     """{row: float RGB (K, H, W, 3)} of one target, each row as the colorize command makes it
     (flat mode; the line-art and palette rows K = 1). ``keys``: :class:`anime_colorize.regions.matching.Key`
@@ -175,7 +187,8 @@ def colourings(generator, target: Target, keys: list, z: np.ndarray, key_histogr
 
     model_input = sampling.prepare_input(target.lines if generator.input_kind == "lineart" else target.truth,
                                          generator.input_kind)
-    modes = {NO_REFERENCE: (FlatMode(), None), REGIONS: (FlatMode().with_keys(keys), None)}
+    modes: dict[str, tuple[FlatMode, dict | None]] = {NO_REFERENCE: (FlatMode(), None),
+                                                      REGIONS: (FlatMode().with_keys(keys), None)}
     if key_histogram is not None:
         modes[HISTOGRAM] = (FlatMode(), {"hint_hist": np.asarray(key_histogram, np.float32)})
     out = {LINE_ART: np.repeat(target.lines[None, ..., None], 3, axis=-1)}
@@ -198,14 +211,15 @@ def colourings(generator, target: Target, keys: list, z: np.ndarray, key_histogr
     return out
 
 
-def evaluate_reference(generator, targets: list, keys: list, z: np.ndarray, key_histogram=None,
+def evaluate_reference(generator: LoadedGenerator, targets: list, keys: list, z: np.ndarray, key_histogram: np.ndarray | None = None,
                        working_size: int | None = None, batch_size: int = 8, progress: bool = False) -> dict:
     """Scores every target in every row: {"targets": [{"target": name, row: scores, ...}],
     "summary": {row: {"ciede2000", "region_accuracy"}}, "sheet": float RGB picture (truth |
     line art | each row, for the first SHEET_TARGETS targets)}."""
     from anime_colorize.regions import segment_lines
 
-    results, tiles = [], []
+    results: list[dict] = []
+    tiles: list[list[np.ndarray]] = []
     for target in tqdm(targets, desc="targets", unit="target", disable=not progress):
         outs = colourings(generator, target, keys, z, key_histogram, working_size, batch_size)
         regions = segment_lines(target.lines)
@@ -242,7 +256,7 @@ def markdown(result: dict, caption: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(out_dir, result: dict, header: dict, caption: str) -> tuple[str, list]:
+def write_report(out_dir: PathLike, result: dict, header: dict, caption: str) -> tuple[str, list]:
     """Writes ``metrics.json`` (the header, every target's scores, the summary; no timestamps),
     ``metrics.md`` and ``contact_sheet.png`` under ``out_dir``; returns (table, file names)."""
     out = Path(out_dir)

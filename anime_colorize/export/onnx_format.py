@@ -35,9 +35,11 @@ import contextlib
 import json
 import logging
 from pathlib import Path
+from types import ModuleType
 
 import keras
 
+from anime_colorize.array_types import PathLike
 from anime_colorize.data.io import write_bytes_atomic
 from anime_colorize.export.saving import Generator, ServingModule, check_generator
 
@@ -51,7 +53,7 @@ class OnnxUnavailableError(ImportError):
     """tf2onnx or onnx is not installed."""
 
 
-def import_converters():
+def import_converters() -> tuple[ModuleType, ModuleType]:
     """The onnx and tf2onnx modules; OnnxUnavailableError naming the extra if either is missing."""
     try:
         import onnx
@@ -110,7 +112,7 @@ def _name_dynamic_axes(graph) -> None:
                 dim.dim_param = name
 
 
-def save_onnx(generator: Generator, path, opset: int = DEFAULT_OPSET) -> Path:
+def save_onnx(generator: Generator, path: PathLike, opset: int = DEFAULT_OPSET) -> Path:
     """Writes ``generator`` as an ONNX model at ``path`` (atomically); returns the path.
 
     Raises OnnxUnavailableError without the ``[onnx]`` extra, TypeError for a model that is

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from anime_colorize.array_types import PathLike
 from anime_colorize.data import hints as hints_lib
 from anime_colorize.export import KERAS_NAME, SAVED_MODEL_NAME
 from anime_colorize.models import UNetGenerator, takes_regions
@@ -52,7 +53,7 @@ class ServingModule(tf.Module):
     it) runs the model with every label -1, "no region": see :mod:`anime_colorize.export`.
     """
 
-    def __init__(self, generator: Generator):
+    def __init__(self, generator: Generator) -> None:
         super().__init__()
         self.generator = generator
         self.metadata_json = tf.Variable(json.dumps(generator.metadata), trainable=False)
@@ -95,14 +96,14 @@ def temporary_sibling(path: Path, suffix: str = "") -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp{suffix}")
 
 
-def check_generator(generator) -> None:
+def check_generator(generator: object) -> None:
     """Raises TypeError unless ``generator`` is one of :data:`GENERATOR_TYPES`."""
     if not isinstance(generator, GENERATOR_TYPES):
         raise TypeError(f"cannot export a {type(generator).__name__}: not one of "
                         f"{', '.join(t.__name__ for t in GENERATOR_TYPES)}")
 
 
-def save_keras(generator: Generator, path) -> Path:
+def save_keras(generator: Generator, path: PathLike) -> Path:
     """Writes ``generator`` as one ``.keras`` file at ``path`` (atomically); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -115,7 +116,7 @@ def save_keras(generator: Generator, path) -> Path:
     return path
 
 
-def save_saved_model(generator: Generator, path) -> Path:
+def save_saved_model(generator: Generator, path: PathLike) -> Path:
     """Writes ``generator`` as a SavedModel folder at ``path``, replacing one that is there;
     returns the path."""
     path = Path(path)
@@ -133,7 +134,7 @@ def save_saved_model(generator: Generator, path) -> Path:
     return path
 
 
-def export_generator(generator: Generator, out_dir) -> tuple[Path, Path]:
+def export_generator(generator: Generator, out_dir: PathLike) -> tuple[Path, Path]:
     """Writes ``out_dir/generator.keras`` and ``out_dir/saved_model/``."""
     check_generator(generator)
     out_dir = Path(out_dir)

@@ -19,8 +19,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from anime_colorize.data.io import DEFAULT_MAX_PIXELS
+
+if TYPE_CHECKING:
+    from anime_colorize.export.loading import LoadedGenerator
+    from anime_colorize.inference.hint_files import HintSources
+    from anime_colorize.inference.modes import OutputMode
 
 
 def add_model_flags(parser: argparse.ArgumentParser) -> None:
@@ -141,7 +147,7 @@ def check_numbers(args: argparse.Namespace) -> str | None:
     return None
 
 
-def load_model(args: argparse.Namespace):
+def load_model(args: argparse.Namespace) -> LoadedGenerator:
     """The generator of ``--model`` (``--unsafe`` allows stored code). Raises
     FileNotFoundError / ValueError naming the path."""
     from anime_colorize.export import load_generator
@@ -149,11 +155,11 @@ def load_model(args: argparse.Namespace):
     return load_generator(args.model, safe_mode=not args.unsafe)
 
 
-def make_mode(args: argparse.Namespace, generator=None):
+def make_mode(args: argparse.Namespace, generator: LoadedGenerator | None = None) -> OutputMode:
     """The output mode of ``--mode`` (without it: the default for ``generator``'s input kind,
     :func:`anime_colorize.inference.modes.default_mode_name`), set up from its flags. Raises
     ValueError, with the message for the user, for flags of another mode."""
-    from anime_colorize.inference.modes import DEFAULT_MODE, default_mode_name
+    from anime_colorize.inference.modes import DEFAULT_MODE, FlatMode, default_mode_name
     from anime_colorize.inference.modes import make_mode as make
 
     name = args.mode or (default_mode_name(generator.input_kind) if generator is not None else DEFAULT_MODE)
@@ -168,10 +174,12 @@ def make_mode(args: argparse.Namespace, generator=None):
     if args.propagate and args.reference_mode == "histogram":
         raise ValueError("--propagate carries colours region by region; it does not work with "
                          "--reference-mode histogram")
-    return make("flat", args).with_keys(load_reference_keys(args), propagate=args.propagate)
+    flat = make("flat", args)
+    assert isinstance(flat, FlatMode)  # the mode registered as "flat"
+    return flat.with_keys(load_reference_keys(args), propagate=args.propagate)
 
 
-def hint_sources(args: argparse.Namespace, generator, input_path: Path):
+def hint_sources(args: argparse.Namespace, generator: LoadedGenerator, input_path: Path) -> HintSources | None:
     """The hint sources of ``--hints``, ``--hints-dir`` and ``--reference`` for this model and
     input. Raises ValueError with a message for flags that cannot work (hints for a model
     without them, a missing file), ImageReadError for a bad reference picture."""

@@ -47,6 +47,9 @@ every z of an image, see "several noise vectors per image" below), one convoluti
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 from keras import layers
 
@@ -74,6 +77,16 @@ class ExportableGenerator:
     subclass, and from them the output name and the metadata stored with an export."""
 
     architecture = "unet"
+    # Set by each subclass's constructor.
+    z_dim: int
+    input_kind: str
+    working_size: int
+    hint_kinds: tuple[str, ...]
+
+    @property
+    def stride(self) -> int:
+        """Height and width of inputs must be multiples of this (each subclass says)."""
+        raise NotImplementedError
 
     @property
     def output_name(self) -> str:
@@ -89,7 +102,7 @@ class ExportableGenerator:
                 "takes_regions": bool(getattr(self, "region_pooling", False))}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> keras.Model:
         return cls(**config)
 
 
@@ -127,10 +140,11 @@ class UNetGenerator(ExportableGenerator, keras.Model):
     encoder runs once for all k.
     """
 
-    def __init__(self, z_dim=8, depth=4, filters=32, norm="batch", input_kind="gray",
-                 working_size=64, hint_kinds=(), z_entry="input", convs_per_level=2,
-                 full_resolution="conv", region_pooling=False, max_regions=DEFAULT_MAX_REGIONS,
-                 hint_fill=False, **kwargs):
+    def __init__(self, z_dim: int = 8, depth: int = 4, filters: int = 32, norm: str = "batch",
+                 input_kind: str = "gray", working_size: int = 64, hint_kinds: Sequence[str] = (),
+                 z_entry: str = "input", convs_per_level: int = 2, full_resolution: str = "conv",
+                 region_pooling: bool = False, max_regions: int = DEFAULT_MAX_REGIONS, hint_fill: bool = False,
+                 **kwargs: Any):
         if norm not in NORMS:
             raise ValueError(f"unknown normalisation '{norm}'; choose one of {NORMS}")
         if input_kind not in INPUT_KINDS:
@@ -254,7 +268,7 @@ class UNetGenerator(ExportableGenerator, keras.Model):
         """Height and width of inputs must be multiples of this."""
         return 2**self.depth
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable, "z_dim": self.z_dim,
                 "depth": self.depth, "filters": self.filters, "norm": self.norm,
                 "input_kind": self.input_kind, "working_size": self.working_size,

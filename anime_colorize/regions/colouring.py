@@ -33,6 +33,7 @@ Pure numpy on the host, like the rest of the package; colour maths from the nump
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -41,6 +42,9 @@ from anime_colorize.data.lineart import extract_lines
 from anime_colorize.regions.flats import hint_colors, paint, pool, relative_lightness
 from anime_colorize.regions.layers import Layers, shade_from_lightness
 from anime_colorize.regions.segmentation import Regions, segment, segment_lines
+
+if TYPE_CHECKING:
+    from anime_colorize.regions.matching import Match
 
 UNHINTED = ("prediction", "paper")  # what a region without a hint gets
 PAPER_LAB = (100.0, 0.0, 0.0)
@@ -77,7 +81,8 @@ class InputRegions:
     drawing: np.ndarray
 
 
-def input_regions(model_input, input_kind: str, gap: int | None = None, edges: bool = False) -> InputRegions:
+def input_regions(model_input: np.ndarray, input_kind: str, gap: int | None = None,
+                  edges: bool = False) -> InputRegions:
     """Segments what a model sees (float (H, W, 1) or (H, W) in [-1, 1]: a prepared line
     drawing, or a gray picture's normalised lightness, as
     :func:`anime_colorize.sampling.prepare_input` makes them). Line art is cut along its own
@@ -107,9 +112,10 @@ def _check(regions: Regions, array, name: str, channels) -> np.ndarray:
     return arr
 
 
-def flat_colouring(regions: Regions, colors, hint_color=None, hint_mask=None, lightness=None, drawing=None,
-                   shading: bool = False, unhinted: str = "prediction", method: str = "median", match=None,
-                   key_shading: bool = True) -> FlatColouring:
+def flat_colouring(regions: Regions, colors: np.ndarray, hint_color: np.ndarray | None = None,
+                   hint_mask: np.ndarray | None = None, lightness: np.ndarray | None = None,
+                   drawing: np.ndarray | None = None, shading: bool = False, unhinted: str = "prediction",
+                   method: str = "median", match: Match | None = None, key_shading: bool = True) -> FlatColouring:
     """Flats of one prediction (see the module docstring).
 
     ``colors``: the prediction at the regions' full resolution, float (H, W, 3) Lab (line-art
@@ -165,6 +171,7 @@ def flat_colouring(regions: Regions, colors, hint_color=None, hint_mask=None, li
         delta_l = relative_lightness(regions, colors[..., 0], method)
         hidden = () if shading else ("shade",)
         if keyed is not None and keyed.any():  # the key's own flats (splits kept) and shading
+            assert match is not None and key_lab is not None  # keyed comes from the match
             flat_rgb[keyed] = color.lab_to_rgb_np(match.flat_lab[keyed])
             flat_l[keyed] = match.flat_lab[keyed][:, 0]
             delta_l[keyed] = key_lab[keyed][:, 0] - flat_l[keyed]
@@ -174,11 +181,14 @@ def flat_colouring(regions: Regions, colors, hint_color=None, hint_mask=None, li
         layers = Layers(flat_rgb, shade_from_lightness(flat_l, delta_l), drawing, hidden=hidden)
         picture = layers.composite()
         if keyed is not None and keyed.any():
+            assert key_lab is not None  # keyed comes from the match
             picture[keyed] = color.lab_to_rgb_np(key_lab[keyed]) * drawing[keyed][:, None]
         return FlatColouring(flats, hinted, layers, picture)
 
+    assert lightness is not None  # gray models: checked above
     ab = paint(regions, flats)
     if keyed is not None:
+        assert key_lab is not None  # keyed comes from the match
         ab[keyed] = key_lab[keyed][:, 1:]
     picture = color.lab_to_rgb_np(np.concatenate([lightness[..., None], ab], -1))
     region_l = pool(regions, lightness, method=method)

@@ -28,15 +28,19 @@ l2's), :class:`ConditionalGANSettings` (best-of-two L1 and mode seeking) and
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import tensorflow as tf
 
 from anime_colorize import losses
 from anime_colorize.config import AlgorithmSettings, setting
 from anime_colorize.models import build_generator
-from anime_colorize.trainers.base import StepRandom, Trainer, example_inputs, flops_from_macs
+from anime_colorize.trainers.base import StepRandom, Trainer, example_inputs, flops_from_macs, with_two_z
+
+if TYPE_CHECKING:
+    import keras
 
 
 @dataclass(frozen=True)
@@ -70,14 +74,19 @@ class ConditionalGANTrainer(Trainer):
     :meth:`discriminator_losses` and :meth:`adversarial_loss`, or overrides
     :meth:`generator_losses` for another objective."""
 
+    # ConditionalGANSettings for the GANs, PairedSettings for l2: each subclass names its own.
+    settings: Any
+    # None for an algorithm without an adversary (l2; see build_discriminator).
+    discriminator: keras.Model
+
     settings_class: type[AlgorithmSettings] = ConditionalGANSettings
 
     # --- models ------------------------------------------------------------------------
-    def build_models(self):
+    def build_models(self) -> None:
         self.generator = build_generator(self.config.model, working_size=self.config.data.size)
         self.discriminator = self.build_discriminator()
 
-    def build_discriminator(self):
+    def build_discriminator(self) -> keras.Model | None:
         """The discriminator / critic, judging ``{"l": condition l, "color": colouring}``; None
         for an algorithm without one."""
         return None
@@ -99,17 +108,17 @@ class ConditionalGANTrainer(Trainer):
         return 3 if self.config.model.input == "lineart" else 2
 
     # --- condition and target ----------------------------------------------------------
-    def target(self, batch):
+    def target(self, batch: dict) -> tf.Tensor:
         """What the generator must produce: ab (B, H, W, 2), or L and ab (B, H, W, 3) for line art."""
         if self.config.model.input == "lineart":
             return tf.concat([batch["l"], batch["ab"]], axis=-1)
         return batch["ab"]
 
-    def judge(self, condition, colors, training=True):
+    def judge(self, condition: dict, colors: tf.Tensor, training: bool = True) -> Any:
         """Discriminator scores of colourings (B, H, W, C) for their conditions."""
         return self.discriminator({"l": condition["l"], "color": colors}, training=training)
 
-    def judge_real_and_fake(self, condition, real, fake):
+    def judge_real_and_fake(self, condition: dict, real: tf.Tensor, fake: tf.Tensor) -> tuple[Any, Any]:
         """The discriminator's outputs for the colourings ``real`` and ``fake`` (B, H, W, C) of
         ``condition`` from ONE pass over both (so batch-norm statistics are shared between
         them): (outputs for real, outputs for fake), each structured as :meth:`judge`'s."""
@@ -118,17 +127,17 @@ class ConditionalGANTrainer(Trainer):
         return (tf.nest.map_structure(lambda t: t[:local], outputs),
                 tf.nest.map_structure(lambda t: t[local:], outputs))
 
-    def fake_for_discriminator(self, condition, rng: StepRandom):
+    def fake_for_discriminator(self, condition: dict, rng: StepRandom) -> tf.Tensor:
         """A colouring for the discriminator's update, with no gradient into the generator."""
         return tf.stop_gradient(self.generate(condition, rng.normal(self.config.model.z_dim)))
 
     @staticmethod
-    def doubled(condition) -> dict:
+    def doubled(condition: dict) -> dict:
         """Each input twice along the batch axis (two z per image in one forward pass)."""
         return {k: tf.concat([v, v], axis=0) for k, v in condition.items()}
 
     @staticmethod
-    def hint_error(colors, condition):
+    def hint_error(colors: tf.Tensor, condition: dict) -> tf.Tensor:
         """Per-sample (B,) mean |ab - hint ab| over the hinted pixels (mask-weighted; 0 where
         an image has no spatial hint). ``colors`` (B, H, W, C): ab are its last 2 channels."""
         mask = condition["hint_mask"]
@@ -136,7 +145,7 @@ class ConditionalGANTrainer(Trainer):
         return diff / tf.maximum(2.0 * tf.reduce_sum(mask, axis=[1, 2, 3]), 1.0)
 
     @staticmethod
-    def hinted(condition):
+    def hinted(condition: dict) -> tf.Tensor | None:
         """(B,) bool: the images given any hint (a spatial hint or a histogram); None without hints."""
         if "hint_mask" not in condition:
             return None
@@ -156,7 +165,7 @@ class ConditionalGANTrainer(Trainer):
         :meth:`replica_step`): with a discriminator, when the encoder is shared."""
         return self.discriminator is not None and self.encoder_shared
 
-    def two_colorings(self, condition, rng: StepRandom):
+    def two_colorings(self, condition: dict, rng: StepRandom) -> tuple[tf.Tensor, tf.Tensor, dict, tf.Tensor]:
         """Two colourings per image in one forward pass.
 
         Returns ``(z_1, z_2, condition_2, both)``: the noise (B, z_dim) each, the doubled
@@ -172,7 +181,8 @@ class ConditionalGANTrainer(Trainer):
         z = tf.concat([z_1, z_2], axis=0)
         return z_1, z_2, condition_2, self.generate(condition if self.encoder_shared else condition_2, z)
 
-    def generator_losses(self, condition, real, rng: StepRandom, colorings=None):
+    def generator_losses(self, condition: dict, real: tf.Tensor, rng: StepRandom,
+                         colorings: tuple | None = None) -> tuple[tf.Tensor, dict]:
         """Total generator loss (this replica's share) and its terms, from two z per image:
         ``colorings`` as :meth:`two_colorings` returns them (made here when None).
 
@@ -205,26 +215,29 @@ class ConditionalGANTrainer(Trainer):
             total += weighted
         return total, terms
 
-    def generator_adversarial_terms(self, condition, condition_2, real, fakes, rng: StepRandom):
+    def generator_adversarial_terms(self, condition: dict, condition_2: dict, real: tf.Tensor, fakes: tf.Tensor,
+                                    rng: StepRandom) -> tuple[dict, tf.Tensor]:
         """The generator's adversarial terms for its 2B colourings ``fakes`` of the doubled
         condition ``condition_2``: ({name: share}, their weighted sum). Override to add terms
         that need the discriminator (pix2pixHD's feature matching)."""
         g_adv = self.average(self.adversarial_loss(self.judge(condition_2, fakes)), 2 * rng.global_batch)
         return {"g_adv": g_adv}, self.config.train.lambda_adv * g_adv
 
-    def adversarial_loss(self, fake_scores):
+    def adversarial_loss(self, fake_scores: Any) -> tf.Tensor:
         """Per-sample (B,) adversarial loss of the generator for the discriminator's outputs
         on its colourings (an algorithm with a discriminator implements it)."""
         raise NotImplementedError
 
     # --- the discriminator's update ------------------------------------------------------
-    def discriminator_losses(self, condition, real, fake, rng: StepRandom):
+    def discriminator_losses(self, condition: dict, real: tf.Tensor, fake: tf.Tensor,
+                             rng: StepRandom) -> tuple[tf.Tensor, dict]:
         """This replica's share of the discriminator loss and ``{name: share}`` to log, for
         colourings ``real`` and ``fake`` (B, H, W, C) of ``condition``; called under the
         update's tape (an algorithm with a discriminator implements it)."""
         raise NotImplementedError
 
-    def discriminator_step(self, condition, real, rng: StepRandom, fake=None) -> dict:
+    def discriminator_step(self, condition: dict, real: tf.Tensor, rng: StepRandom,
+                           fake: tf.Tensor | None = None) -> dict:
         """Updates the discriminator once, on the true colours ``real`` and the colouring
         ``fake`` (B, H, W, C) of ``condition``, a fresh one when None; returns what
         :meth:`discriminator_losses` logs. An override that updates several times gives
@@ -236,7 +249,7 @@ class ConditionalGANTrainer(Trainer):
         return logs
 
     # --- the step ------------------------------------------------------------------------
-    def replica_step(self, batch, rng: StepRandom) -> dict:
+    def replica_step(self, batch: dict, rng: StepRandom) -> dict:
         """The discriminator's update (if any), then the generator's.
 
         The shared step (:attr:`shares_generator_pass`) runs the generator once: its two
@@ -281,7 +294,7 @@ class ConditionalGANTrainer(Trainer):
         gradient penalty, R1) beyond the passes the loss alone would make; 0 without one."""
         return 0
 
-    def train_step_flops(self, count_macs, size: int, batch_size: int) -> dict:
+    def train_step_flops(self, count_macs: Callable[[keras.Model, Any], int], size: int, batch_size: int) -> dict:
         """As :meth:`step_macs` counts the step; the shared step (:attr:`shares_generator_pass`)
         runs the encoder once for both colourings (counted on one image with two z) and saves
         the generator forward of the first discriminator update."""
@@ -291,7 +304,7 @@ class ConditionalGANTrainer(Trainer):
                                                             example_inputs(self.discriminator, size))
         generator_update, discriminator_update = self.step_macs(g, d, batch_size)
         if self.shares_generator_pass:
-            g_two = count_macs(self.generator, {**inputs, "z": np.zeros((2, self.config.model.z_dim), np.float32)})
+            g_two = count_macs(self.generator, with_two_z(inputs, self.config.model.z_dim))
             generator_update -= 3 * (2 * g - g_two) * batch_size
             discriminator_update -= g * batch_size
         return flops_from_macs(generator_update, discriminator_update)
