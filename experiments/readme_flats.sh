@@ -25,5 +25,5 @@ if [ -n "${ANIME_COLORIZE_SCREENSHOT:-}" ]; then
   ANIME_COLORIZE_SCREENSHOT_INPUT="$OUT/sylvie.png" \
   ANIME_COLORIZE_SCREENSHOT_FILLS='[["#f08a3c", [0.5, 0.07]], ["#3c7de0", [0.5, 0.48]], ["#5b3a29", [0.4, 0.8]], ["#f2c53d", [0.5, 0.655]]]' \
   ANIME_COLORIZE_SCREENSHOT_HOVER='[0.5, 0.17]' \
-  python -m pytest tests/test_app_browser.py -k screenshot -q -p no:cacheprovider
+  python -m pytest tests/test_app_browser.py -m slow -k screenshot -q -p no:cacheprovider
 fi
