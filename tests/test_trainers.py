@@ -67,7 +67,9 @@ def test_the_seed_decides_initialisation_and_steps(tiny_config, tiny_batch):
     assert not all(np.array_equal(a, b) for a, b in zip(first, other))
 
 
-@pytest.mark.parametrize("algo, xla", [(algo, False) for algo in available_trainers()] + [("wgangp", True)])
+# XLA's compile of a mixed-precision step takes a minute on two cores: with the slow checks.
+@pytest.mark.parametrize("algo, xla", [(algo, False) for algo in available_trainers()]
+                         + [pytest.param("wgangp", True, marks=pytest.mark.slow)])
 def test_mixed_precision_steps_are_finite_and_keep_float32_outputs(algo, xla, tiny_config, tiny_batch):
     import keras
 
