@@ -39,7 +39,15 @@ def test_every_trainer_takes_two_eager_steps_that_change_all_models(algo, tiny_c
     two_steps_change_all_models(get_trainer(algo)(tiny_config(algo=algo, eager=True)), tiny_batch)
 
 
-@pytest.mark.parametrize("algo", available_trainers())
+# Tracing a step costs seconds per trainer. The default suite compiles the three shapes of step
+# (dcgan: the paired GAN core; wgangp: the unrolled critic loop; cyclegan: two domains, four
+# models); the other paired trainers, and any newly registered one, compile with -m slow (their
+# eager steps above run by default).
+COMPILED_BY_DEFAULT = {"dcgan", "wgangp", "cyclegan"}
+
+
+@pytest.mark.parametrize("algo", [pytest.param(algo, marks=() if algo in COMPILED_BY_DEFAULT else pytest.mark.slow)
+                                  for algo in available_trainers()])
 def test_every_trainer_compiled_changes_all_models_and_a_short_last_batch_does_not_retrace(
         algo, tiny_config, tiny_batch):
     trainer = get_trainer(algo)(tiny_config(algo=algo))
