@@ -36,7 +36,8 @@ setup(
         "pdf": ["pypdfium2>=4"],  # PDF chapters in colorize (PdfiumError.err_code: 4.x and 5.x)
         # playwright drives Debian's chromium in tests/test_app_browser.py; it never downloads a browser there;
         # pypdfium2: tests/test_chapters.py's PDF tests (they skip without it)
-        "test": ["pytest", "playwright", "pypdfium2>=4"],
+        # mypy: tests/test_typing.py type-checks the package
+        "test": ["pytest", "playwright", "pypdfium2>=4", "mypy"],
     },
     entry_points={"console_scripts": ["anime-colorize = anime_colorize.commands:main"]},
 )

@@ -77,9 +77,18 @@ import threading
 import time
 import typing
 import warnings
+from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from anime_colorize.export.loading import LoadedGenerator
+    from anime_colorize.inference.memory import RenderCost
+    from anime_colorize.inference.modes import OutputMode
 
 log = logging.getLogger("anime_colorize.app")
 
@@ -100,7 +109,7 @@ MAX_SEED = 2**31 - 1
 class RequestError(Exception):
     """A problem with a request that the user can fix: answered with ``status`` and ``message``."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = int(status)
         self.message = message
@@ -130,7 +139,7 @@ def _megabytes(n: int) -> str:
     return f"{n / 2**20:.1f} MB"
 
 
-def decode_base64(value, field: str) -> bytes:
+def decode_base64(value: object, field: str) -> bytes:
     """A ``data:...;base64,`` URL or bare base64 string -> bytes; RequestError naming ``field``."""
     if not isinstance(value, str) or not value:
         raise RequestError(400, f"'{field}' must be a base64 string or a data: URL")
@@ -148,7 +157,7 @@ def decode_base64(value, field: str) -> bytes:
     return data
 
 
-def png_bytes(rgb) -> bytes:
+def png_bytes(rgb: np.ndarray) -> bytes:
     """float RGB (H, W, 3) in [0, 1] -> PNG bytes (8 bits)."""
     import cv2
 
@@ -193,9 +202,10 @@ class ColorizeService:
     conservative figure for the U-Nets of this package).
     """
 
-    def __init__(self, generator, limits: Limits | None = None, model_name: str = "", mode=None,
+    def __init__(self, generator: LoadedGenerator, limits: Limits | None = None, model_name: str = "",
+                 mode: OutputMode | None = None,
                  working_size: int | None = None, network_bytes_per_pixel: float | None = None,
-                 max_working_size: int | None = None):
+                 max_working_size: int | None = None) -> None:
         from anime_colorize import sampling
         from anime_colorize.data import hints as hints_lib
         from anime_colorize.inference import memory
@@ -246,11 +256,11 @@ class ColorizeService:
         return self.spatial_hints and self.flat_mode is not None
 
     @property
-    def flat_mode(self):
+    def flat_mode(self) -> OutputMode | None:
         """The server's flat mode (its regions settings), or None where there is none."""
         return self.modes.get("flat")
 
-    def mode_for(self, payload: dict, files: bool = False):
+    def mode_for(self, payload: dict, files: bool = False) -> OutputMode:
         """The output mode a request asks for (``mode``, default the server's; ``shading`` for
         flat), with its extra files for downloads when ``files``."""
         from anime_colorize.inference.modes import FlatMode
@@ -270,7 +280,7 @@ class ColorizeService:
         return mode
 
     # --- memory ---------------------------------------------------------------------------------
-    def reserve(self, nbytes: int, what: str):
+    def reserve(self, nbytes: int, what: str) -> contextlib.AbstractContextManager[None]:
         """Holds ``nbytes`` of the memory budget for a ``with`` block; RequestError 413 if it
         can never fit, 503 if it did not fit within the busy timeout."""
         from anime_colorize.inference.memory import MemoryBudgetExceeded
@@ -305,7 +315,7 @@ class ColorizeService:
                                     f"and upload it again")
         return w * h
 
-    def read_picture(self, data: bytes, what: str):
+    def read_picture(self, data: bytes, what: str) -> np.ndarray:
         """Image file bytes -> float32 RGB (H, W, 3) in [0, 1], read as the command-line tools
         read files (alpha over white, EXIF orientation, 16-bit); RequestError if unusable."""
         from anime_colorize.data.io import ImageReadError, read_image
@@ -320,7 +330,7 @@ class ColorizeService:
             except ImageReadError as e:
                 raise RequestError(400, f"the {what} could not be read: {e.reason}") from None
 
-    def read_stroke_layer(self, data: bytes, height: int, width: int):
+    def read_stroke_layer(self, data: bytes, height: int, width: int) -> np.ndarray:
         """Stroke PNG bytes -> uint8 RGBA (H, W, 4), which must be the picture's size (checked
         from the header, before decoding)."""
         from anime_colorize.data.io import ImageReadError, read_rgba
@@ -369,7 +379,7 @@ class ColorizeService:
             self.prepare_slots.release()
         return answer
 
-    def region_map(self, rgb) -> dict:
+    def region_map(self, rgb: np.ndarray) -> dict:
         """``{"regions": base64 PNG, "region_count"}`` of a picture, cut as the flat mode cuts it."""
         from anime_colorize import regions, sampling
         from anime_colorize.data.io import encode_image
@@ -425,7 +435,8 @@ class ColorizeService:
         return value
 
     def plan(self, height: int, width: int, max_side: int | None, variants: int, stroke_pixels: int,
-             reference_pixels: int, notes: list, working_size: int | None = None, render=None) -> tuple:
+             reference_pixels: int, notes: list, working_size: int | None = None,
+             render: RenderCost | None = None) -> tuple:
         """(output height, output width, network batch, bytes) of a colouring within the memory
         budget: the size asked for if it fits; else, for several full-size variants, the
         largest preview size that fits (said in ``notes``); else RequestError 413. ``render``:
@@ -544,7 +555,7 @@ class ColorizeService:
         return answer
 
 
-def file_bytes(value) -> bytes:
+def file_bytes(value: np.ndarray | bytes | Callable[[Path], None]) -> bytes:
     """An output mode's extra file (:mod:`anime_colorize.inference.modes`: an image array, the
     file's bytes, or a function that writes it to a path) -> the file's bytes."""
     from anime_colorize.data.io import encode_image
@@ -602,8 +613,9 @@ class AppHandler(BaseHTTPRequestHandler):
         """The :class:`ColorizeService` of this handler's :class:`AppServer`."""
         return typing.cast("AppServer", self.server).service
 
-    def setup(self):
-        self.timeout = self.service.limits.request_timeout  # socket timeout of this connection
+    def setup(self) -> None:
+        # socket timeout of this connection; typeshed declares it a ClassVar, but setup() reads it per instance
+        self.timeout = self.service.limits.request_timeout  # type: ignore[misc]
         super().setup()
 
     # --- responses ----------------------------------------------------------------------------
@@ -634,14 +646,14 @@ class AppHandler(BaseHTTPRequestHandler):
     def _error(self, status: int, message: str) -> None:
         self._json(status, {"error": message, "status": status})
 
-    def log_message(self, format, *args):  # noqa: A002  (the base class's signature)
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  (the base class's signature)
         log.debug("%s %s", self.address_string(), format % args)
 
     # --- routing -------------------------------------------------------------------------------
-    def do_HEAD(self):
+    def do_HEAD(self) -> None:
         self.do_GET()
 
-    def do_GET(self):
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path in ("/", "/index.html"):
             return self._static("index.html")
@@ -655,14 +667,14 @@ class AppHandler(BaseHTTPRequestHandler):
             return self._error(405, f"{path} takes POST")
         return self._error(404, f"not found: {path}")
 
-    def do_POST(self):
+    def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]
         if path not in _POST_PATHS:
             return self._error(404, f"no POST endpoint {path}")
         try:
             with self._request_memory() as payload_reader:
                 payload = payload_reader()
-                result = getattr(self.server.service, _POST_PATHS[path])(payload)
+                result = getattr(self.service, _POST_PATHS[path])(payload)
                 del payload
                 return self._json(200, result)
         except RequestError as e:
@@ -764,11 +776,11 @@ class AppServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address, service: ColorizeService):
+    def __init__(self, address: tuple[str, int], service: ColorizeService) -> None:
         self.service = service
         super().__init__(address, AppHandler)
 
-    def handle_error(self, request, client_address):
+    def handle_error(self, request: Any, client_address: Any) -> None:
         """One log line for a connection that failed outside a request (a client that hung
         up, a socket timeout), instead of socketserver's traceback on stderr."""
         error = sys.exc_info()[1]
@@ -821,7 +833,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from anime_colorize import cli_common
     cli_common.quiet_tensorflow()

@@ -30,6 +30,8 @@ import functools
 import numpy as np
 import tensorflow as tf
 
+from anime_colorize.array_types import TensorLike
+
 L_CENTER = 50.0
 L_SCALE = 50.0
 AB_SCALE = 110.0
@@ -72,7 +74,7 @@ def _safe_pow(x, exponent, floor):
     return tf.pow(tf.maximum(x, floor), exponent)
 
 
-def rgb_to_lab(rgb):
+def rgb_to_lab(rgb: TensorLike) -> tf.Tensor:
     """sRGB in [0, 1], shape (..., 3) -> Lab, shape (..., 3); L in [0, 100]."""
     rgb = tf.convert_to_tensor(rgb, tf.float32)
     rgb = tf.clip_by_value(rgb, 0.0, 1.0)
@@ -84,7 +86,7 @@ def rgb_to_lab(rgb):
     return tf.stack([lightness, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
 
 
-def lab_to_rgb(lab):
+def lab_to_rgb(lab: TensorLike) -> tf.Tensor:
     """Lab, shape (..., 3) -> sRGB in [0, 1], shape (..., 3) (out-of-gamut colours clipped)."""
     lab = tf.convert_to_tensor(lab, tf.float32)
     lightness, a, b = tf.unstack(lab, axis=-1)
@@ -103,45 +105,45 @@ def lab_to_rgb(lab):
     return tf.clip_by_value(rgb, 0.0, 1.0)
 
 
-def rgb_to_gray(rgb):
+def rgb_to_gray(rgb: TensorLike) -> tf.Tensor:
     """sRGB (..., 3) in [0, 1] -> the sRGB gray (..., 1) with the same CIE L, in [0, 1]."""
     lab = rgb_to_lab(rgb)
     return lab_to_rgb(tf.concat([lab[..., :1], tf.zeros_like(lab[..., 1:])], axis=-1))[..., :1]
 
 
-def normalize_l(lightness):
+def normalize_l(lightness: TensorLike) -> tf.Tensor:
     """L in [0, 100] -> network input in [-1, 1]."""
     return lightness / L_SCALE - L_CENTER / L_SCALE
 
 
-def denormalize_l(l):
+def denormalize_l(l: TensorLike) -> tf.Tensor:
     """Network lightness in [-1, 1] -> L in [0, 100]."""
     return (l + L_CENTER / L_SCALE) * L_SCALE
 
 
-def normalize_ab(ab):
+def normalize_ab(ab: TensorLike) -> tf.Tensor:
     """ab in about [-110, 110] -> network target in [-1, 1]."""
     return ab / AB_SCALE
 
 
-def denormalize_ab(ab):
+def denormalize_ab(ab: TensorLike) -> tf.Tensor:
     """Network chroma in [-1, 1] -> ab in [-110, 110]."""
     return ab * AB_SCALE
 
 
-def rgb_to_l_ab(rgb):
+def rgb_to_l_ab(rgb: TensorLike) -> tuple[tf.Tensor, tf.Tensor]:
     """sRGB (..., 3) in [0, 1] -> (l (..., 1), ab (..., 2)), both normalised to [-1, 1]."""
     lab = rgb_to_lab(rgb)
     return normalize_l(lab[..., :1]), normalize_ab(lab[..., 1:])
 
 
-def l_ab_to_rgb(l, ab):
+def l_ab_to_rgb(l: TensorLike, ab: TensorLike) -> tf.Tensor:
     """Normalised l (..., 1) and ab (..., 2) in [-1, 1] -> sRGB (..., 3) in [0, 1]."""
     lab = tf.concat([denormalize_l(l), denormalize_ab(ab)], axis=-1)
     return lab_to_rgb(lab)
 
 
-def normalize_lines(lines):
+def normalize_lines(lines: TensorLike) -> tf.Tensor:
     """A line drawing (..., 1) in [0, 1] (1 = paper, 0 = ink) -> network input in [-1, 1]."""
     return 2.0 * lines - 1.0
 
@@ -164,7 +166,7 @@ def _apply_matrix_np(x: np.ndarray, matrix) -> np.ndarray:
     return x @ np.asarray(matrix).T.astype(x.dtype)
 
 
-def srgb_to_linear_np(rgb) -> np.ndarray:
+def srgb_to_linear_np(rgb: np.ndarray) -> np.ndarray:
     """The sRGB decoding: encoded values in [0, 1] (any shape) -> linear light in [0, 1]."""
     x = _float_array(rgb).copy()
     curved = x > _SRGB_KNEE
@@ -173,7 +175,7 @@ def srgb_to_linear_np(rgb) -> np.ndarray:
     return x
 
 
-def linear_to_srgb_np(linear) -> np.ndarray:
+def linear_to_srgb_np(linear: np.ndarray) -> np.ndarray:
     """The sRGB encoding: linear light (any shape) -> encoded values (not clipped)."""
     x = _float_array(linear).copy()
     curved = x > _LINEAR_KNEE
@@ -182,7 +184,7 @@ def linear_to_srgb_np(linear) -> np.ndarray:
     return x
 
 
-def rgb_to_lab_np(rgb) -> np.ndarray:
+def rgb_to_lab_np(rgb: np.ndarray) -> np.ndarray:
     """numpy twin of :func:`rgb_to_lab`: sRGB (..., 3) in [0, 1] (float, or uint8 scaled by
     1/255; clipped to [0, 1]) -> Lab (..., 3), L in [0, 100], in the input's float dtype."""
     rgb = np.clip(_float_array(rgb, scale_uint8=True), 0.0, 1.0)
@@ -195,7 +197,7 @@ def rgb_to_lab_np(rgb) -> np.ndarray:
     return np.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
 
 
-def lab_to_rgb_np(lab) -> np.ndarray:
+def lab_to_rgb_np(lab: np.ndarray) -> np.ndarray:
     """numpy twin of :func:`lab_to_rgb`: Lab (..., 3) -> sRGB (..., 3) in [0, 1], out-of-gamut
     colours clipped, in the input's float dtype."""
     lab = _float_array(lab)
@@ -211,21 +213,21 @@ def lab_to_rgb_np(lab) -> np.ndarray:
     return np.clip(rgb, 0.0, 1.0, out=rgb)
 
 
-def rgb_to_l_ab_np(rgb) -> tuple[np.ndarray, np.ndarray]:
+def rgb_to_l_ab_np(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """numpy twin of :func:`rgb_to_l_ab`: sRGB (..., 3) in [0, 1] -> (l (..., 1), ab (..., 2)),
     both normalised to [-1, 1]."""
     lab = rgb_to_lab_np(rgb)
     return normalize_l(lab[..., :1]), normalize_ab(lab[..., 1:])
 
 
-def l_ab_to_rgb_np(l, ab) -> np.ndarray:
+def l_ab_to_rgb_np(l: np.ndarray, ab: np.ndarray) -> np.ndarray:
     """numpy twin of :func:`l_ab_to_rgb`: normalised l (..., 1) and ab (..., 2) -> sRGB (..., 3)
     in [0, 1]."""
     l, ab = _float_array(l), _float_array(ab)
     return lab_to_rgb_np(np.concatenate([denormalize_l(l), denormalize_ab(ab)], axis=-1))
 
 
-def denormalize_colors_np(colors) -> np.ndarray:
+def denormalize_colors_np(colors: np.ndarray) -> np.ndarray:
     """A network's colours (..., C) -> Lab units, float32: normalised ab (C = 2, gray models)
     -> ab in about [-110, 110]; normalised Lab (C = 3, line-art models) -> L in [0, 100] and ab."""
     colors = np.asarray(colors, np.float32)
@@ -249,7 +251,7 @@ def _gray_table() -> np.ndarray:
     return lab_to_rgb_np(lab)[:, 0].astype(np.float32)
 
 
-def lightness_to_gray_np(lightness) -> np.ndarray:
+def lightness_to_gray_np(lightness: np.ndarray) -> np.ndarray:
     """CIE L (any shape; clipped to [0, 100]) -> the sRGB gray in [0, 1] of that lightness,
     float32 of the same shape (the gray of ``lab_to_rgb_np`` with a = b = 0, within 1e-4)."""
     position = np.clip(np.asarray(lightness, np.float32), 0.0, 100.0) * np.float32((_GRAY_STEPS - 1) / 100.0)
@@ -267,7 +269,7 @@ def _srgb_tables() -> tuple[np.ndarray, np.ndarray]:
     return srgb_to_linear_np(grid).astype(np.float32), linear_to_srgb_np(grid).astype(np.float32)
 
 
-def rgb_to_gray_np(rgb) -> np.ndarray:
+def rgb_to_gray_np(rgb: np.ndarray) -> np.ndarray:
     """numpy twin of :func:`rgb_to_gray`: sRGB (..., 3) in [0, 1] (float, or uint8 scaled by
     1/255) -> float32 sRGB gray (..., 1) with the same CIE L (the same luminance Y), within
     2e-3 of the TensorFlow version (the sRGB curve is read from 4096-entry tables, for speed

@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import os
+from collections.abc import Iterator
 
 import keras
 import tensorflow as tf
@@ -54,7 +55,8 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
-def distribute_dataset(strategy: tf.distribute.Strategy, dataset: tf.data.Dataset):
+def distribute_dataset(strategy: tf.distribute.Strategy,
+                       dataset: tf.data.Dataset) -> tf.data.Dataset | tf.distribute.DistributedDataset:
     """Splits each global batch across the replicas (and workers) of ``strategy``.
 
     The dataset is generated, not read from files, so workers shard it by DATA: each one
@@ -73,7 +75,7 @@ def mixed_precision_policy_name() -> str:
 
 
 @contextlib.contextmanager
-def dtype_policy(mixed: bool):
+def dtype_policy(mixed: bool) -> Iterator[None]:
     """Layers built inside take the mixed policy; the global policy is restored afterwards
     so building one mixed trainer does not change models built later."""
     previous = keras.config.dtype_policy()
@@ -85,7 +87,7 @@ def dtype_policy(mixed: bool):
         keras.config.set_dtype_policy(previous)
 
 
-def make_optimizer(learning_rate, beta_1, beta_2, mixed: bool):
+def make_optimizer(learning_rate: float, beta_1: float, beta_2: float, mixed: bool) -> keras.optimizers.Optimizer:
     """Adam, wrapped in dynamic loss scaling when the compute dtype is float16."""
     optimizer = keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2)
     if mixed and mixed_precision_policy_name() == "mixed_float16":

@@ -11,40 +11,44 @@ taken on every patch and averaged over the patches of each sample.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import tensorflow as tf
+
+from anime_colorize.array_types import TensorLike
 
 GP_EPSILON = 1e-12
 
 
-def wgan_critic_loss(real_scores, fake_scores):
+def wgan_critic_loss(real_scores: TensorLike, fake_scores: TensorLike) -> tf.Tensor:
     """Wasserstein critic loss D(fake) - D(real) per sample; its mean is E[D(fake)] - E[D(real)]
     (real and fake of one sample share the same L)."""
     return fake_scores[:, 0] - real_scores[:, 0]
 
 
-def wgan_generator_loss(fake_scores):
+def wgan_generator_loss(fake_scores: TensorLike) -> tf.Tensor:
     """The generator maximises the critic's score of its samples."""
     return -fake_scores[:, 0]
 
 
-def bce_discriminator_loss(real_logits, fake_logits):
+def bce_discriminator_loss(real_logits: TensorLike, fake_logits: TensorLike) -> tf.Tensor:
     """Sigmoid cross-entropy per sample pair: real -> 1, fake -> 0."""
     real = tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(real_logits), real_logits)
     fake = tf.nn.sigmoid_cross_entropy_with_logits(tf.zeros_like(fake_logits), fake_logits)
     return real[:, 0] + fake[:, 0]
 
 
-def bce_generator_loss(fake_logits):
+def bce_generator_loss(fake_logits: TensorLike) -> tf.Tensor:
     """Non-saturating generator loss: -log D(G(z))."""
     return tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(fake_logits), fake_logits)[:, 0]
 
 
-def per_sample_mean(x):
+def per_sample_mean(x: TensorLike) -> tf.Tensor:
     """Mean over all axes but the first: (B, ...) -> (B,)."""
     return tf.reduce_mean(tf.reshape(x, [tf.shape(x)[0], -1]), axis=1)
 
 
-def patch_bce_discriminator_loss(real_logits, fake_logits):
+def patch_bce_discriminator_loss(real_logits: TensorLike, fake_logits: TensorLike) -> tf.Tensor:
     """pix2pix discriminator loss (Isola et al. 2017): sigmoid cross-entropy on EVERY patch
     logit (real -> 1, fake -> 0), averaged over the patches of each sample.
 
@@ -58,26 +62,27 @@ def patch_bce_discriminator_loss(real_logits, fake_logits):
     return per_sample_mean(real) + per_sample_mean(fake)
 
 
-def patch_bce_generator_loss(fake_logits):
+def patch_bce_generator_loss(fake_logits: TensorLike) -> tf.Tensor:
     """Non-saturating pix2pix generator loss: -log D(G(x, z)) on every patch, averaged per
     sample. (B, h, w, 1) -> (B,)."""
     return per_sample_mean(tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(fake_logits), fake_logits))
 
 
-def lsgan_discriminator_loss(real_scores, fake_scores):
+def lsgan_discriminator_loss(real_scores: TensorLike, fake_scores: TensorLike) -> tf.Tensor:
     """Least-squares GAN discriminator loss (Mao et al. 2017) with targets real 1, fake 0, as
     pix2pixHD uses it: ``0.5 * (mean (D(real) - 1)^2 + mean D(fake)^2)`` over the patches of
     each sample. (B, h, w, 1) x2 -> (B,); ranges [0, inf)."""
     return 0.5 * (per_sample_mean(tf.square(real_scores - 1.0)) + per_sample_mean(tf.square(fake_scores)))
 
 
-def lsgan_generator_loss(fake_scores):
+def lsgan_generator_loss(fake_scores: TensorLike) -> tf.Tensor:
     """Least-squares GAN generator loss: mean (D(fake) - 1)^2 over the patches of each sample,
     (B, h, w, 1) -> (B,)."""
     return per_sample_mean(tf.square(fake_scores - 1.0))
 
 
-def feature_matching_loss(real_features, fake_features):
+def feature_matching_loss(real_features: Sequence[Sequence[tf.Tensor]],
+                          fake_features: Sequence[Sequence[tf.Tensor]]) -> tf.Tensor:
     """pix2pixHD's discriminator feature-matching loss (Wang et al. 2018, eq. 4).
 
     Args:
@@ -99,7 +104,7 @@ def feature_matching_loss(real_features, fake_features):
     return tf.add_n(per_scale) / len(per_scale)
 
 
-def r1_penalty(discriminator_fn, real):
+def r1_penalty(discriminator_fn: Callable[[tf.Tensor], tf.Tensor], real: TensorLike) -> tf.Tensor:
     """R1 zero-centred gradient penalty on real data (Mescheder et al. 2018, eq. 9), per sample.
 
     Args:
@@ -123,12 +128,13 @@ def r1_penalty(discriminator_fn, real):
     return tf.reduce_sum(tf.reshape(tf.square(grads), [tf.shape(grads)[0], -1]), axis=1), logits
 
 
-def interpolate(real, fake, alpha):
+def interpolate(real: TensorLike, fake: TensorLike, alpha: TensorLike) -> tf.Tensor:
     """Points on the segments between real and fake samples; alpha is (B, 1, 1, 1) in [0, 1]."""
     return real + alpha * (fake - real)
 
 
-def gradient_penalty(critic_fn, real, fake, alpha):
+def gradient_penalty(critic_fn: Callable[[tf.Tensor], tf.Tensor], real: TensorLike, fake: TensorLike,
+                     alpha: TensorLike) -> tf.Tensor:
     """WGAN-GP two-sided penalty (Gulrajani et al. 2017, Algorithm 1).
 
     Args:
@@ -153,18 +159,18 @@ def gradient_penalty(critic_fn, real, fake, alpha):
     return tf.square(norms - 1.0)
 
 
-def per_sample_l1(target, prediction):
+def per_sample_l1(target: TensorLike, prediction: TensorLike) -> tf.Tensor:
     """Mean absolute error of each sample: (B, ...) x2 -> (B,)."""
     diff = tf.abs(target - prediction)
     return tf.reduce_mean(tf.reshape(diff, [tf.shape(diff)[0], -1]), axis=1)
 
 
-def per_sample_l2(target, prediction):
+def per_sample_l2(target: TensorLike, prediction: TensorLike) -> tf.Tensor:
     """Mean squared error of each sample: (B, ...) x2 -> (B,)."""
     return per_sample_mean(tf.square(target - prediction))
 
 
-def best_of_l1(target, predictions):
+def best_of_l1(target: TensorLike, predictions: Sequence[TensorLike]) -> tf.Tensor:
     """L1 to the target of the best of several colourings of each sample.
 
     Only the colouring closest to the truth is pulled towards it, so the others are free to
@@ -176,7 +182,8 @@ def best_of_l1(target, predictions):
     return tf.reduce_min(errors, axis=1)
 
 
-def mode_seeking_loss(ab_1, ab_2, z_1, z_2, eps=1e-5):
+def mode_seeking_loss(ab_1: TensorLike, ab_2: TensorLike, z_1: TensorLike, z_2: TensorLike,
+                      eps: float = 1e-5) -> tf.Tensor:
     """Mode-seeking term of MSGAN (Mao et al. 2019): 1 / (|G(z1)-G(z2)| / |z1-z2| + eps).
 
     Minimising it makes outputs move when z moves, so different z give visibly different

@@ -17,12 +17,17 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from anime_colorize import cli_common
 from anime_colorize.inference import flags
+
+if TYPE_CHECKING:
+    from anime_colorize.export.loading import LoadedGenerator
 
 log = logging.getLogger("anime_colorize.sample")
 
@@ -55,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_grid(generator, input_path: Path, out: Path, rows: int, cols: int, args) -> None:
+def run_grid(generator: LoadedGenerator, input_path: Path, out: Path, rows: int, cols: int,
+             args: argparse.Namespace) -> None:
     """A ROWS x COLS grid of one drawing (shrunk to --tile-size), one z per tile, each tile
     the output mode's picture."""
     from anime_colorize import sampling
@@ -64,6 +70,12 @@ def run_grid(generator, input_path: Path, out: Path, rows: int, cols: int, args)
     from anime_colorize.inference.outputs import PICTURE
 
     rgb = sampling.fit_within(read_image(input_path, max_pixels=args.max_pixels), args.tile_size)
+    # The grid is one picture held in memory: --max-pixels bounds it as it bounds the inputs,
+    # before any tile is coloured (1000x1000 tiles would be a million colourings and gigabytes).
+    height, width = sampling.grid_shape(rows, cols, *rgb.shape[:2])
+    if height * width > args.max_pixels:
+        raise ValueError(f"--grid {rows}x{cols} of {rgb.shape[1]}x{rgb.shape[0]} px tiles makes a {width}x{height} px "
+                         f"picture, more than --max-pixels {args.max_pixels:,}; use a smaller --grid or --tile-size")
     if args.sweep == "segments":
         z = sampling.segment_sweep(rows, cols, generator.z_dim, args.span)
     else:
@@ -80,7 +92,7 @@ def run_grid(generator, input_path: Path, out: Path, rows: int, cols: int, args)
     print(f"wrote {out} ({rows}x{cols}, {args.sweep} sweep)")
 
 
-def run_batch(generator, inputs: list, out_dir: Path, count: int, args) -> int:
+def run_batch(generator: LoadedGenerator, inputs: list, out_dir: Path, count: int, args: argparse.Namespace) -> int:
     """Colours every input; returns the number of inputs that could not be coloured."""
     from anime_colorize import sampling
     from anime_colorize.inference.outputs import plan_outputs
@@ -98,7 +110,7 @@ def run_batch(generator, inputs: list, out_dir: Path, count: int, args) -> int:
     return failed
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     cli_common.quiet_tensorflow()
     args = build_parser().parse_args(argv)
     cli_common.setup_logging()
@@ -107,7 +119,7 @@ def main(argv=None) -> int:
 
     if args.grid is not None and args.num_samples is not None:
         return cli_common.fail("use either --grid (one drawing) or --num-samples (batch mode), not both")
-    problem = flags.check_numbers(args)
+    problem = flags.check_numbers(args) or ("--tile-size must be at least 1" if args.tile_size < 1 else None)
     if problem:
         return cli_common.fail(problem)
     allow_max_pixels(args.max_pixels)

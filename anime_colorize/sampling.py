@@ -18,13 +18,20 @@ bands of rows when memory matters (:class:`PredictedColors`), and the picture th
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 import tensorflow as tf
 
 from anime_colorize import color
+from anime_colorize.array_types import TensorLike
 from anime_colorize.data import hints as hints_lib
 from anime_colorize.data.lineart import to_line_art
 from anime_colorize.regions.network_labels import drawing_of, region_labels
+
+if TYPE_CHECKING:
+    from anime_colorize.export.loading import LoadedGenerator
 
 
 # The working shape's longer side is at most this many working sizes: a strip of 1 x 16M
@@ -41,9 +48,10 @@ def working_shape(height: int, width: int, working_size: int, stride: int = 1) -
     return max(1, int(round(height * scale))), max(1, int(round(width * scale)))
 
 
-def padded_shape(shape, stride: int) -> tuple[int, int]:
-    """``shape`` rounded up to multiples of ``stride``: what the U-Net needs."""
-    return tuple(-(-side // stride) * stride for side in shape)
+def padded_shape(shape: tuple[int, int], stride: int) -> tuple[int, int]:
+    """``shape`` (height, width) rounded up to multiples of ``stride``: what the U-Net needs."""
+    height, width = shape
+    return -(-height // stride) * stride, -(-width // stride) * stride
 
 
 def _pad(x, padded, value=None):
@@ -81,7 +89,7 @@ def lightness(rgb: np.ndarray) -> tf.Tensor:
     return l
 
 
-def colors_to_rgb(colors, l=None, lines=None):
+def colors_to_rgb(colors: TensorLike, l: TensorLike | None = None, lines: TensorLike | None = None) -> tf.Tensor:
     """Model outputs -> float RGB (B, H, W, 3) in [0, 1].
 
     ``colors``: normalised ab (B, H, W, 2), joined with the normalised lightness ``l``
@@ -97,7 +105,7 @@ def colors_to_rgb(colors, l=None, lines=None):
     return rgb if lines is None else rgb * tf.convert_to_tensor(lines, tf.float32)
 
 
-def input_picture(l=None, lines=None) -> tf.Tensor:
+def input_picture(l: TensorLike | None = None, lines: TensorLike | None = None) -> tf.Tensor:
     """What the model saw, as RGB (B, H, W, 3) in [0, 1] for contact sheets: the line art
     ``lines`` (B, H, W, 1) in [0, 1] when given, else the gray of the normalised lightness ``l``."""
     if lines is not None:
@@ -105,7 +113,7 @@ def input_picture(l=None, lines=None) -> tf.Tensor:
     return color.l_ab_to_rgb(l, tf.zeros(tf.concat([tf.shape(l)[:-1], [2]], 0)))
 
 
-def hint_picture(hints) -> tf.Tensor:
+def hint_picture(hints: dict) -> tf.Tensor:
     """Spatial hints drawn over a white page: RGB (B, H, W, 3), the hint colour at half
     lightness where hinted (histogram-only hints leave it white)."""
     mask = hints["hint_mask"]
@@ -119,7 +127,7 @@ def hint_picture(hints) -> tf.Tensor:
 BAND_PIXELS = 1 << 20
 
 
-def row_bands(height: int, width: int, band_pixels: int = BAND_PIXELS):
+def row_bands(height: int, width: int, band_pixels: int = BAND_PIXELS) -> Iterator[tuple[int, int]]:
     """(top, bottom) row ranges covering ``height`` rows of ``width`` pixels, each of about
     ``band_pixels`` pixels (at least one row)."""
     rows = max(1, band_pixels // max(width, 1))
@@ -127,7 +135,7 @@ def row_bands(height: int, width: int, band_pixels: int = BAND_PIXELS):
         yield top, min(top + rows, height)
 
 
-def resolve_working_size(generator, working_size: int | None = None) -> int:
+def resolve_working_size(generator: LoadedGenerator, working_size: int | None = None) -> int:
     """The size the network works at (the shorter side of its input, see
     :func:`working_shape`): ``working_size`` rounded to the nearest multiple of the
     generator's stride (at least one stride), or the size the model was trained at when None.
@@ -154,12 +162,13 @@ def prepare_input(rgb: np.ndarray, input_kind: str) -> np.ndarray:
     return out
 
 
-def check_hints(generator, hints) -> None:
+def check_hints(generator: LoadedGenerator, hints: dict | None) -> None:
     """Raises ValueError when ``hints`` are given to a model that was trained without the
     kinds they need (spatial hints: points / scribble / blur; a histogram: histogram /
     reference). Hints that are all zeros ("none given") are always accepted."""
-    spatial = "hint_mask" in (hints or {}) and bool(np.any(np.asarray(hints["hint_mask"]) > 0))
-    global_ = "hint_hist" in (hints or {}) and bool(np.any(np.asarray(hints["hint_hist"]) > 0))
+    hints = hints or {}
+    spatial = "hint_mask" in hints and bool(np.any(np.asarray(hints["hint_mask"]) > 0))
+    global_ = "hint_hist" in hints and bool(np.any(np.asarray(hints["hint_hist"]) > 0))
     if not (spatial or global_):
         return
     kinds = set(generator.hint_kinds)
@@ -195,7 +204,7 @@ class PredictedColors:
     rounding. Reading by bands keeps memory small for big pages.
     """
 
-    def __init__(self, working, size):
+    def __init__(self, working: np.ndarray, size: tuple[int, int]) -> None:
         self.working = np.asarray(working, np.float32)
         self.size = (int(size[0]), int(size[1]))
         self.channels = int(self.working.shape[-1])
@@ -272,7 +281,7 @@ def _pixelwise(fn, channels: int, *pixels: np.ndarray) -> np.ndarray:
     return out
 
 
-def colorize(generator, rgb: np.ndarray, z: np.ndarray, hints: dict | None = None,
+def colorize(generator: LoadedGenerator, rgb: np.ndarray, z: np.ndarray, hints: dict | None = None,
              batch_size: int = 8, working_size: int | None = None) -> np.ndarray:
     """Colourings of one picture, one per row of ``z``.
 
@@ -291,7 +300,7 @@ def colorize(generator, rgb: np.ndarray, z: np.ndarray, hints: dict | None = Non
     return colorize_batch(generator, [rgb], z, [hints], batch_size, working_size)[0]
 
 
-def colorize_batch(generator, pictures: list, z: np.ndarray, hints: list | None = None,
+def colorize_batch(generator: LoadedGenerator, pictures: list, z: np.ndarray, hints: list | None = None,
                    batch_size: int = 8, working_size: int | None = None) -> list:
     """:func:`colorize` for several pictures in shared model calls.
 
@@ -311,7 +320,7 @@ def colorize_batch(generator, pictures: list, z: np.ndarray, hints: list | None 
     return outputs
 
 
-def predict_colors(generator, inputs: list, z: np.ndarray, hints: list | None = None,
+def predict_colors(generator: LoadedGenerator, inputs: list, z: np.ndarray, hints: list | None = None,
                    batch_size: int = 8, working_size: int | None = None) -> list:
     """The model's colours for prepared inputs, at each input's own size.
 
@@ -329,7 +338,7 @@ def predict_colors(generator, inputs: list, z: np.ndarray, hints: list | None = 
     return [_resized(c, f.shape[:2]) for c, f in zip(colors, inputs)]
 
 
-def predict_working(generator, inputs: list, z: np.ndarray, hints: list | None = None,
+def predict_working(generator: LoadedGenerator, inputs: list, z: np.ndarray, hints: list | None = None,
                     batch_size: int = 8, working_size: int | None = None) -> list:
     """:func:`predict_colors` without the final upsampling: one float32 (K, h, w, C) tensor
     per input at the shared working shape (h, w) (:func:`working_shape` of
@@ -380,7 +389,7 @@ def predict_working(generator, inputs: list, z: np.ndarray, hints: list | None =
     return [colors[i * k:(i + 1) * k] for i in range(len(inputs))]
 
 
-def working_regions(net_input, input_kind: str, padded=None) -> tf.Tensor:
+def working_regions(net_input: TensorLike, input_kind: str, padded: Sequence[int] | None = None) -> tf.Tensor:
     """Region labels of network inputs at the working shape: int32 (B, h, w), or (B, *padded)
     with the padding labelled -1 ("no region": a region-pooling layer leaves it alone).
 
@@ -414,12 +423,17 @@ def fit_within(rgb: np.ndarray, max_side: int) -> np.ndarray:
     return tf.image.resize(rgb, size, method="area").numpy()
 
 
+def grid_shape(rows: int, cols: int, height: int, width: int, pad: int = 2) -> tuple[int, int]:
+    """(height, width) of the picture :func:`make_grid` makes of rows x cols tiles of height x width."""
+    return rows * (height + pad) + pad, cols * (width + pad) + pad
+
+
 def make_grid(images: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.ndarray:
     """(rows * cols, H, W, 3) floats in [0, 1] -> one float image with white gutters."""
     n, h, w, c = images.shape
     if n != rows * cols:
         raise ValueError(f"{n} images do not fill a {rows}x{cols} grid")
-    grid = np.ones((rows * (h + pad) + pad, cols * (w + pad) + pad, c), np.float32)
+    grid = np.ones((*grid_shape(rows, cols, h, w, pad), c), np.float32)
     for k, image in enumerate(images):
         r, col = divmod(k, cols)
         top, left = pad + r * (h + pad), pad + col * (w + pad)

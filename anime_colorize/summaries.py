@@ -10,6 +10,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
+from anime_colorize.array_types import PathLike
+
 
 def _metadata(plugin: str) -> summary_pb2.SummaryMetadata:
     return summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=plugin))
@@ -18,7 +20,7 @@ def _metadata(plugin: str) -> summary_pb2.SummaryMetadata:
 class SummaryWriter:
     """Scalars and images for TensorBoard under ``logdir``."""
 
-    def __init__(self, logdir):
+    def __init__(self, logdir: PathLike) -> None:
         self._writer = tf.summary.create_file_writer(str(logdir))
 
     def scalars(self, values: dict, step: int) -> None:

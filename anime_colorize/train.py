@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from collections.abc import Sequence
 
 from anime_colorize import cli_common
 from anime_colorize import config as config_lib
@@ -44,7 +45,7 @@ def _sigterm_as_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     cli_common.quiet_tensorflow()
     from anime_colorize import training
     from anime_colorize.data.io import allow_max_pixels

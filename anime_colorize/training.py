@@ -33,6 +33,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tensorflow as tf
@@ -40,11 +41,15 @@ from tqdm.auto import tqdm
 
 from anime_colorize import config as config_lib
 from anime_colorize import distribute, export, sampling
+from anime_colorize.array_types import PathLike
 from anime_colorize.data import lineart, pipeline
 from anime_colorize.data.io import write_bytes_atomic, write_image
 from anime_colorize.sampling import make_grid
 from anime_colorize.summaries import SummaryWriter
 from anime_colorize.trainers import get_trainer
+
+if TYPE_CHECKING:
+    from anime_colorize.trainers.base import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +66,12 @@ class RunFolderError(ValueError):
     """A run folder that cannot be used as asked (exists without --resume, or vice versa)."""
 
 
-def has_checkpoint(out) -> bool:
+def has_checkpoint(out: PathLike) -> bool:
     """Whether ``out`` holds a checkpoint (read from the files, as :class:`Checkpoints` does)."""
     return any((Path(out) / CHECKPOINT_DIR).glob("*.index"))
 
 
-def resolve_config(given: dict, resume: bool, config_file=None) -> config_lib.RunConfig:
+def resolve_config(given: dict, resume: bool, config_file: PathLike | None = None) -> config_lib.RunConfig:
     """The run's configuration from the flags the user gave.
 
     A fresh run starts from the defaults, or from ``config_file`` (a JSON configuration such as
@@ -100,7 +105,7 @@ def resolve_config(given: dict, resume: bool, config_file=None) -> config_lib.Ru
     return config_lib.apply_overrides(saved, given)
 
 
-def preview_batch(source, builtin: bool, config) -> np.ndarray:
+def preview_batch(source: Any, builtin: bool, config: config_lib.RunConfig) -> np.ndarray:
     """uint8 (N, size, size, 3) pictures shown in the preview grids: held-out pictures when
     training on ``builtin`` pictures, else the first pictures of ``source``."""
     size, seed = config.data.size, config.train.seed
@@ -120,7 +125,7 @@ def preview_lines(pictures: np.ndarray) -> np.ndarray:
     return np.stack([lineart.extract_lines(p) for p in pictures])
 
 
-def preview_inputs(pictures: np.ndarray, model_config, seed: int) -> dict:
+def preview_inputs(pictures: np.ndarray, model_config: config_lib.ModelConfig, seed: int) -> dict:
     """A batch (see :func:`pipeline.batch_signature`) of the preview pictures, with line art,
     region labels and simulated hints as the model takes them ("mix" shows point hints)."""
     lines = preview_lines(pictures) if model_config.input == "lineart" else None
@@ -129,7 +134,7 @@ def preview_inputs(pictures: np.ndarray, model_config, seed: int) -> dict:
     return pipeline.rgb_batch_to_model_inputs(pictures, lines, kind, (seed, 0), regions)
 
 
-def preview_grid(trainer, pictures: np.ndarray, seed: int) -> np.ndarray:
+def preview_grid(trainer: Trainer, pictures: np.ndarray, seed: int) -> np.ndarray:
     """uint8 grid: one row per picture, columns input | [hints |] truth | PREVIEW_SAMPLES colourings."""
     batch = preview_inputs(pictures, trainer.config.model, seed)
     condition = trainer.condition(batch)
@@ -183,7 +188,7 @@ class _MetricsLog:
     """metrics.csv, appended as training goes; a resumed run drops rows past its checkpoint
     so the file reads as one uninterrupted run."""
 
-    def __init__(self, path: Path, start_step: int):
+    def __init__(self, path: Path, start_step: int) -> None:
         self.path = path
         self.names: list[str] = []
         if path.exists():
@@ -193,7 +198,7 @@ class _MetricsLog:
                 self.names = [k for k in rows[0] if k != "step"]
             self._rewrite(rows)
 
-    def _rewrite(self, rows):
+    def _rewrite(self, rows) -> None:
         with open(self.path, "w", newline="") as f:
             if rows:
                 writer = csv.DictWriter(f, ["step"] + self.names)
@@ -211,7 +216,7 @@ class _MetricsLog:
             writer.writerow({"step": step, **{k: f"{values[k]:.6g}" for k in self.names}})
 
 
-def clear_run_folder(out) -> None:
+def clear_run_folder(out: PathLike) -> None:
     """Removes what a training run writes in ``out`` (only those names), for --overwrite."""
     out = Path(out)
     for name in (CHECKPOINT_DIR, "logs", "samples", "examples", export.SAVED_MODEL_NAME):
@@ -245,7 +250,7 @@ class RunFolder:
     multi-worker run saves its (collective) checkpoints and export into a scratch folder, and
     reads the chief's checkpoints to resume."""
 
-    def __init__(self, out, chief: bool):
+    def __init__(self, out: PathLike, chief: bool) -> None:
         self.out = Path(out)
         self.chief = chief
         self.save_dir = self.out if chief else Path(tempfile.mkdtemp(prefix="anime_colorize_worker_"))
@@ -294,7 +299,7 @@ class Checkpoints:
     ``checkpoints/damaged/`` so that nothing overwrites or deletes them.
     """
 
-    def __init__(self, trainer, read_dir: Path, save_dir: Path, chief: bool):
+    def __init__(self, trainer: Trainer, read_dir: Path, save_dir: Path, chief: bool) -> None:
         self.trainer = trainer
         self.read_dir = Path(read_dir) / CHECKPOINT_DIR
         self.save_dir = Path(save_dir) / CHECKPOINT_DIR
@@ -321,7 +326,7 @@ class Checkpoints:
         return sorted(prefixes, key=_checkpoint_number, reverse=True)
 
     @staticmethod
-    def read_error(prefix: Path):
+    def read_error(prefix: Path) -> tuple[Path, Exception] | None:
         """None if the checkpoint ``prefix`` reads cleanly (every tensor, checksums checked),
         else (the file at fault, the error)."""
         try:
@@ -383,7 +388,7 @@ def _first_line(error: Exception) -> str:
 class IntervalMeans:
     """Running means of the logged values since the last :meth:`pop`."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.reset()
 
     def reset(self) -> None:
@@ -407,7 +412,8 @@ class LossLog:
     at the last step) their means over the interval go to the progress bar, TensorBoard and
     metrics.csv."""
 
-    def __init__(self, out: Path, start_step: int, writer, bar, log_every: int, last_step: int):
+    def __init__(self, out: Path, start_step: int, writer: SummaryWriter | None, bar: Any, log_every: int,
+                 last_step: int) -> None:
         self.metrics = _MetricsLog(out / "metrics.csv", start_step)
         self.writer, self.bar = writer, bar
         self.log_every, self.last_step = log_every, last_step
@@ -418,7 +424,8 @@ class LossLog:
         if step % self.log_every == 0 or step == self.last_step:
             means = self.means.pop()
             self.bar.set_postfix({k: f"{v:.3g}" for k, v in means.items()}, refresh=False)
-            self.writer.scalars(means, step)
+            if self.writer is not None:  # only the chief writes logs
+                self.writer.scalars(means, step)
             self.metrics.append(step, means)
 
     def undo(self) -> None:
@@ -429,20 +436,22 @@ class LossLog:
 class Previews:
     """Preview grids of the fixed preview pictures (samples/step_<n>.png and TensorBoard)."""
 
-    def __init__(self, trainer, pictures: np.ndarray, out: Path, writer, seed: int):
+    def __init__(self, trainer: Trainer, pictures: np.ndarray, out: Path, writer: SummaryWriter | None,
+                 seed: int) -> None:
         self.trainer, self.pictures, self.out, self.writer, self.seed = trainer, pictures, out, writer, seed
 
     def save(self, step: int) -> None:
         grid = preview_grid(self.trainer, self.pictures, self.seed)
         _saving("a preview grid", lambda: write_image(self.out / "samples" / f"step_{step:07d}.png", grid))
-        self.writer.image("samples", grid, step)
+        if self.writer is not None:  # only the chief writes logs
+            self.writer.image("samples", grid, step)
 
 
 class NonFiniteGuard:
     """A non-finite loss undoes the step: back to the last checkpoint with the learning rates
     halved, at most ``retries`` times in a row."""
 
-    def __init__(self, trainer, checkpoints: Checkpoints, retries: int):
+    def __init__(self, trainer: Trainer, checkpoints: Checkpoints, retries: int) -> None:
         self.trainer, self.checkpoints, self.retries = trainer, checkpoints, retries
         self.streak = 0
 

@@ -1,9 +1,9 @@
-"""The README's screenshots of the colouring page (docs/app.png, docs/app_fill.png), taken in
+"""The README's screenshots of the colouring page (assets/app.png, assets/app_fill.png), taken in
 headless Chromium driven by Playwright (the ``test`` extra; the browser is Debian's
 ``chromium``, or ANIME_COLORIZE_CHROMIUM):
 
     python experiments/app_screenshot.py --model runs/x/generator.keras --input drawing.png \\
-        --out docs/app.png
+        --out assets/app.png
 
 The page is served by the app's own server with the given model; the drawing is uploaded,
 strokes (or fill-brush clicks) are placed at fixed fractions of the picture's size, the page

@@ -14,6 +14,7 @@ Ren'Py demo art © Tom Rothamel / Piroshki, MIT (see ../shared/data/renpy/DEBIAN
 from __future__ import annotations
 
 import anime_colorize.cli_common as cli_common  # first: quiets TensorFlow's start-up logs
+cli_common.quiet_tensorflow()
 
 import argparse
 import json

@@ -10,7 +10,7 @@ The model is trained here, briefly (300 steps at 32 px, about 20-40 s on two CPU
 a strong hint weight, so a hint's colour really shows up in the colouring: nothing in the
 server lays hint colours over the result.
 
-The README's screenshots (docs/app.png, docs/app_fill.png) are pictures, not checks: they are
+The README's screenshots (assets/app.png, assets/app_fill.png) are pictures, not checks: they are
 taken by ``experiments/app_screenshot.py``.
 """
 import base64

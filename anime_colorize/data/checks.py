@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import operator
+from typing import Any
 
 
-def check_int(name: str, value, minimum: int) -> int:
+def check_int(name: str, value: Any, minimum: int) -> int:
     """``value`` as an int (any integer type, not bool) of at least ``minimum``, else ValueError."""
     if isinstance(value, bool):
         raise ValueError(f"{name} must be an integer, got {value!r}")

@@ -27,11 +27,13 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from anime_colorize import color
+from anime_colorize.array_types import TensorLike
 from anime_colorize.config import HINT_KINDS  # noqa: F401  (one list of kinds, re-exported)
 
 # Kinds given as a colour image (hint_ab + hint_mask) and as a global histogram (hint_hist).
@@ -50,7 +52,7 @@ _MASK_EPS = 1e-3          # simulate_blur: coverage below this counts as no hint
 MAX_POINTS = 10_000       # most colour points one user hint file (or request) may hold
 
 
-def empty_hints(batch, height, width) -> dict:
+def empty_hints(batch: int, height: int, width: int) -> dict:
     """No hints: {"hint_ab": (B, H, W, 2), "hint_mask": (B, H, W, 1), "hint_hist": (B, 512)},
     float32 zeros. Sizes may be Python ints or scalar int tensors."""
     return {"hint_ab": tf.zeros([batch, height, width, 2]),
@@ -77,8 +79,9 @@ def _box(y0, x0, height, width, h, w):
     return in_rows[:, :, None] & in_cols[:, None, :]
 
 
-def simulate_points(rgb, seed, max_points=20, patch_sizes=(1, 2, 3), centre_std=0.25, count=None,
-                    with_lightness=False) -> dict:
+def simulate_points(rgb: TensorLike, seed: TensorLike, max_points: int = 20, patch_sizes: Sequence[int] = (1, 2, 3),
+                    centre_std: float = 0.25, count: TensorLike | None = None,
+                    with_lightness: bool = False) -> dict:
     """Point hints as in Zhang et al. 2017, for rgb float32 (B, H, W, 3) in [0, 1].
 
     Each image gets n points, n geometric with P(n) = (1/8) (7/8)^n clipped to
@@ -138,7 +141,8 @@ def _segment_distance(a, b, ys, xs):
     return tf.sqrt(tf.square(ys - ay - t * dy) + tf.square(xs - ax - t * dx))
 
 
-def simulate_scribbles(rgb, seed, max_strokes=6, max_length=0.3, width=2) -> dict:
+def simulate_scribbles(rgb: TensorLike, seed: TensorLike, max_strokes: int = 6, max_length: float = 0.3,
+                       width: int = 2) -> dict:
     """Short coloured strokes ("atari", PaintsChainer-style), rgb float32 (B, H, W, 3).
 
     Each image gets 1..``max_strokes`` strokes: two-segment polylines (half of them
@@ -191,7 +195,8 @@ def _gaussian_blur(x, sigma):
     return tf.image.resize(y, tf.stack([h, w]), method="bilinear")
 
 
-def simulate_blur(rgb, seed, whiteout_max=0.5, blur_sigma=None) -> dict:
+def simulate_blur(rgb: TensorLike, seed: TensorLike, whiteout_max: float = 0.5,
+                  blur_sigma: float | None = None) -> dict:
     """deepcolor's hint: a whited-out, heavily blurred copy of rgb float32 (B, H, W, 3).
 
     Each image gets 1..4 white rectangles (sides uniform in [0.15, ``whiteout_max``] * the
@@ -222,7 +227,7 @@ def simulate_blur(rgb, seed, whiteout_max=0.5, blur_sigma=None) -> dict:
             "hint_hist": tf.zeros([b, HIST_SIZE])}
 
 
-def colour_histogram(rgb, bins=HIST_BINS) -> tf.Tensor:
+def colour_histogram(rgb: TensorLike, bins: int = HIST_BINS) -> tf.Tensor:
     """rgb float (B, H, W, 3) in [0, 1] -> float32 (B, bins**3), each row summing to 1
     (all zeros for an empty image): the share of pixels in each cube of the sRGB cube cut
     into bins per axis; bin index r * bins**2 + g * bins + b (pure red -> (bins-1) * bins**2)."""
@@ -236,18 +241,20 @@ def colour_histogram(rgb, bins=HIST_BINS) -> tf.Tensor:
     return counts / tf.maximum(tf.reduce_sum(counts, -1, keepdims=True), 1.0)
 
 
-def simulate_histogram(rgb, seed=None) -> dict:
+def simulate_histogram(rgb: TensorLike, seed: TensorLike | None = None) -> dict:
     """hint_hist = :func:`colour_histogram` of rgb (B, H, W, 3); hint_ab / hint_mask zero.
     ``seed`` is unused (kept for a uniform signature)."""
     rgb, _, b, h, w = _prepare(rgb)
     return dict(empty_hints(b, h, w), hint_hist=colour_histogram(rgb))
 
 
-_SIMULATORS = {"points": simulate_points, "scribble": simulate_scribbles, "blur": simulate_blur,
-               "histogram": simulate_histogram, "reference": simulate_histogram}
+# Each maps (rgb (B, H, W, 3) float32, seed (2,) int) to the hints dict of its kind.
+_SIMULATORS: dict[str, Callable[..., dict[str, tf.Tensor]]] = {
+    "points": simulate_points, "scribble": simulate_scribbles, "blur": simulate_blur,
+    "histogram": simulate_histogram, "reference": simulate_histogram}
 
 
-def simulate(kind, rgb, seed) -> dict:
+def simulate(kind: str, rgb: TensorLike, seed: TensorLike) -> dict:
     """Simulated hints of one kind for rgb float32 (B, H, W, 3) in [0, 1] (or one image
     (H, W, 3), giving unbatched hints). ``kind``: one of HINT_KINDS, "none" (empty hints)
     or "mix" (each image independently gets one kind or none, with MIX_PROBS; all kinds
@@ -283,10 +290,11 @@ def _is_number(value) -> bool:
 
 
 def _is_count(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 1
 
 
-def hints_from_points_json(data: dict, height, width, warn=None) -> dict:
+def hints_from_points_json(data: object, height: int, width: int,
+                           warn: Callable[[str], None] | None = None) -> dict:
     """User point hints -> hints with B = 1 at (height, width).
 
     ``data`` = {"points": [{"x": 10, "y": 20, "rgb": [255, 0, 0], "size": 3}, ...]}:
@@ -305,7 +313,7 @@ def hints_from_points_json(data: dict, height, width, warn=None) -> dict:
     if len(data["points"]) > MAX_POINTS:
         raise ValueError(f"too many colour points ({len(data['points'])}); at most {MAX_POINTS}")
     if warn is None:
-        def warn(message):
+        def warn(message) -> None:
             warnings.warn(message, stacklevel=3)
     entries = []
     for i, point in enumerate(data["points"]):
@@ -354,7 +362,7 @@ def _unit_float(image, channels, name):
     return tf.cast(image, tf.float32)
 
 
-def hints_from_stroke_png(rgba, threshold=0.5) -> dict:
+def hints_from_stroke_png(rgba: np.ndarray, threshold: float = 0.5) -> dict:
     """User stroke image -> hints with B = 1: rgba float (H, W, 4) in [0, 1] (uint8 is
     scaled), coloured strokes on a transparent background. hint_mask = 1 where alpha >
     ``threshold`` else 0; hint_ab and hint_l = normalised ab and L of the stroke colour there,
@@ -366,7 +374,7 @@ def hints_from_stroke_png(rgba, threshold=0.5) -> dict:
             "hint_hist": tf.zeros([1, HIST_SIZE]), "hint_l": (l * mask)[None]}
 
 
-def hints_from_colouring_png(rgba, blur_sigma=None) -> dict:
+def hints_from_colouring_png(rgba: np.ndarray, blur_sigma: float | None = None) -> dict:
     """A user's rough colouring -> blurred hints with B = 1, as :func:`simulate_blur` makes
     them in training (deepcolor's hint): rgba float (H, W, 4) in [0, 1] (uint8 is scaled),
     colour where painted, transparent elsewhere. The colouring is laid on white paper and
@@ -384,13 +392,13 @@ def hints_from_colouring_png(rgba, blur_sigma=None) -> dict:
             "hint_l": tf.where(mask > 0.0, l, 0.0)}
 
 
-def reference_histogram(rgb) -> tf.Tensor:
+def reference_histogram(rgb: np.ndarray) -> tf.Tensor:
     """A reference picture rgb float (H, W, 3) in [0, 1] (uint8 is scaled) -> its colour
     histogram float32 (1, 512), the hint_hist for a reference-guided colouring."""
     return colour_histogram(_unit_float(rgb, 3, "reference picture")[None])
 
 
-def pool_hints(hint_ab, hint_mask, block_height, block_width) -> tuple:
+def pool_hints(hint_ab: TensorLike, hint_mask: TensorLike, block_height: int, block_width: int) -> tuple:
     """Spatial hints pooled over blocks: hint_ab (B, H, W, 2) and hint_mask (B, H, W, 1), H and W
     whole multiples of the block's sides (ints or scalar int tensors) -> (hint_ab, hint_mask) of
     (B, H / block_height, W / block_width, ·). A block's mask is its MAX (a 1-px hint survives any
@@ -411,7 +419,7 @@ def pool_hints(hint_ab, hint_mask, block_height, block_width) -> tuple:
     return new_ab, new_mask
 
 
-def resize_hints(hints, height, width) -> dict:
+def resize_hints(hints: dict, height: int, width: int) -> dict:
     """Resizes hint_ab / hint_mask (B, H, W, C) (or (H, W, C)) to (height, width).
 
     Each output pixel covers a block of input pixels, pooled by :func:`pool_hints` (mask = the
@@ -441,7 +449,7 @@ def resize_hints(hints, height, width) -> dict:
     return out
 
 
-def hint_lab(hints) -> tuple | None:
+def hint_lab(hints: dict | None) -> tuple | None:
     """The hinted colours of one picture's hints (B = 1, or unbatched), in numpy for flat
     colouring: (Lab float32 (H, W, 3) with L in [0, 100] and ab in Lab units, or (H, W, 2) ab only
     where the hints carry no hint_l; hint_mask float32 (H, W)). None when there is no spatial hint."""

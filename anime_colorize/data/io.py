@@ -31,6 +31,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from anime_colorize.array_types import PathLike
+
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")  # matched case-insensitively
@@ -57,7 +59,7 @@ class ImageReadError(ValueError):
     Attributes ``path`` (str) and ``reason`` (str); ``str(err)`` is ``'<path>: <reason>'``.
     """
 
-    def __init__(self, path, reason: str):
+    def __init__(self, path: PathLike, reason: str) -> None:
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
@@ -67,7 +69,7 @@ class ImageSizeError(ImageReadError):
     """A picture of another size than required (``size`` and ``required``: (width, height)),
     found from its header."""
 
-    def __init__(self, path, size: tuple, required: tuple):
+    def __init__(self, path: PathLike, size: tuple, required: tuple) -> None:
         self.size, self.required = size, required
         super().__init__(path, f"the picture is {size[0]}x{size[1]}, not {required[0]}x{required[1]}")
 
@@ -85,7 +87,7 @@ def allow_max_pixels(max_pixels: int) -> None:
         Image.MAX_IMAGE_PIXELS = int(max_pixels)
 
 
-def find_images(root) -> list[str]:
+def find_images(root: PathLike) -> list[str]:
     """All image files under ``root`` (a folder, searched recursively, or a single image file).
 
     Returns a list of str paths (``root`` joined with the relative path), sorted by the
@@ -247,7 +249,7 @@ def _orientation(im: Image.Image) -> int:
         return 1
 
 
-def read_image(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def read_image(path: PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read an image file as float32 RGB, shape (H, W, 3), values in [0, 1].
 
     8- and 16-bit images and float TIFFs (clipped to [0, 1]); gray is replicated to 3
@@ -301,7 +303,7 @@ def read_image(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     return rgb
 
 
-def read_rgba(source, max_pixels: int = DEFAULT_MAX_PIXELS, size: tuple[int, int] | None = None,
+def read_rgba(source: PathLike | bytes, max_pixels: int = DEFAULT_MAX_PIXELS, size: tuple[int, int] | None = None,
               name: str | None = None) -> np.ndarray:
     """Read an image keeping its transparency: uint8 RGBA (H, W, 4) (alpha 255 where the file
     has none). For hint layers (coloured strokes on a transparent background), which are
@@ -312,6 +314,7 @@ def read_rgba(source, max_pixels: int = DEFAULT_MAX_PIXELS, size: tuple[int, int
     BEFORE the pixels are decoded, so a huge layer of a few KB never takes gigabytes.
     Raises ImageReadError like :func:`read_image`.
     """
+    opened: str | io.BytesIO  # what PIL opens: the file's path, or its bytes
     if isinstance(source, (bytes, bytearray, memoryview)):
         path, opened = name or "image data", io.BytesIO(source)
     else:
@@ -337,7 +340,7 @@ def read_rgba(source, max_pixels: int = DEFAULT_MAX_PIXELS, size: tuple[int, int
     return rgba
 
 
-def read_image_or_none(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray | None, str | None]:
+def read_image_or_none(path: PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray | None, str | None]:
     """``(image, None)`` on success, ``(None, reason)`` on failure; never raises for a bad file."""
     try:
         return read_image(path, max_pixels=max_pixels), None
@@ -346,7 +349,7 @@ def read_image_or_none(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.n
         return None, e.reason
 
 
-def to_uint8(rgb) -> np.ndarray:
+def to_uint8(rgb: np.ndarray) -> np.ndarray:
     """Float values clipped to [0, 1] (NaN -> 0) -> uint8 (x 255, rounded), by bands of rows so
     a big picture takes no float copies of itself; uint8 input is returned as it is."""
     arr = np.asarray(rgb)
@@ -363,7 +366,7 @@ def to_uint8(rgb) -> np.ndarray:
     return out
 
 
-def encode_image(rgb, ext: str, params: list | None = None) -> bytes:
+def encode_image(rgb: np.ndarray, ext: str, params: list | None = None) -> bytes:
     """An image -> the bytes of a file of type ``ext`` (".png", ".jpg", ".jpeg", ".webp",
     ".bmp"), encoded with OpenCV (``params``: OpenCV's encoder parameters; default: PNG level
     3, JPEG quality 95, lossless WebP). ``rgb`` as :func:`write_image` takes it."""
@@ -384,7 +387,7 @@ def encode_image(rgb, ext: str, params: list | None = None) -> bytes:
     return buf.tobytes()
 
 
-def write_image(path, rgb) -> None:
+def write_image(path: PathLike, rgb: np.ndarray) -> None:
     """Write an image atomically; the format comes from the extension (png, jpg/jpeg, webp, bmp).
 
     ``rgb``: float (H, W, 3) RGB or (H, W) / (H, W, 1) gray, values clipped to [0, 1] (NaN -> 0),
@@ -400,7 +403,7 @@ def write_image(path, rgb) -> None:
     write_bytes_atomic(path, data)
 
 
-def write_bytes_atomic(path, data: bytes) -> None:
+def write_bytes_atomic(path: PathLike, data: bytes) -> None:
     """Writes ``data`` to ``path`` so that a crash never leaves a half-written file: a hidden
     temporary file in the same folder, flushed to disk, then ``os.replace``-d over ``path``.
     Parent folders are created; the temporary file is removed if anything fails."""
@@ -415,6 +418,14 @@ def write_bytes_atomic(path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if str(tmp) in (e.filename, e.filename2):
+            # The user asked for ``path`` (a read-only folder, a full disk): name it, not our
+            # hidden temporary file, which they never heard of.
+            raise type(e)(e.errno, e.strerror, str(path)) from e
+        raise
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

@@ -32,9 +32,11 @@ manga pages) at inference: it whitens the paper but does not binarise.
 from __future__ import annotations
 
 import logging
+import math
 import numbers
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -106,7 +108,7 @@ def _check_rgb(rgb, name: str = "rgb") -> np.ndarray:
 
 def _check_number(name: str, value, lo: float | None = None, hi: float | None = None,
                   lo_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     value = float(value)
     if lo is not None and (value <= lo if lo_open else value < lo):
@@ -129,7 +131,7 @@ def _to_u8(gray: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------- methods
 
 
-def xdog(gray, sigma: float = 0.5, k: float = 2.5, tau: float = 0.98, epsilon: float = -0.01,
+def xdog(gray: np.ndarray, sigma: float = 0.5, k: float = 2.5, tau: float = 0.98, epsilon: float = -0.01,
          phi: float = 100.0) -> np.ndarray:
     """eXtended Difference of Gaussians line drawing (Winnemoeller et al. 2012, eq. 4-5).
 
@@ -171,7 +173,7 @@ def xdog(gray, sigma: float = 0.5, k: float = 2.5, tau: float = 0.98, epsilon: f
     return np.clip(out, 0.0, 1.0, out=out)
 
 
-def canny_lines(gray, low: float = 80.0, high: float = 200.0, blur: float = 0.7) -> np.ndarray:
+def canny_lines(gray: np.ndarray, low: float = 80.0, high: float = 200.0, blur: float = 0.7) -> np.ndarray:
     """Canny edges as lines: ``cv2.Canny`` on the uint8 gray, inverted.
 
     ``gray``: float (H, W) in [0, 1] (or uint8). Returns float32 (H, W) with values 0
@@ -193,7 +195,7 @@ def canny_lines(gray, low: float = 80.0, high: float = 200.0, blur: float = 0.7)
     return 1.0 - edges.astype(np.float32) * np.float32(1.0 / 255.0)
 
 
-def adaptive_lines(gray, block_size: int = 7, c: float = 8.0) -> np.ndarray:
+def adaptive_lines(gray: np.ndarray, block_size: int = 7, c: float = 8.0) -> np.ndarray:
     """Local-mean threshold as lines: ``cv2.adaptiveThreshold`` (mean), as in deepcolor.
 
     ``gray``: float (H, W) in [0, 1] (or uint8). Returns float32 (H, W) with values 0
@@ -213,7 +215,7 @@ def adaptive_lines(gray, block_size: int = 7, c: float = 8.0) -> np.ndarray:
     return out.astype(np.float32) * np.float32(1.0 / 255.0)
 
 
-_EXTRACTORS = {"xdog": xdog, "canny": canny_lines, "adaptive": adaptive_lines}
+_EXTRACTORS: dict[str, Callable[..., np.ndarray]] = {"xdog": xdog, "canny": canny_lines, "adaptive": adaptive_lines}
 
 
 def _thicken(lines: np.ndarray, thickness: int) -> np.ndarray:
@@ -231,8 +233,8 @@ def _finish(lines: np.ndarray, thickness: int, darkness: float) -> np.ndarray:
     return np.clip(lines, 0.0, 1.0).astype(np.float32, copy=False)
 
 
-def extract_lines(rgb, method: str = "xdog", thickness: int = 1, darkness: float = 1.0,
-                  **params) -> np.ndarray:
+def extract_lines(rgb: np.ndarray, method: str = "xdog", thickness: int = 1, darkness: float = 1.0,
+                  **params: float) -> np.ndarray:
     """A line drawing of a colour picture.
 
     ``rgb``: uint8 (H, W, 3) or float (H, W, 3) in [0, 1] (a gray (H, W) or (H, W, 1) is
@@ -272,19 +274,19 @@ def _check_methods_weights(methods, weights) -> tuple[tuple[str, ...], np.ndarra
     for m in methods:
         _check_method(m)
     if weights is None:
-        w = [DEFAULT_WEIGHTS[m] for m in methods]
+        raw = [DEFAULT_WEIGHTS[m] for m in methods]
     elif isinstance(weights, Mapping):
         unknown = set(weights) - set(METHODS)
         if unknown:
             raise ValueError(f"unknown line-art method(s) {sorted(unknown)} in weights; "
                              f"expected names from {METHODS}")
-        w = [weights.get(m, 0.0) for m in methods]
+        raw = [weights.get(m, 0.0) for m in methods]
     else:
-        w = list(weights)
-        if len(w) != len(methods):
-            raise ValueError(f"weights needs one value per method ({len(methods)}), got {len(w)}")
+        raw = list(weights)
+        if len(raw) != len(methods):
+            raise ValueError(f"weights needs one value per method ({len(methods)}), got {len(raw)}")
     try:
-        w = np.asarray(w, dtype=np.float64)
+        w = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"weights must be numbers, got {weights!r}") from None
     if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
@@ -292,8 +294,8 @@ def _check_methods_weights(methods, weights) -> tuple[tuple[str, ...], np.ndarra
     return methods, w / w.sum()
 
 
-def random_lines(rgb, rng: np.random.Generator, methods: Sequence[str] = METHODS,
-                 weights=None) -> np.ndarray:
+def random_lines(rgb: np.ndarray, rng: np.random.Generator, methods: Sequence[str] = METHODS,
+                 weights: Sequence[float] | Mapping[str, float] | None = None) -> np.ndarray:
     """One line drawing with a random method, random parameters, thickness and darkness.
 
     ``rgb`` as in :func:`extract_lines`. ``rng``: a ``np.random.Generator``; the result
@@ -317,7 +319,7 @@ def random_lines(rgb, rng: np.random.Generator, methods: Sequence[str] = METHODS
     return _finish(_EXTRACTORS[method](gray, **params), thickness, darkness)
 
 
-def lines_from_seed(rgb, seed, **kwargs) -> np.ndarray:
+def lines_from_seed(rgb: np.ndarray, seed: Sequence[int] | np.ndarray, **kwargs: Any) -> np.ndarray:
     """:func:`random_lines` with ``np.random.default_rng(list(seed))``: the pipeline's entry point.
 
     ``seed``: two integers (a tuple, list or int array of shape (2,), e.g. a stateless TF
@@ -360,7 +362,7 @@ _MIN_PAPER = 0.35
 _SAMPLE_PIXELS = 250_000
 
 
-def to_line_art(image) -> np.ndarray:
+def to_line_art(image: np.ndarray) -> np.ndarray:
     """A REAL drawing (line art, pencil sketch, screentoned manga page) as model input.
 
     ``image``: float (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA in [0, 1]

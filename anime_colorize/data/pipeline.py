@@ -49,6 +49,9 @@ import dataclasses
 import fnmatch
 import logging
 import os
+from collections.abc import Sequence
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -56,11 +59,15 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from anime_colorize import color
+from anime_colorize.array_types import PathLike, TensorLike
 from anime_colorize.data import hints as hints_lib
 from anime_colorize.data import lineart
 from anime_colorize.data.io import DEFAULT_MAX_PIXELS, find_images, read_image_or_none
 from anime_colorize.data.synthetic import make_cel_images
 from anime_colorize.regions.network_labels import region_labels
+
+if TYPE_CHECKING:
+    from anime_colorize.config import DataConfig
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +103,7 @@ class ScanReport:
     gray: list
     images: np.ndarray | None = None
 
-    def summary(self, root) -> str:
+    def summary(self, root: PathLike) -> str:
         text = f"{root}: {len(self.paths)} usable images"
         if self.skipped:
             text += f", {len(self.skipped)} unreadable skipped"
@@ -105,9 +112,9 @@ class ScanReport:
         return text
 
 
-def scan_folder(root, load_size: int, drop_gray: float = 0.0, cache: bool = False,
+def scan_folder(root: PathLike, load_size: int, drop_gray: float = 0.0, cache: bool = False,
                 workers: int | None = None, progress: bool = True, exclude: str | None = None,
-                max_pixels: int = DEFAULT_MAX_PIXELS, anchors=(0.5,)) -> ScanReport:
+                max_pixels: int = DEFAULT_MAX_PIXELS, anchors: Sequence[float] = (0.5,)) -> ScanReport:
     """Decodes every image under ``root`` once; see the module docstring.
 
     ``exclude``: a glob on file names (not folders) to leave out, e.g. a held-out year.
@@ -177,7 +184,8 @@ class FileSource:
     :func:`scan_folder` stacks them in.
     """
 
-    def __init__(self, paths, load_size: int, max_pixels: int = DEFAULT_MAX_PIXELS, anchors=(0.5,)):
+    def __init__(self, paths: Sequence[str], load_size: int, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 anchors: Sequence[float] = (0.5,)) -> None:
         self.paths = list(paths)
         self.load_size = load_size
         self.max_pixels = max_pixels
@@ -206,7 +214,8 @@ def builtin_holdout(num_images: int, size: int, seed: int) -> np.ndarray:
     return make_cel_images(num_images, size, seed=seed + 1_000_003)
 
 
-def source_from_config(data_config, seed: int, progress: bool = True):
+def source_from_config(data_config: DataConfig, seed: int, progress: bool = True,
+                       ) -> tuple[ArraySource | FileSource, ScanReport | None]:
     """(source, scan report or None) for a :class:`~anime_colorize.config.DataConfig`."""
     load_size = round(data_config.size * data_config.crop_scale)
     if data_config.data is None:
@@ -227,7 +236,7 @@ class UnpairedSource:
     ``b`` (colour pictures). As a source (``len``, ``load``, ``load_size``) it is domain A:
     previews and a run's examples show pages, what the trained colourer is for."""
 
-    def __init__(self, a, b):
+    def __init__(self, a: ArraySource | FileSource, b: ArraySource | FileSource) -> None:
         self.a, self.b = a, b
         self.load_size = a.load_size
 
@@ -251,14 +260,16 @@ class UnpairedScanReport:
     def skipped(self) -> list:
         return self.a.skipped + self.b.skipped
 
-    def summary(self, root=None) -> str:
+    def summary(self, root: PathLike | None = None) -> str:
         """Both folders' summaries (``root`` is unused: each scan names its own folder)."""
         return f"pages (A): {self.a.summary(self.root_a)}; colour (B): {self.b.summary(self.root_b)}"
 
 
-def unpaired_source_from_config(data_config, seed: int, progress: bool = True):
+def unpaired_source_from_config(data_config: SimpleNamespace, seed: int, progress: bool = True,
+                                ) -> tuple[UnpairedSource, UnpairedScanReport | None]:
     """(:class:`UnpairedSource`, :class:`UnpairedScanReport` or None) for a
-    :class:`~anime_colorize.config.DataConfig` with ``data_a`` and ``data_b`` (folders), or
+    :class:`~anime_colorize.config.DataConfig`'s fields with ``data_a``, ``data_b`` (folders) and
+    ``page_scale`` (see ``trainers.cyclegan``), or
     neither: then A is built-in pictures (trained on through their lightness: turned gray)
     and B other built-in pictures (another seed), both at ``size * crop_scale``."""
     color_load = round(data_config.size * data_config.crop_scale)
@@ -267,7 +278,7 @@ def unpaired_source_from_config(data_config, seed: int, progress: bool = True):
                               builtin_source(data_config.num_images, color_load, seed + B_SEED_OFFSET,
                                              progress)), None
     page_load = round(data_config.size * data_config.page_scale)
-    common = dict(cache=data_config.cache, progress=progress, exclude=data_config.exclude,
+    common: dict[str, Any] = dict(cache=data_config.cache, progress=progress, exclude=data_config.exclude,
                   max_pixels=data_config.max_pixels)
     # Pages are gray by nature: --drop-gray applies to the colour folder only.
     scan_a = scan_folder(data_config.data_a, page_load, anchors=PAGE_ANCHORS, **common)
@@ -325,7 +336,7 @@ def element_region_labels(rgb_uint8: np.ndarray, lines: np.ndarray | None = None
     return region_labels(drawing)
 
 
-def batch_region_labels(rgb_uint8, lines=None) -> np.ndarray:
+def batch_region_labels(rgb_uint8: np.ndarray, lines: np.ndarray | None = None) -> np.ndarray:
     """:func:`element_region_labels` of each picture of uint8 RGB (B, H, W, 3) (and line
     drawings (B, H, W) in [0, 1], or None): int32 (B, H, W)."""
     rgb_uint8 = np.asarray(rgb_uint8)
@@ -333,7 +344,8 @@ def batch_region_labels(rgb_uint8, lines=None) -> np.ndarray:
                      for i in range(len(rgb_uint8))])
 
 
-def rgb_batch_to_model_inputs(rgb_uint8, lines=None, hints: str = "none", hint_seed=(0, 0), regions=None):
+def rgb_batch_to_model_inputs(rgb_uint8: TensorLike, lines: TensorLike | None = None, hints: str = "none",
+                              hint_seed: TensorLike = (0, 0), regions: TensorLike | None = None) -> dict:
     """A training batch (see :func:`batch_signature`) from uint8 RGB (B, H, W, 3).
 
     ``lines``: the line drawings (B, H, W) in [0, 1], given for line-art input. ``hints``: the
@@ -353,7 +365,7 @@ def rgb_batch_to_model_inputs(rgb_uint8, lines=None, hints: str = "none", hint_s
     return batch
 
 
-def training_dataset(source, size: int, batch_size: int, seed: int, start_step: int = 0,
+def training_dataset(source: ArraySource | FileSource, size: int, batch_size: int, seed: int, start_step: int = 0,
                      flip: bool = True, input_kind: str = "gray", hints: str = "none",
                      regions: bool = False) -> tf.data.Dataset:
     """An endless dataset of training batches (see :func:`batch_signature`), starting at

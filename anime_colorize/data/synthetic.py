@@ -85,7 +85,7 @@ def _colours(rng: np.random.Generator) -> dict[str, tuple[int, ...]]:
     return {k: tuple(map(int, c)) for k, c in zip(names, rgb)}
 
 
-def _ellipse(cx, cy, rx, ry, t0=0.0, t1=_TAU, n=36) -> np.ndarray:
+def _ellipse(cx, cy, rx, ry, t0: float = 0.0, t1=_TAU, n: int = 36) -> np.ndarray:
     t = np.linspace(t0, t1, n)
     return np.stack([cx + rx * np.cos(t), cy + ry * np.sin(t)], axis=1)
 
@@ -104,11 +104,12 @@ class _Painter:
     head of :func:`make_cel_variant`); None leaves the arithmetic exactly as it was.
     """
 
-    def __init__(self, canvas, scale, angle, centre, ink, width):
+    def __init__(self, canvas, scale, angle, centre, ink, width) -> None:
         c, s = np.cos(angle) * scale, np.sin(angle) * scale
         self.canvas, self.ink, self.width = canvas, ink, width
         self.matrix, self.centre = np.array([[c, -s], [s, c]]), np.asarray(centre)
-        self.turn = None
+        # (angle, pivot) that turns what is drawn, or None: see the class docstring
+        self.turn: tuple[float, np.ndarray] | None = None
 
     def _fixed(self, pts, canonical):
         pts = np.asarray(pts, float)
@@ -120,13 +121,13 @@ class _Painter:
             pts = pts @ self.matrix.T + self.centre
         return np.round(pts * (1 << _SHIFT)).astype(np.int32).reshape(-1, 1, 2)
 
-    def fill(self, pts, colour, outline=True, canonical=True):
+    def fill(self, pts, colour, outline: bool = True, canonical: bool = True) -> None:
         p = self._fixed(pts, canonical)
         cv2.fillPoly(self.canvas, [p], colour, cv2.LINE_AA, _SHIFT)
         if outline:
             cv2.polylines(self.canvas, [p], True, self.ink, self.width, cv2.LINE_AA, _SHIFT)
 
-    def line(self, pts, width_factor=1.0):
+    def line(self, pts, width_factor: float = 1.0) -> None:
         width = max(1, round(self.width * width_factor))
         cv2.polylines(self.canvas, [self._fixed(pts, True)], False, self.ink, width, cv2.LINE_AA,
                       _SHIFT)
@@ -279,7 +280,9 @@ def make_cel_variant(index: int, size: int = 64, seed: int = 0, pose: Pose = _NO
 
     element = rng.random()
     if element < 0.35:  # a disc (sun / moon / bubble)
-        disc = _ellipse(*(big * u(0.0, 1.0, 2)), *([big * u(0.08, 0.25)] * 2), n=48)
+        cx, cy = big * u(0.0, 1.0, 2)
+        radius = big * u(0.08, 0.25)
+        disc = _ellipse(cx, cy, radius, radius, n=48)
         if not plain:
             p.fill(disc, col["element"], canonical=False)
     elif element < 0.7:  # a band (floor / wall stripe), slightly tilted

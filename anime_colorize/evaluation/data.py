@@ -20,6 +20,7 @@ import dataclasses
 import fnmatch
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from anime_colorize import color
+from anime_colorize.array_types import PathLike
 from anime_colorize.cli_common import describe
 from anime_colorize.data.io import DEFAULT_MAX_PIXELS, find_images, read_image_or_none
 from anime_colorize.data.lineart import extract_lines, to_line_art
@@ -59,12 +61,13 @@ class EvalImages:
     skipped: list
 
 
-def _matching(paths, include: str | None) -> list:
+def matching_files(paths: list[str], include: str | None) -> list[str]:
+    """The paths whose file name matches the fnmatch glob ``include`` (all for None)."""
     return paths if include is None else [p for p in paths if fnmatch.fnmatch(Path(p).name, include)]
 
 
-def load_folder(paths, size: int, desc: str = "reading", progress: bool = False,
-                max_pixels: int = DEFAULT_MAX_PIXELS):
+def load_folder(paths: Sequence[str], size: int, desc: str = "reading", progress: bool = False,
+                max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, list, list]:
     """uint8 (N, size, size, 3) via ``fit_square``, the paths used, and [(path, reason)] skipped
     (each logged with its reason)."""
     images, used, skipped = [], [], []
@@ -79,12 +82,12 @@ def load_folder(paths, size: int, desc: str = "reading", progress: bool = False,
     return (np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)), used, skipped
 
 
-def folder_images(folder, size: int, include: str | None = None, limit: int | None = None,
+def folder_images(folder: PathLike, size: int, include: str | None = None, limit: int | None = None,
                   max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = False) -> EvalImages:
     """The first ``limit`` readable images of ``folder`` whose names match ``include``."""
     if not Path(folder).is_dir():
         raise ValueError(f"data folder not found: {folder}")
-    paths = _matching(find_images(folder), include)
+    paths = matching_files(find_images(folder), include)
     if not paths:
         raise ValueError(f"no image in {folder} matches --include {include!r}")
     images, used, skipped = load_folder(paths[:limit], size, "reading", progress, max_pixels)
@@ -94,22 +97,30 @@ def folder_images(folder, size: int, include: str | None = None, limit: int | No
     return EvalImages(images, None, source, paths, used, skipped)
 
 
-def paired_images(lines_folder, colors_folder, size: int, include: str | None = None, limit: int | None = None,
-                  max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = False) -> EvalImages:
-    """Real line art (``lines`` (N, size, size) in [0, 1], paper whitened with ``to_line_art``)
-    and its true colours, paired by file stem; colour files matching ``include``, the first
-    ``limit`` pairs."""
+def pair_files(lines_folder: PathLike, colors_folder: PathLike, include: str | None = None) -> tuple[list, list]:
+    """Colour files of ``colors_folder`` matching ``include`` paired with the line art of the
+    same file stem in ``lines_folder``: ([(colour path, line path)], [(colour path, reason)]
+    for colour files without line art)."""
     lines_by_stem: dict[str, str] = {}
     for path in find_images(lines_folder):
         lines_by_stem.setdefault(Path(path).stem, path)
     pairs: list[tuple[str, str]] = []
     skipped: list[tuple[str, str | None]] = []
-    for path in _matching(find_images(colors_folder), include):
+    for path in matching_files(find_images(colors_folder), include):
         line_path = lines_by_stem.get(Path(path).stem)
         if line_path is None:
             skipped.append((path, f"no line art named {Path(path).stem}.* in {lines_folder}"))
         else:
             pairs.append((path, line_path))
+    return pairs, skipped
+
+
+def paired_images(lines_folder: PathLike, colors_folder: PathLike, size: int, include: str | None = None, limit: int | None = None,
+                  max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = False) -> EvalImages:
+    """Real line art (``lines`` (N, size, size) in [0, 1], paper whitened with ``to_line_art``)
+    and its true colours, paired by file stem; colour files matching ``include``, the first
+    ``limit`` pairs."""
+    pairs, skipped = pair_files(lines_folder, colors_folder, include)
     images, lines, used = [], [], []
     for path, line_path in tqdm(pairs[:limit], desc="reading", unit="pair", disable=not progress):
         rgb, reason = read_image_or_none(path, max_pixels=max_pixels)
@@ -141,8 +152,12 @@ def evaluation_images(size: int, *, data: str | None = None, lines: str | None =
                       max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = False) -> EvalImages:
     """The pictures to score: line art ``lines`` paired with ``colors`` when given, else
     ``data`` (a folder, or BUILTIN: ``limit`` built-in pictures, default 256)."""
-    if lines is not None:
+    if (lines is None) != (colors is None):
+        raise ValueError("lines and colors go together: line art and its true colours")
+    if lines is not None and colors is not None:
         return paired_images(lines, colors, size, include, limit, max_pixels, progress)
+    if data is None:
+        raise ValueError("give either data (colour images) or lines with colors")
     if data == BUILTIN:
         if include is not None:
             raise ValueError("--include selects files of a folder; it does not apply to --data builtin")
@@ -150,7 +165,7 @@ def evaluation_images(size: int, *, data: str | None = None, lines: str | None =
     return folder_images(data, size, include, limit, max_pixels, progress)
 
 
-def run_config(model_path) -> dict | None:
+def run_config(model_path: PathLike) -> dict | None:
     """The ``config.json`` of the run folder the model lives in, if any."""
     p = Path(model_path)
     run = p if p.is_dir() and not (p / "saved_model.pb").exists() else p.parent
@@ -160,8 +175,8 @@ def run_config(model_path) -> dict | None:
         return None
 
 
-def training_images(size: int, *, model_path, train_data: str | None, count: int, seed: int, exclude: set,
-                    max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = False):
+def training_images(size: int, *, model_path: PathLike, train_data: str | None, count: int, seed: int, exclude: set,
+                    max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = False) -> tuple[np.ndarray | None, str]:
     """(uint8 images (N, size, size, 3) or None, description or the reason there are none) for
     the training-mean baseline: at most ``count`` pictures of ``train_data`` (a folder or
     BUILTIN; None: the ``data.data`` entry of the run's config.json, built-in pictures with the

@@ -32,14 +32,17 @@ Adding a predictor: a function as above and a :class:`Row` naming it, given to
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
 from anime_colorize import color, sampling
 from anime_colorize.data import hints as hints_lib
+
+if TYPE_CHECKING:
+    from anime_colorize.export.loading import LoadedGenerator
 
 
 class Prediction(NamedTuple):
@@ -96,7 +99,8 @@ class Row:
         return self.hint_points > 0 or self.reference is not None
 
 
-def model_predictor(generator, z: np.ndarray, hint_fn=None, measure_only: bool = False) -> Predictor:
+def model_predictor(generator: LoadedGenerator, z: np.ndarray, hint_fn: Callable[[dict], dict | None] | None = None,
+                    measure_only: bool = False) -> Predictor:
     """All K colourings of a batch, the model run at its working size as ``colorize`` runs it
     (:func:`anime_colorize.sampling.predict_colors`), in one model call. ``z`` float32 (K, z_dim).
 
@@ -144,7 +148,7 @@ def mean_colors(images: np.ndarray, batch_size: int, input_kind: str = "gray") -
     return (total / len(images)).astype(np.float32)
 
 
-def point_hints(count: int, seed: int):
+def point_hints(count: int, seed: int) -> Callable[[dict], dict]:
     """hint_fn for :func:`model_predictor`: exactly ``count`` points per image from its truth,
     keyed by (seed, index of the batch's first image), with their lightness (``hint_l``, as a
     user's chosen colour has it; the network ignores it, the flat mode paints it)."""
@@ -152,12 +156,13 @@ def point_hints(count: int, seed: int):
                                                    with_lightness=True)
 
 
-def other_picture_reference(batch) -> dict:
+def other_picture_reference(batch: dict) -> dict:
     """hint_fn: each image takes the colour histogram of the next image of its batch."""
     return {"hint_hist": tf.roll(hints_lib.colour_histogram(batch["rgb"]), shift=-1, axis=0)}
 
 
-def hint_rows(generator, z: np.ndarray, point_counts, seed: int) -> dict[Row, Predictor]:
+def hint_rows(generator: LoadedGenerator, z: np.ndarray, point_counts: Sequence[int],
+              seed: int) -> dict[Row, Predictor]:
     """The hint rows of a hint model (its ``hint_kinds``): one per positive number of points in
     ``point_counts`` (spatial kinds), then the reference pair (global kinds)."""
     rows = {}
@@ -173,7 +178,7 @@ def hint_rows(generator, z: np.ndarray, point_counts, seed: int) -> dict[Row, Pr
 
 # ---------------------------------------------------------------- colours -> pictures
 
-def _smooth(batch, colors, given=None, unhinted="prediction") -> tf.Tensor:
+def _smooth(batch, colors, given=None, unhinted: str = "prediction") -> tf.Tensor:
     """The colours as the colorize command composes them: ab joined with the truth's L, or Lab
     multiplied by the lines; (N, S, S, C) -> RGB (N, S, S, 3), clipped to [0, 1]."""
     k = int(colors.shape[0]) // int(batch["rgb"].shape[0])
@@ -184,7 +189,7 @@ def _smooth(batch, colors, given=None, unhinted="prediction") -> tf.Tensor:
     return tf.clip_by_value(rgb, 0.0, 1.0)
 
 
-def batch_regions(batch) -> list:
+def batch_regions(batch: dict) -> list:
     """The regions of each picture of a batch, as the flat mode cuts what the model sees
     (:func:`anime_colorize.regions.colouring.input_regions`), computed once per batch and kept
     under "segments" (the batch's "regions" are the int32 label maps a region-pooling model
@@ -197,7 +202,7 @@ def batch_regions(batch) -> list:
     return batch["segments"]
 
 
-def _flat(batch, colors, given=None, unhinted="prediction") -> np.ndarray:
+def _flat(batch, colors, given=None, unhinted: str = "prediction") -> np.ndarray:
     """The colours as the colorize command's flat mode makes them (:class:`anime_colorize.
     inference.modes.FlatMode`, no shading): each region of the picture one colour, its hint's
     where the model was ``given`` one, else its pooled prediction (or paper: ``unhinted``)."""
@@ -222,7 +227,8 @@ def _flat(batch, colors, given=None, unhinted="prediction") -> np.ndarray:
 OUTPUT_MODES = {"smooth": _smooth, "flat": _flat}
 
 
-def compose(batch, colors, mode: str = "smooth", given: dict | None = None, unhinted: str = "prediction") -> np.ndarray:
+def compose(batch: dict, colors: np.ndarray, mode: str = "smooth", given: dict | None = None,
+            unhinted: str = "prediction") -> np.ndarray:
     """Predicted colours (B, K, S, S, C) -> RGB float32 (B, K, S, S, 3) in [0, 1] in an output
     mode of :data:`OUTPUT_MODES` ("smooth": as the colorize command composes them; "flat": as its
     flat mode does, filling regions from the hints ``given`` to the model; ``unhinted``: what a

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from anime_colorize import sampling
+from anime_colorize.array_types import PathLike
 from anime_colorize.data.io import write_bytes_atomic, write_image
 from anime_colorize.evaluation import metrics
 from anime_colorize.evaluation.predictors import GRAY_BASELINE, MODEL, TRAINING_MEAN_BASELINE, Row
@@ -69,7 +70,8 @@ def _pyplot():
     return plt
 
 
-def plot_report(results: dict, truth_colour: float, truth_hist, model_hist, out_dir: Path) -> None:
+def plot_report(results: dict, truth_colour: float, truth_hist: np.ndarray, model_hist: np.ndarray,
+                out_dir: Path) -> None:
     """``bars.png`` of ``{row name: summary}`` (up to three rows) and ``ab_histograms.png`` of the
     truth's and the model's (HIST_BINS, HIST_BINS) ab histograms."""
     plt = _pyplot()
@@ -135,7 +137,8 @@ def write_contact_sheet(sheet: np.ndarray, path: Path) -> None:
     write_image(path, grid.repeat(scale, axis=0).repeat(scale, axis=1))
 
 
-def write_report(out_dir, evaluation: Evaluation, header: dict, caption: str, model_metadata: dict) -> tuple:
+def write_report(out_dir: PathLike, evaluation: Evaluation, header: dict, caption: str,
+                 model_metadata: dict) -> tuple:
     """Writes every file of the report of ``evaluation`` (keyed by :class:`Row`) to ``out_dir``.
 
     ``header``: the first entries of metrics.json (settings and counts), in order; ``caption``

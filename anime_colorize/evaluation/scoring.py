@@ -6,6 +6,7 @@ tiles of the rows asked for.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 from skimage.color import rgb2lab
@@ -36,7 +37,7 @@ class Evaluation:
     sheets: dict
 
 
-def mode_key(key, mode: str, modes) -> object:
+def mode_key(key: object, mode: str, modes: Sequence[str]) -> object:
     """The key a predictor's row has in one output mode: a :class:`~anime_colorize.evaluation.
     predictors.Row` in that mode; another key as it is for a single mode, else ``"key, mode"``."""
     if hasattr(key, "in_mode"):
@@ -45,7 +46,9 @@ def mode_key(key, mode: str, modes) -> object:
 
 
 def score_dataset(images: np.ndarray, predictors: dict, batch_size: int = 16, input_kind: str = "gray",
-                  lines: np.ndarray | None = None, sheets=("model",), mode="smooth", unhinted: str = "prediction",
+                  lines: np.ndarray | None = None, sheets: Sequence = ("model",),
+                  mode: str | Sequence[str] = "smooth",
+                  unhinted: str = "prediction",
                   progress: bool = False) -> Evaluation:
     """Scores uint8 RGB (N, S, S, 3) with each ``{key: predictor}``.
 

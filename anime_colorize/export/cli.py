@@ -16,6 +16,7 @@ from anime_colorize import cli_common  # noqa: I001  (first: it silences TensorF
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 FORMATS = ("keras", "saved_model", "onnx")
@@ -73,7 +74,7 @@ def check_out(out: Path, fmt: str, model_paths: list[Path], overwrite: bool) -> 
     return None
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     cli_common.quiet_tensorflow()
     args = build_parser().parse_args(argv)
     cli_common.setup_logging(args.verbose)

@@ -11,11 +11,13 @@ import json
 import logging
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
+from anime_colorize.array_types import PathLike, TensorLike
 from anime_colorize.data import hints as hints_lib
 from anime_colorize.export import trust
 from anime_colorize.export import KERAS_NAME, SAVED_MODEL_NAME
@@ -40,7 +42,8 @@ class LoadedGenerator:
     exported from a mixed-precision run); a model loaded from ``.keras`` computes in float32.
     """
 
-    def __init__(self, fn, metadata: dict, path, mixed_precision: bool = False, takes_regions: bool = False):
+    def __init__(self, fn: Callable[[dict], tf.Tensor], metadata: dict, path: PathLike,
+                 mixed_precision: bool = False, takes_regions: bool = False) -> None:
         self._fn = fn  # {"l", "z"[, hint_*][, "regions"]} -> colours
         self.metadata = metadata
         self.path = str(path)
@@ -53,14 +56,15 @@ class LoadedGenerator:
         self.takes_regions = takes_regions
 
     @classmethod
-    def from_model(cls, model: Generator, path, jit_compile: bool = False) -> "LoadedGenerator":
+    def from_model(cls, model: Generator, path: PathLike, jit_compile: bool = False) -> "LoadedGenerator":
         """Wraps an in-memory generator (inference mode, one traced function)."""
         infer = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True,
                             jit_compile=jit_compile)
         mixed = any(layer.dtype_policy.compute_dtype != "float32" for layer in model.layers)
         return cls(infer, model.metadata, path, mixed_precision=mixed, takes_regions=takes_regions(model))
 
-    def __call__(self, l, z, hints: dict | None = None, regions=None):
+    def __call__(self, l: TensorLike, z: TensorLike, hints: dict | None = None,
+                 regions: TensorLike | None = None) -> tf.Tensor:
         l = tf.convert_to_tensor(l, tf.float32)
         inputs = {"l": l, "z": tf.convert_to_tensor(z, tf.float32)}
         if hints and not self.hint_kinds:
@@ -86,7 +90,7 @@ def is_saved_model(path: Path) -> bool:
     return path.is_dir() and (path / trust.SAVED_MODEL_PB).exists()
 
 
-def resolve_model_path(path) -> Path:
+def resolve_model_path(path: PathLike) -> Path:
     """The file or folder that holds the model at ``path``: ``path`` itself, or a run folder's
     ``generator.keras``, else its ``saved_model/`` (said in a log line, since it is not the
     file the user named). Raises FileNotFoundError / ValueError naming the path."""
@@ -121,7 +125,7 @@ def _check_keras_archive(path: Path) -> None:
         raise ValueError(f"{damaged} ({bad} inside it fails its checksum)")
 
 
-def load_keras_generator(path, safe_mode: bool = True) -> Generator:
+def load_keras_generator(path: PathLike, safe_mode: bool = True) -> Generator:
     """The Keras generator in the ``.keras`` file at ``path`` (float32, for inference or
     re-export). Raises ValueError naming the file when it is damaged or holds another model."""
     path = Path(path)
@@ -159,7 +163,7 @@ def _computes_in_half_precision(saved_model) -> bool:
                for function in meta_graph.graph_def.library.function for node in function.node_def)
 
 
-def load_generator(path, safe_mode: bool = True) -> LoadedGenerator:
+def load_generator(path: PathLike, safe_mode: bool = True) -> LoadedGenerator:
     """Loads ``generator.keras`` or a ``saved_model`` folder (or a run folder holding one).
 
     ``safe_mode`` keeps Keras from running code stored in a ``.keras`` file (lambdas) and

@@ -29,6 +29,8 @@ from pathlib import Path
 
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
+from anime_colorize.array_types import PathLike
+
 SAVED_MODEL_PB = "saved_model.pb"
 
 # Grouped by what they do. Every op in our own exported U-Net (all norms, gray and line art,
@@ -49,8 +51,8 @@ ALLOWED_OPS = frozenset({
     # activations
     "Relu", "Relu6", "LeakyRelu", "Elu", "Selu", "Sigmoid", "Tanh", "Softplus", "Softsign",
     "Softmax", "LogSoftmax",
-    # reductions and linear algebra
-    "Mean", "Sum", "Max", "Min", "Prod", "ArgMax", "ArgMin", "Cumsum",
+    # reductions and linear algebra (segment sums: the region pooling of models.region_pooling)
+    "Mean", "Sum", "Max", "Min", "Prod", "ArgMax", "ArgMin", "Cumsum", "UnsortedSegmentSum",
     "MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum",
     # convolution, pooling, normalisation
     "Conv2D", "Conv2DBackpropInput", "DepthwiseConv2dNative", "BiasAdd", "AvgPool", "MaxPool",
@@ -73,7 +75,7 @@ class UntrustedModelError(ValueError):
     """A SavedModel that holds ops outside the allowlist (or cannot be checked)."""
 
 
-def read_saved_model(folder) -> saved_model_pb2.SavedModel:
+def read_saved_model(folder: PathLike) -> saved_model_pb2.SavedModel:
     """Parses ``folder/saved_model.pb`` (the file TensorFlow reads first) without running
     anything. Raises UntrustedModelError if it is missing or not a SavedModel protobuf."""
     path = Path(folder) / SAVED_MODEL_PB
@@ -153,7 +155,7 @@ def untrusted_ops(meta_graph: meta_graph_pb2.MetaGraphDef) -> dict[str, list[str
     return {op: sorted(places) for op, places in sorted(found.items())}
 
 
-def check_saved_model(folder) -> saved_model_pb2.SavedModel:
+def check_saved_model(folder: PathLike) -> saved_model_pb2.SavedModel:
     """The SavedModel protobuf of ``folder`` once every op of it is allowed; else raises
     UntrustedModelError (one line, naming the ops and ``--unsafe``). Runs nothing from it."""
     saved_model = read_saved_model(folder)

@@ -43,9 +43,13 @@ import uuid
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable, ContextManager, Iterator
+from typing import TYPE_CHECKING, Callable, ContextManager, Iterator
 
+from anime_colorize.array_types import PathLike
 from anime_colorize.data.io import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, TIFF_EXTENSIONS, ImageReadError, find_images
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +81,7 @@ def natural_key(name: str) -> tuple:
     return tuple(component(part) for part in name.replace("\\", "/").split("/")), name
 
 
-def is_chapter_file(path) -> bool:
+def is_chapter_file(path: PathLike) -> bool:
     """Whether ``path`` names an archive or a PDF (by its suffix)."""
     return Path(path).suffix.lower() in ARCHIVE_SUFFIXES + PDF_SUFFIXES
 
@@ -98,7 +102,7 @@ class PageSource:
     open: Callable[[], ContextManager[Path]]
 
 
-def file_source(path, name: str | None = None) -> PageSource:
+def file_source(path: PathLike, name: str | None = None) -> PageSource:
     """A page that is a file already: ``path`` itself, named ``name`` (default: its file name)."""
     key, path = str(path), Path(path)  # the key as given: the plan knows the input by it
     return PageSource(key, name or path.name, key, lambda: contextlib.nullcontext(path))
@@ -141,7 +145,8 @@ class Chapter:
         self.close()
 
 
-def open_chapter(path, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = DEFAULT_MAX_ARCHIVE_MB * 2**20,
+def open_chapter(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 max_bytes: int = DEFAULT_MAX_ARCHIVE_MB * 2**20,
                  dpi: float = DEFAULT_DPI) -> Chapter:
     """The pages of an image file, a folder of images (searched recursively), a ``.cbz`` /
     ``.zip`` archive or a ``.pdf``, in natural order (see the module docstring).
@@ -379,7 +384,7 @@ class ArchiveWriter:
     (an error, ``keep=False``) removes it, so no half archive is ever left.
     """
 
-    def __init__(self, root) -> None:
+    def __init__(self, root: PathLike) -> None:
         self.root = Path(root)
         self.written = 0
         self._tmp = self.root.with_name(f".{self.root.name}.{uuid.uuid4().hex[:12]}.tmp")
@@ -398,7 +403,7 @@ class ArchiveWriter:
         info.external_attr = 0o644 << 16
         return info
 
-    def write(self, target: Path, value) -> None:
+    def write(self, target: Path, value: np.ndarray | bytes | Callable[[Path], None]) -> None:
         """Adds the member for output file ``target``: an image array (encoded by its suffix, as
         :func:`~anime_colorize.data.io.write_image` does), the file's bytes, or a function that
         writes the file given a path."""

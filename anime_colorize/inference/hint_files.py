@@ -23,12 +23,18 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from anime_colorize.array_types import PathLike
 from anime_colorize.data import hints as hints_lib
 from anime_colorize.data.io import DEFAULT_MAX_PIXELS, ImageReadError, ImageSizeError, read_image, read_rgba
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from anime_colorize.export.loading import LoadedGenerator
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +51,8 @@ def parse_json(data: bytes, what: str) -> object:
     """JSON bytes -> Python data, refusing more than MAX_JSON_BYTES or nesting deeper than
     MAX_JSON_DEPTH before the parser sees them. Raises HintFileError naming ``what``."""
     if len(data) > MAX_JSON_BYTES:
-        raise HintFileError(f"{what}: {len(data):,} bytes, more than the {MAX_JSON_BYTES:,} a hint file may have")
+        # the file is read only that far, so its real size is not known here
+        raise HintFileError(f"{what}: larger than the {MAX_JSON_BYTES:,} bytes a hint file may have")
     depth = 0
     for token in _JSON_TOKENS.finditer(data):
         bracket = token.group()
@@ -61,7 +68,7 @@ def parse_json(data: bytes, what: str) -> object:
         raise HintFileError(f"{what}: not valid JSON ({e})") from None
 
 
-def points_to_hints(data, height: int, width: int, what: str, notes: list | None = None) -> dict:
+def points_to_hints(data: object, height: int, width: int, what: str, notes: list | None = None) -> dict:
     """Points data ``{"points": [...]}`` -> hints (B = 1) at (height, width); a point outside
     the picture is clipped to its border and noted in ``notes`` as ``"<what>: ..."``."""
     def note(message: str) -> None:
@@ -117,7 +124,7 @@ def merge_hints(first: dict | None, second: dict | None) -> dict | None:
     return merged
 
 
-def hints_from_layers(layers: list, reference_hist=None) -> dict | None:
+def hints_from_layers(layers: list, reference_hist: np.ndarray | tf.Tensor | None = None) -> dict | None:
     """Hints made from ``layers`` (each a hints dict or None), drawn in order (later over
     earlier), with ``reference_hist`` (1, 512) as hint_hist when given; None if nothing."""
     hints = None
@@ -128,7 +135,7 @@ def hints_from_layers(layers: list, reference_hist=None) -> dict | None:
     return hints
 
 
-def blurred_hints_only(generator) -> bool:
+def blurred_hints_only(generator: LoadedGenerator) -> bool:
     """True for a model trained with blurred colour hints and no exact ones: its stroke
     images are faded and blurred as in training."""
     kinds = set(generator.hint_kinds)
@@ -178,7 +185,7 @@ def hint_suffixes() -> tuple:
     return tuple(s for kind in HINT_FILE_KINDS for s in kind.suffixes)
 
 
-def load_hint_file(path, height: int, width: int, blur: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
+def load_hint_file(path: PathLike, height: int, width: int, blur: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
                    notes: list | None = None) -> dict:
     """A user hint file for an input of (height, width) -> hints with B = 1; its kind comes
     from its suffix (:data:`HINT_FILE_KINDS`). Raises HintFileError naming the file."""
@@ -190,16 +197,17 @@ def load_hint_file(path, height: int, width: int, blur: bool = False, max_pixels
                         f"({', '.join(kind.name for kind in HINT_FILE_KINDS)})")
 
 
-def reference_histogram(path, max_pixels: int = DEFAULT_MAX_PIXELS):
-    """A reference picture's file -> its colour histogram (1, 512), the hint_hist of a
+def reference_histogram(path: PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tf.Tensor:
+    """A reference picture's file -> its colour histogram float32 tensor (1, 512), the hint_hist of a
     reference-guided colouring; the pixel count is checked before decoding. Raises
     ImageReadError naming the file."""
     return histogram_of(read_image(Path(path), max_pixels=max_pixels))
 
 
-def histogram_of(rgb: np.ndarray):
+def histogram_of(rgb: np.ndarray) -> tf.Tensor:
     """:func:`anime_colorize.data.hints.reference_histogram` of float RGB (H, W, 3), counted by
-    bands of rows, so a big reference takes little memory beyond itself."""
+    bands of rows, so a big reference takes little memory beyond itself: a float32 tensor
+    (1, 512)."""
     import tensorflow as tf
 
     from anime_colorize.sampling import row_bands
@@ -219,7 +227,7 @@ class HintSources:
 
     hints_file: Path | None = None
     hints_dir: Path | None = None
-    reference_hist: object = None
+    reference_hist: np.ndarray | tf.Tensor | None = None
     blur: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
 

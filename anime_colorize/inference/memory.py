@@ -15,7 +15,12 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from anime_colorize.export.loading import LoadedGenerator
 
 # Peak bytes per full-resolution pixel of each step, measured on 4000 x 4000 pictures
 # (RGBA noise, the worst case for decoding and PNG size) and rounded up.
@@ -64,7 +69,7 @@ def reset_peak_rss() -> bool:
         return False
 
 
-def measure_network(generator, working_size: int | None = None) -> float:
+def measure_network(generator: LoadedGenerator, working_size: int | None = None) -> float:
     """The network's peak memory per working pixel of one (input, z) pair, in bytes: one
     call on a square input at the working size, measured as this process's peak RSS above
     its RSS before (which also warms the model up). At least half the default figure, which
@@ -107,7 +112,7 @@ class ColouringCost:
     network_bytes_per_pixel: float
 
     def bytes(self, input_pixels: int, output_pixels: int, variants: int, working_pixels: int,
-              batch: int, stroke_pixels: int = 0, reference_pixels: int = 0, render=None) -> int:
+              batch: int, stroke_pixels: int = 0, reference_pixels: int = 0, render: RenderCost | None = None) -> int:
         """Peak of: decoding the input (and its stroke layer and reference) at full size,
         the network on ``batch`` pairs at the working shape, and ``variants`` colourings of
         ``output_pixels``, rendered one at a time and kept as PNG. ``render``: what the output
@@ -137,7 +142,7 @@ class MemoryBudget:
     may reserve in steps (a request's body, then its colouring): what one thread already
     holds counts against what it may still take."""
 
-    def __init__(self, total: int):
+    def __init__(self, total: int) -> None:
         self.total = max(0, int(total))
         self.used = 0
         self._changed = threading.Condition()
@@ -153,7 +158,7 @@ class MemoryBudget:
         return self.held() + nbytes <= self.total
 
     @contextlib.contextmanager
-    def reserve(self, nbytes: int, timeout: float):
+    def reserve(self, nbytes: int, timeout: float) -> Iterator[None]:
         """Holds ``nbytes`` of the budget for the ``with`` block, waiting up to ``timeout``
         seconds for other work to free it. Raises MemoryBudgetExceeded if it can never fit,
         TimeoutError if it did not fit in time."""
@@ -177,7 +182,7 @@ class MemoryBudget:
 class MemoryBudgetExceeded(Exception):
     """Work that needs more than the whole budget."""
 
-    def __init__(self, needed: int, total: int):
+    def __init__(self, needed: int, total: int) -> None:
         super().__init__(f"needs about {needed / 2**20:,.0f} MB, more than the {total / 2**20:,.0f} MB budget")
         self.needed = needed
         self.total = total

@@ -35,7 +35,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -43,6 +44,9 @@ from anime_colorize.inference.outputs import PICTURE
 
 if TYPE_CHECKING:
     from anime_colorize import sampling
+    from anime_colorize.inference.memory import RenderCost
+    from anime_colorize.regions import FlatColouring
+    from anime_colorize.regions.matching import Key, KeyChain
 
 DEFAULT_MODE = "smooth"
 # The mode a model of each input kind gets when none is asked for: line art is coloured as
@@ -78,7 +82,7 @@ class OutputMode:
     help = ""
 
     @classmethod
-    def add_flags(cls, parser, writes_files: bool = True) -> None:
+    def add_flags(cls, parser: argparse.ArgumentParser | argparse._ArgumentGroup, writes_files: bool = True) -> None:
         """Adds this mode's own flags (none by default) to a command's parser (or argument
         group); ``writes_files``: the command writes files (not the page), so flags that ask
         for extra files belong there."""
@@ -98,7 +102,7 @@ class OutputMode:
         """The tails of the extra files :meth:`render` may return (none by default)."""
         return ()
 
-    def render_cost(self):
+    def render_cost(self) -> RenderCost:
         """What :meth:`begin` and one :meth:`render` (with its extra files) take in memory
         (:class:`anime_colorize.inference.memory.RenderCost`; the page reserves it from its
         budget before the work starts). Default: a smooth colouring's."""
@@ -106,19 +110,19 @@ class OutputMode:
 
         return RenderCost()
 
-    def begin(self, page: Page):
+    def begin(self, page: Page) -> Any:
         """Work done once per input before its colourings (none by default); the result is
         passed to :meth:`render` as ``state``."""
         return None
 
-    def render(self, page: Page, colors: sampling.PredictedColors, state) -> dict:
+    def render(self, page: Page, colors: sampling.PredictedColors, state: Any) -> dict:
         raise NotImplementedError
 
 
 MODES: dict = {}
 
 
-def register_mode(cls):
+def register_mode(cls: type[OutputMode]) -> type[OutputMode]:
     """Class decorator: makes an OutputMode subclass available as ``--mode <cls.name>``."""
     if not cls.name or cls.name in MODES:
         raise ValueError(f"an output mode needs a new name, got {cls.name!r}")
@@ -148,7 +152,7 @@ class SmoothMode(OutputMode):
     name = "smooth"
     help = "the predicted colour, smoothly upsampled, joined with the input's lightness (gray models) or under its lines (line art)"
 
-    def render(self, page: Page, colors: sampling.PredictedColors, state) -> dict:
+    def render(self, page: Page, colors: sampling.PredictedColors, state: Any) -> dict:
         from anime_colorize import sampling  # TensorFlow: not needed to list the modes
 
         return {PICTURE: sampling.to_rgb(page.model_input, colors)}
@@ -172,6 +176,12 @@ class FlatMode(OutputMode):
     picture's size); extra files: ``layers`` (``_flat.png``, ``_shade.png``, ``_lines.png``),
     ``psd`` (``.psd`` with those layers) and ``regions_out`` (``_regions.png``, the label map
     colour-coded, written with the first colouring of each input).
+
+    Colours from keys (:meth:`with_keys`, ``colorize --reference KEY|DIR``, ``--propagate``;
+    :mod:`anime_colorize.regions.matching`): ``begin`` also matches the input's regions to
+    the keys, and matched regions take the key's colours and shading unless a hint is in them;
+    the network colours the rest. With ``propagate`` the first colouring of each input
+    becomes a key for the inputs after it (inputs are begun in order).
     """
 
     name = "flat"
@@ -180,6 +190,8 @@ class FlatMode(OutputMode):
     LAYER_TAILS = ("_flat.png", "_shade.png", "_lines.png")
     PSD_TAIL = ".psd"
     REGIONS_TAIL = "_regions.png"
+    keys: tuple[Key, ...]  # the keys of with_keys (none: colours from the network alone)
+    chain: KeyChain | None  # with propagate: the keys grow with each input's colouring
 
     def __init__(self, shading: bool = False, unhinted: str = "prediction", gap: int | None = None,
                  layers: bool = False, psd: bool = False, regions_out: bool = False):
@@ -191,9 +203,26 @@ class FlatMode(OutputMode):
             raise ValueError(f"--gap must be 0 or more pixels, got {gap}")
         self.shading, self.unhinted, self.gap = bool(shading), unhinted, gap
         self.layers, self.psd, self.regions_out = bool(layers), bool(psd), bool(regions_out)
+        self.keys, self.chain = (), None
+
+    def with_keys(self, keys: Sequence[Key] = (), propagate: bool = False) -> "FlatMode":
+        """This mode colouring from coloured keys (:class:`anime_colorize.regions.matching.Key`,
+        e.g. from ``matching.load_keys``): each input's regions are matched to them. With
+        ``propagate``, each input's colouring is a key for the inputs after it (the last few,
+        :class:`~anime_colorize.regions.matching.KeyChain`); ``keys`` may then be empty."""
+        from anime_colorize.regions.matching import KeyChain
+
+        keyed = FlatMode(self.shading, self.unhinted, self.gap, self.layers, self.psd, self.regions_out)
+        keyed.keys = tuple(keys)
+        keyed.chain = KeyChain(keys) if propagate else None
+        return keyed
+
+    def current_keys(self) -> list[Key]:
+        """The keys the next input is matched to."""
+        return self.chain.keys if self.chain is not None else list(self.keys)
 
     @classmethod
-    def add_flags(cls, parser, writes_files: bool = True) -> None:
+    def add_flags(cls, parser: argparse.ArgumentParser | argparse._ArgumentGroup, writes_files: bool = True) -> None:
         parser.add_argument("--shading", action="store_true",
                             help="flat mode, line-art models: multiply in the shading the network draws (its "
                                  "lightness relative to each region's); the layers and PSD always hold it")
@@ -228,13 +257,15 @@ class FlatMode(OutputMode):
 
     def with_files(self) -> "FlatMode":
         """This mode with every extra file switched on (the page's downloads)."""
-        return FlatMode(self.shading, self.unhinted, self.gap, layers=True, psd=True, regions_out=True)
+        full = FlatMode(self.shading, self.unhinted, self.gap, layers=True, psd=True, regions_out=True)
+        full.keys, full.chain = self.keys, self.chain
+        return full
 
     def tails(self) -> tuple:
         return ((self.LAYER_TAILS if self.layers else ()) + ((self.PSD_TAIL,) if self.psd else ())
                 + ((self.REGIONS_TAIL,) if self.regions_out else ()))
 
-    def render_cost(self):
+    def render_cost(self) -> RenderCost:
         from anime_colorize.inference import memory
 
         files = memory.LAYER_FILES_BYTES_PER_PIXEL if self.layers or self.psd or self.regions_out else 0
@@ -247,11 +278,18 @@ class FlatMode(OutputMode):
         from anime_colorize.regions.colouring import input_regions
 
         hints = hint_lab(page.hints)
-        return {"input": input_regions(page.model_input, page.input_kind, self.gap),
-                "hint_color": None if hints is None else hints[0], "hint_mask": None if hints is None else hints[1],
-                "regions_written": False}
+        keys = self.current_keys()
+        found = input_regions(page.model_input, page.input_kind, self.gap, edges=bool(keys))
+        match = None
+        if keys:
+            from anime_colorize.regions.matching import match_regions
 
-    def colouring(self, page: Page, colors: sampling.PredictedColors, state):
+            match = match_regions(found.regions, keys, name=page.name)
+        return {"input": found, "match": match,
+                "hint_color": None if hints is None else hints[0], "hint_mask": None if hints is None else hints[1],
+                "regions_written": False, "chained": False}
+
+    def colouring(self, page: Page, colors: sampling.PredictedColors, state: Any) -> FlatColouring:
         """The :class:`anime_colorize.regions.FlatColouring` of one z (``render`` without files)."""
         from anime_colorize import color
         from anime_colorize.regions import flat_colouring
@@ -259,12 +297,18 @@ class FlatMode(OutputMode):
         found = state["input"]
         lab = color.denormalize_colors_np(colors.full())  # Lab (line art) or ab (gray), in Lab units
         return flat_colouring(found.regions, lab, state["hint_color"], state["hint_mask"], lightness=found.lightness,
-                              drawing=found.drawing, shading=self.shading, unhinted=self.unhinted)
+                              drawing=found.drawing, shading=self.shading, unhinted=self.unhinted,
+                              match=state.get("match"))
 
-    def render(self, page: Page, colors: sampling.PredictedColors, state) -> dict:
+    def render(self, page: Page, colors: sampling.PredictedColors, state: Any) -> dict:
         from anime_colorize import regions
 
         flat = self.colouring(page, colors, state)
+        if self.chain is not None and not state["chained"]:  # the first colouring leads the chain
+            from anime_colorize import color
+
+            self.chain.add(state["input"].regions, color.rgb_to_lab_np(flat.picture), name=page.name)
+            state["chained"] = True
         layers = flat.layers
         out: dict = {PICTURE: flat.picture}
         if self.layers:

@@ -20,10 +20,16 @@ Safety, all checked by :func:`plan_outputs` BEFORE any work starts:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
+from anime_colorize.array_types import PathLike
 from anime_colorize.data.io import IMAGE_EXTENSIONS, write_bytes_atomic, write_image
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PICTURE = ""  # the key of an output mode's main picture; other keys are tails such as "_flat.png"
 DEFAULT_SUFFIX = ".png"
@@ -38,8 +44,8 @@ class OutputNames:
     ``<stem> (3)``, ... where an earlier input already took it (compared case-insensitively,
     for case-insensitive file systems), so no output overwrites another."""
 
-    def __init__(self):
-        self.taken = set()
+    def __init__(self) -> None:
+        self.taken: set[str] = set()
 
     def unique(self, base: str) -> str:
         """``base``, or ``base (2)``, ``base (3)``, ... if taken; now taken."""
@@ -68,7 +74,7 @@ class OutputPlan:
     archive: bool = False
     renamed: dict = field(default_factory=dict)  # input key -> the stem it would have had, had it been free
 
-    def pictures(self, path) -> list:
+    def pictures(self, path: PathLike) -> list:
         """The picture of each z for input ``path`` (its key): K paths."""
         if self.single_file:
             return [self.out]
@@ -84,7 +90,7 @@ class OutputPlan:
         ``PICTURE`` gives the picture itself."""
         return picture if tail == PICTURE else picture.with_name(picture.stem + tail)
 
-    def files(self, path) -> list:
+    def files(self, path: PathLike) -> list:
         """Every file the run may write for input ``path``."""
         return [self.layer(p, tail) for p in self.pictures(path) for tail in (PICTURE,) + tuple(self.tails)]
 
@@ -118,7 +124,7 @@ def check_folders(out: Path, single_file: bool) -> None:
             return
 
 
-def plan_outputs(inputs: list, out, count: int, *, single_file: bool = False, numbered: bool = False,
+def plan_outputs(inputs: list, out: PathLike, count: int, *, single_file: bool = False, numbered: bool = False,
                  tails: tuple = (), overwrite: bool = False, names: dict | None = None, archive: bool = False,
                  protect: list | None = None) -> OutputPlan:
     """The files of a run over ``inputs`` (their keys, in order: paths, or a chapter's page
@@ -165,10 +171,10 @@ class FolderWriter:
     (and single-file) outputs; :class:`anime_colorize.inference.chapters.ArchiveWriter` is the
     one for archives. ``written``: files written so far."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.written = 0
 
-    def write(self, target: Path, value) -> None:
+    def write(self, target: Path, value: np.ndarray | bytes | Callable[[Path], None]) -> None:
         """``value``: an image array (:func:`~anime_colorize.data.io.write_image`), the file's
         bytes, or a function that writes the file atomically given its path (a PSD, a layer)."""
         if isinstance(value, (bytes, bytearray)):

@@ -26,6 +26,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,6 +36,10 @@ from anime_colorize.inference import colour_check
 from anime_colorize.inference.chapters import ArchiveWriter, PageSource, file_source
 from anime_colorize.inference.modes import OutputMode, Page, make_mode
 from anime_colorize.inference.outputs import PICTURE, FolderWriter, OutputPlan
+
+if TYPE_CHECKING:
+    from anime_colorize.export.loading import LoadedGenerator
+    from anime_colorize.inference.hint_files import HintSources
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +71,8 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def prepare_page(generator, path: Path, max_pixels: int, hint_sources=None, rgb: np.ndarray | None = None) -> Page:
+def prepare_page(generator: LoadedGenerator, path: Path, max_pixels: int, hint_sources: HintSources | None = None,
+                 rgb: np.ndarray | None = None) -> Page:
     """Input file -> its :class:`Page` (prepared input and hints at full resolution). ``rgb``:
     the file's picture when it is decoded already. Raises for anything wrong with the file or
     its hints; hint notes are logged naming the file."""
@@ -83,14 +89,15 @@ def prepare_page(generator, path: Path, max_pixels: int, hint_sources=None, rgb:
     return Page(path.name, model_input, generator.input_kind, hints, path)
 
 
-def open_writer(plan: OutputPlan):
+def open_writer(plan: OutputPlan) -> ArchiveWriter | FolderWriter:
     """The sink of a plan's files: an :class:`ArchiveWriter` for an archive, else a
     :class:`FolderWriter`. Close it with ``close(keep)``."""
     return ArchiveWriter(plan.out) if plan.archive else FolderWriter()
 
 
-def colour_files(generator, inputs: list, plan: OutputPlan, z: np.ndarray, *, mode: OutputMode | None = None,
-                 hint_sources=None, batch_size: int = 8, working_size: int | None = None,
+def colour_files(generator: LoadedGenerator, inputs: list, plan: OutputPlan, z: np.ndarray, *,
+                 mode: OutputMode | None = None,
+                 hint_sources: HintSources | None = None, batch_size: int = 8, working_size: int | None = None,
                  max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = True, skip_colour: bool = False) -> RunReport:
     """Colours every input (a path, or a :class:`PageSource` whose ``key`` the plan knows) with
     each row of ``z`` (float32 (K, z_dim)) and writes the output ``mode``'s files (default:
@@ -106,6 +113,7 @@ def colour_files(generator, inputs: list, plan: OutputPlan, z: np.ndarray, *, mo
     report = RunReport()
     queue: list = []  # (source, page, what holds its file) of inputs waiting for the network
     writer = open_writer(plan)
+    bar: tqdm  # the progress bar, opened below; flush() advances it
 
     def skip(source: PageSource, error: BaseException) -> None:
         log.debug("skipping %s", source.label, exc_info=error)
@@ -167,7 +175,8 @@ def colour_files(generator, inputs: list, plan: OutputPlan, z: np.ndarray, *, mo
     return report
 
 
-def _pass_through(source: PageSource, path: Path, rgb: np.ndarray, plan: OutputPlan, writer, report: RunReport) -> None:
+def _pass_through(source: PageSource, path: Path, rgb: np.ndarray, plan: OutputPlan, writer,
+                  report: RunReport) -> None:
     """Writes an input already in colour as each of its pictures: its own file where the
     picture has its suffix, else its decoded picture (losslessly in PNG, or as the suffix says)."""
     for picture in plan.pictures(source.key):

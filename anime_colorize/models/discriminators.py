@@ -19,6 +19,9 @@ lower resolution, with a work that falls with the square of the factor.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 from keras import layers
 
@@ -42,7 +45,7 @@ def _pair(inputs, input_pooling: int):
     return x
 
 
-def _patch_body(x, filters, layers_count, norm, score_bias=True, prefix=""):
+def _patch_body(x, filters, layers_count, norm, score_bias: bool = True, prefix: str = ""):
     """The shared body on a (B, H, W, 1 + C) pair: ``layers_count`` strided 4x4 convs and a
     3x3 conv, all with LeakyReLU, then a 3x3 conv to a 1-channel patch map.
 
@@ -70,7 +73,8 @@ class _PatchScorer(keras.Model):
     norm = "none"
     score_bias = True
 
-    def __init__(self, filters=32, layers_count=3, color_channels=2, input_pooling=1, **kwargs):
+    def __init__(self, filters: int = 32, layers_count: int = 3, color_channels: int = 2, input_pooling: int = 1,
+                 **kwargs: Any) -> None:
         inputs = _inputs(color_channels)
         x = _pair(inputs, input_pooling)
         _, patches = _patch_body(x, filters, layers_count, self.norm, self.score_bias)
@@ -81,13 +85,13 @@ class _PatchScorer(keras.Model):
         self.color_channels = color_channels
         self.input_pooling = input_pooling
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable, "filters": self.filters,
                 "layers_count": self.layers_count, "color_channels": self.color_channels,
                 "input_pooling": self.input_pooling}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> _PatchScorer:
         return cls(**config)
 
 
@@ -130,7 +134,8 @@ class PatchGANDiscriminator(keras.Model):
             input_pooling**2 times less.
     """
 
-    def __init__(self, filters=32, layers_count=3, color_channels=2, norm="batch", input_pooling=1, **kwargs):
+    def __init__(self, filters: int = 32, layers_count: int = 3, color_channels: int = 2, norm: str = "batch",
+                 input_pooling: int = 1, **kwargs: Any) -> None:
         inputs = _inputs(color_channels)
         x = _pair(inputs, input_pooling)
         _, patches = _patch_body(x, filters, layers_count, norm)
@@ -141,13 +146,13 @@ class PatchGANDiscriminator(keras.Model):
         self.norm = norm
         self.input_pooling = input_pooling
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable, "filters": self.filters,
                 "layers_count": self.layers_count, "color_channels": self.color_channels, "norm": self.norm,
                 "input_pooling": self.input_pooling}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> PatchGANDiscriminator:
         return cls(**config)
 
 
@@ -175,7 +180,8 @@ class MultiScaleDiscriminator(keras.Model):
             (per sample, up to 8 channel groups), which stays well defined there.
     """
 
-    def __init__(self, filters=32, layers_count=3, color_channels=2, num_scales=3, norm="group", **kwargs):
+    def __init__(self, filters: int = 32, layers_count: int = 3, color_channels: int = 2, num_scales: int = 3,
+                 norm: str = "group", **kwargs: Any):
         if num_scales < 1:
             raise ValueError(f"num_scales must be at least 1, got {num_scales}")
         inputs = _inputs(color_channels)
@@ -193,16 +199,16 @@ class MultiScaleDiscriminator(keras.Model):
         self.num_scales = num_scales
         self.norm = norm
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable, "filters": self.filters,
                 "layers_count": self.layers_count, "color_channels": self.color_channels,
                 "num_scales": self.num_scales, "norm": self.norm}
 
     @staticmethod
-    def per_scale(outputs) -> list:
+    def per_scale(outputs: dict[str, Sequence[keras.KerasTensor]]) -> list[list[keras.KerasTensor]]:
         """The model's output dict as a list, finest scale first: ``[[features..., logits], ...]``."""
         return [list(outputs[f"scale{s}"]) for s in range(len(outputs))]
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> MultiScaleDiscriminator:
         return cls(**config)

@@ -20,6 +20,8 @@ its own. The confidence is ``m + (1 - m) decay conf_above``: 1 where a hint was 
 """
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import tensorflow as tf
 from keras import layers
@@ -72,7 +74,8 @@ class HintFill(layers.Layer):
         return_pyramid: see above.
     """
 
-    def __init__(self, levels=DEFAULT_LEVELS, decay=DEFAULT_DECAY, return_pyramid=False, **kwargs):
+    def __init__(self, levels: int = DEFAULT_LEVELS, decay: float = DEFAULT_DECAY, return_pyramid: bool = False,
+                 **kwargs: Any):
         if int(levels) < 0:
             raise ValueError(f"levels must be >= 0, got {levels}")
         if not 0.0 < float(decay) <= 1.0:
@@ -84,11 +87,11 @@ class HintFill(layers.Layer):
         # float32 whatever the policy: the blend of many levels in bfloat16 would drift.
         self.push = HintDownsample(dtype="float32", name="push")
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple) -> None:
         self.push.build(input_shape)
         self.built = True
 
-    def call(self, hint):
+    def call(self, hint: tf.Tensor) -> tf.Tensor | list[tf.Tensor]:
         pyramid = [tf.cast(hint, tf.float32)]
         for _ in range(self.levels):
             pyramid.append(self.push(pyramid[-1]))
@@ -104,13 +107,13 @@ class HintFill(layers.Layer):
         filled = [tf.cast(level, self.compute_dtype) for level in reversed(filled)]
         return filled if self.return_pyramid else filled[0]
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple) -> tuple | list[tuple]:
         b, h, w, c = input_shape
         shapes = [(b, None if h is None else h // 2**i, None if w is None else w // 2**i, c)
                   for i in range(self.levels + 1)]
         return shapes if self.return_pyramid else shapes[0]
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config.update(levels=self.levels, decay=self.decay, return_pyramid=self.return_pyramid)
         return config

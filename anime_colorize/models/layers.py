@@ -11,6 +11,9 @@ TensorFlow's dedicated kernels without XLA.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 import tensorflow as tf
 from keras import layers, ops
@@ -39,7 +42,7 @@ def _interleave(even, odd, axis: int):
     return tf.reshape(tf.stack([even, odd], axis + 1), doubled)
 
 
-def upsample2x_by_shifts(x):
+def upsample2x_by_shifts(x: tf.Tensor) -> tf.Tensor:
     """``tf.image.resize(x, 2 * (H, W), "bilinear")`` (half-pixel centres, edges clamped) from
     shifted copies, one axis at a time: output 2i is 0.75 x[i] + 0.25 x[i - 1] and 2i + 1 is
     0.75 x[i] + 0.25 x[i + 1]. (B, H, W, C) float -> (B, 2H, 2W, C), H and W >= 1."""
@@ -57,7 +60,7 @@ def upsample2x_by_shifts(x):
     return x
 
 
-def strided_conv_by_space_to_depth(x, kernel):
+def strided_conv_by_space_to_depth(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
     """``tf.nn.conv2d(x, kernel, strides=2, padding="SAME")`` as a space-to-depth of the padded
     input followed by a stride-1 VALID convolution with the rearranged kernel, whose gradients
     are stride-1 convolutions and a depth-to-space.
@@ -97,7 +100,7 @@ class Conv2D(layers.Conv2D):
     into this one unchanged.
     """
 
-    def convolution_op(self, inputs, kernel):
+    def convolution_op(self, inputs: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
         if (self.strides == (2, 2) and self.padding == "same" and self.dilation_rate == (1, 1)
                 and self.groups == 1 and self.data_format == "channels_last"
                 and min(self.kernel_size) >= 2 and in_xla_context()):
@@ -113,7 +116,7 @@ class SpatialBroadcast(layers.Layer):
     unknown until run time, which is why this is a layer rather than a fixed ``Reshape``.
     """
 
-    def call(self, inputs):
+    def call(self, inputs: Sequence[tf.Tensor]) -> tf.Tensor:
         features, vector = inputs
         shape = ops.shape(features)
         # In the features' dtype: a float32 z beside bfloat16 features would promote the
@@ -121,7 +124,7 @@ class SpatialBroadcast(layers.Layer):
         vector = ops.cast(ops.reshape(vector, (-1, 1, 1, vector.shape[-1])), features.dtype)
         return ops.broadcast_to(vector, (shape[0], shape[1], shape[2], vector.shape[-1]))
 
-    def compute_output_shape(self, input_shapes):
+    def compute_output_shape(self, input_shapes: Sequence[tuple]) -> tuple:
         features, vector = input_shapes
         return tuple(features[:3]) + (vector[-1],)
 
@@ -135,12 +138,12 @@ class RepeatToBatch(layers.Layer):
     x). So k colourings of each image can share every computation made before z enters.
     """
 
-    def call(self, inputs):
+    def call(self, inputs: Sequence[tf.Tensor]) -> tf.Tensor:
         x, z = inputs
         copies = tf.shape(z)[0] // tf.shape(x)[0]
         return tf.tile(x, tf.concat([[copies], tf.ones([tf.rank(x) - 1], tf.int32)], 0))
 
-    def compute_output_shape(self, input_shapes):
+    def compute_output_shape(self, input_shapes: Sequence[tuple]) -> tuple:
         x, z = input_shapes
         return (z[0],) + tuple(x[1:])
 
@@ -151,7 +154,7 @@ class Upsample2x(layers.Layer):
     time (keras' UpSampling2D needs them static in a traced graph); under XLA computed by
     :func:`upsample2x_by_shifts` (same numbers: see the module docstring)."""
 
-    def call(self, x):
+    def call(self, x: tf.Tensor) -> tf.Tensor:
         # In float32 (tf.image.resize always returns float32, and XLA's gradient of a bfloat16
         # resize mixes precisions), and back to the layer's dtype.
         x32 = tf.cast(x, tf.float32)
@@ -161,7 +164,7 @@ class Upsample2x(layers.Layer):
             resized = tf.image.resize(x32, tf.shape(x)[1:3] * 2, method="bilinear")
         return tf.cast(resized, x.dtype)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
         b, h, w, c = input_shape
         return (b, None if h is None else 2 * h, None if w is None else 2 * w, c)
 
@@ -175,17 +178,17 @@ class HintDownsample(layers.Layer):
     H and W must be even.
     """
 
-    def call(self, hint):
+    def call(self, hint: tf.Tensor) -> tf.Tensor:
         hint = tf.cast(hint, tf.float32)
         ab, mask = hints_lib.pool_hints(hint[..., :2], hint[..., 2:], 2, 2)
         return tf.cast(tf.concat([ab, mask], -1), self.compute_dtype)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
         b, h, w, c = input_shape
         return (b, None if h is None else h // 2, None if w is None else w // 2, c)
 
 
-def normalization(kind: str, name: str):
+def normalization(kind: str, name: str) -> layers.Layer:
     """A normalisation layer by name, or None for ``"none"``.
 
     ``instance`` normalises each sample and channel over H and W (GroupNormalization with one
@@ -209,16 +212,17 @@ def normalization(kind: str, name: str):
 class _GroupNorm(layers.GroupNormalization):
     """GroupNormalization whose group count (at most 8) adapts to the channel count at build."""
 
-    def __init__(self, groups=8, **kwargs):
+    def __init__(self, groups: int = 8, **kwargs: Any) -> None:
         super().__init__(groups=groups, **kwargs)
 
-    def build(self, input_shape):
+    def build(self, input_shape) -> None:
         channels = input_shape[-1]
         self.groups = max(g for g in range(1, min(8, channels) + 1) if channels % g == 0)
         super().build(input_shape)
 
 
-def conv_block(x, filters, *, kernel=3, strides=1, norm="none", activation="relu", name):
+def conv_block(x: tf.Tensor, filters: int, *, kernel: int = 3, strides: int = 1, norm: str = "none",
+               activation: str = "relu", name: str) -> tf.Tensor:
     """Conv -> optional normalisation -> activation, on a (B, H, W, C) tensor."""
     x = Conv2D(filters, kernel, strides=strides, padding="same", use_bias=norm == "none", name=f"{name}_conv")(x)
     norm_layer = normalization(norm, f"{name}_norm")

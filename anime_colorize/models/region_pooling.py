@@ -33,17 +33,21 @@ regions of 200 built-in drawings at 128 px are still present at 1/8 of the size 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 import tensorflow as tf
 from keras import layers
 
+from anime_colorize.array_types import TensorLike
 from anime_colorize.models.layers import PACKAGE
 
 DEFAULT_MAX_REGIONS = 256
 MODES = ("mean", "concat", "gate")
 
 
-def labels_at(regions, height, width, max_regions: int):
+def labels_at(regions: TensorLike, height: int | tf.Tensor, width: int | tf.Tensor, max_regions: int) -> tf.Tensor:
     """Region labels taken to a level of ``height`` x ``width`` cells.
 
     Args:
@@ -78,7 +82,7 @@ def labels_at(regions, height, width, max_regions: int):
     return tf.cast(tf.reduce_min(blocks, axis=[2, 4]) % slots, tf.int32)
 
 
-def pool_regions(features, labels, max_regions: int):
+def pool_regions(features: TensorLike, labels: TensorLike, max_regions: int) -> tf.Tensor:
     """Each pixel's features replaced by the mean over its (image, region) segment.
 
     Args:
@@ -146,7 +150,7 @@ class RegionPooling(layers.Layer):
             learned gate per channel, starting at an even mix.
     """
 
-    def __init__(self, max_regions=DEFAULT_MAX_REGIONS, mode="mean", **kwargs):
+    def __init__(self, max_regions: int = DEFAULT_MAX_REGIONS, mode: str = "mean", **kwargs: Any):
         if mode not in MODES:
             raise ValueError(f"unknown region pooling mode '{mode}'; choose one of {MODES}")
         if int(max_regions) < 1:
@@ -155,13 +159,13 @@ class RegionPooling(layers.Layer):
         self.max_regions = int(max_regions)
         self.mode = mode
 
-    def build(self, input_shapes):
+    def build(self, input_shapes: Sequence[tuple]) -> None:
         features_shape = input_shapes[0]
         if self.mode == "gate":
             self.gate = self.add_weight(shape=(features_shape[-1],), initializer="zeros", name="gate")
         self.built = True
 
-    def call(self, inputs):
+    def call(self, inputs: Sequence[tf.Tensor]) -> tf.Tensor:
         features, regions = inputs
         shape = tf.shape(features)
         labels = labels_at(regions, shape[1], shape[2], self.max_regions)
@@ -173,14 +177,14 @@ class RegionPooling(layers.Layer):
         gate = tf.sigmoid(tf.cast(self.gate, features.dtype))
         return features + gate * (pooled - features)
 
-    def compute_output_shape(self, input_shapes):
+    def compute_output_shape(self, input_shapes: Sequence[tuple]) -> tuple:
         features_shape = tuple(input_shapes[0])
         channels = features_shape[-1]
         if self.mode == "concat" and channels is not None:
             channels *= 2
         return features_shape[:-1] + (channels,)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config.update(max_regions=self.max_regions, mode=self.mode)
         return config

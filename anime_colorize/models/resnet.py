@@ -33,6 +33,9 @@ patches as in CycleGAN. All H and W must be multiples of ``stride`` = 4 (generat
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 from keras import layers
 
@@ -81,8 +84,9 @@ class ResNetGenerator(ExportableGenerator, keras.Model):
     ``ab`` (B, H, W, 2) or ``lab`` (B, H, W, 3); H and W multiples of 4.
     """
 
-    def __init__(self, z_dim=8, blocks=6, filters=32, norm="instance", input_kind="gray",
-                 working_size=64, hint_kinds=(), **kwargs):
+    def __init__(self, z_dim: int = 8, blocks: int = 6, filters: int = 32, norm: str = "instance",
+                 input_kind: str = "gray",
+                 working_size: int = 64, hint_kinds: Sequence[str] = (), **kwargs: Any):
         if input_kind not in INPUT_KINDS:
             raise ValueError(f"unknown input kind '{input_kind}'; choose one of {INPUT_KINDS}")
         if tuple(hint_kinds):
@@ -109,7 +113,7 @@ class ResNetGenerator(ExportableGenerator, keras.Model):
         """Height and width of inputs must be multiples of this."""
         return RESNET_STRIDE
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable, "z_dim": self.z_dim,
                 "blocks": self.blocks, "filters": self.filters, "norm": self.norm,
                 "input_kind": self.input_kind, "working_size": self.working_size, "hint_kinds": []}
@@ -120,7 +124,8 @@ class ResNetTranslator(keras.Model):
     """The same ResNet between plain images: (B, H, W, in_channels) -> (B, H, W, out_channels),
     float32 tanh, H and W multiples of 4. CycleGAN's backward map (colour picture -> page)."""
 
-    def __init__(self, in_channels=3, out_channels=1, blocks=6, filters=32, norm="instance", **kwargs):
+    def __init__(self, in_channels: int = 3, out_channels: int = 1, blocks: int = 6, filters: int = 32,
+                 norm: str = "instance", **kwargs: Any) -> None:
         image = keras.Input((None, None, in_channels), name="image")
         x = _resnet_body(image, filters, blocks, norm)
         out = layers.Conv2D(out_channels, 7, padding="same", activation="tanh", dtype="float32", name="out")(x)
@@ -131,13 +136,13 @@ class ResNetTranslator(keras.Model):
         self.filters = filters
         self.norm = norm
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable, "in_channels": self.in_channels,
                 "out_channels": self.out_channels, "blocks": self.blocks, "filters": self.filters,
                 "norm": self.norm}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> ResNetTranslator:
         return cls(**config)
 
 
@@ -147,7 +152,8 @@ class PatchDiscriminator(keras.Model):
     -> float32 patch scores (B, H / 2**layers_count, W / 2**layers_count, 1), unbounded (for
     a least-squares loss). Instance-normalised except the first layer."""
 
-    def __init__(self, channels=3, filters=32, layers_count=3, norm="instance", **kwargs):
+    def __init__(self, channels: int = 3, filters: int = 32, layers_count: int = 3, norm: str = "instance",
+                 **kwargs: Any) -> None:
         image = keras.Input((None, None, channels), name="image")
         x = image
         for i in range(layers_count):
@@ -161,10 +167,10 @@ class PatchDiscriminator(keras.Model):
         self.layers_count = layers_count
         self.norm = norm
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable, "channels": self.channels,
                 "filters": self.filters, "layers_count": self.layers_count, "norm": self.norm}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> PatchDiscriminator:
         return cls(**config)

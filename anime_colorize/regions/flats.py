@@ -59,7 +59,7 @@ def _like_input(pooled: np.ndarray, values) -> np.ndarray:
     return pooled
 
 
-def pool(regions: Regions, values, method: str = "median", exclude_ink: bool = True) -> np.ndarray:
+def pool(regions: Regions, values: np.ndarray, method: str = "median", exclude_ink: bool = True) -> np.ndarray:
     """A robust colour per region: each channel's median (or mean) over the region.
 
     ``values``: (H, W), (H, W, C) or (K, H, W, C) numbers (any colour space, e.g. K
@@ -140,7 +140,7 @@ def _median_bin(labels, bin_of, half, below, count, bins):
     return k, before, frac
 
 
-def paint(regions: Regions, region_values) -> np.ndarray:
+def paint(regions: Regions, region_values: np.ndarray) -> np.ndarray:
     """Per-region values to pixels: ``region_values[..., labels, :]``.
 
     ``region_values``: (count,), (count, C) or (K, count, C). Returns float32 (H, W),
@@ -154,7 +154,7 @@ def paint(regions: Regions, region_values) -> np.ndarray:
     return np.take(vals, regions.labels, axis=axis)
 
 
-def hint_colors(regions: Regions, hint_color, hint_mask, threshold: float = 0.5,
+def hint_colors(regions: Regions, hint_color: np.ndarray, hint_mask: np.ndarray, threshold: float = 0.5,
                 levels: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """Per-region colours from user hints (points or strokes), in the hints' colour space.
 
@@ -224,7 +224,8 @@ def hint_colors(regions: Regions, hint_color, hint_mask, threshold: float = 0.5,
     return colors, hinted
 
 
-def flat_colors(regions: Regions, predictions, hint_color=None, hint_mask=None,
+def flat_colors(regions: Regions, predictions: np.ndarray, hint_color: np.ndarray | None = None,
+                hint_mask: np.ndarray | None = None,
                 method: str = "median") -> np.ndarray:
     """Flat colours for K predictions at once: each region's pooled prediction, replaced
     by its hint colour where the region is hinted (hints override the network).
@@ -240,7 +241,7 @@ def flat_colors(regions: Regions, predictions, hint_color=None, hint_mask=None,
     flats = pool(regions, predictions, method=method)
     if (hint_color is None) != (hint_mask is None):
         raise ValueError("give hint_color and hint_mask together, or neither")
-    if hint_color is not None:
+    if hint_color is not None and hint_mask is not None:  # together or neither (checked above)
         colors, hinted = hint_colors(regions, hint_color, hint_mask)
         if colors.shape[1] != flats.shape[-1]:
             raise ValueError(f"hint_color has {colors.shape[1]} channels but predictions have "
@@ -249,7 +250,7 @@ def flat_colors(regions: Regions, predictions, hint_color=None, hint_mask=None,
     return flats
 
 
-def relative_lightness(regions: Regions, lightness, method: str = "median") -> np.ndarray:
+def relative_lightness(regions: Regions, lightness: np.ndarray, method: str = "median") -> np.ndarray:
     """Lightness relative to its region: ``lightness - pooled(lightness)[labels]``.
 
     ``lightness``: (H, W) or (K, H, W), e.g. a line-art model's L in [0, 100]. Returns float32

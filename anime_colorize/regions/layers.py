@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from anime_colorize import color
+from anime_colorize.array_types import PathLike
 from anime_colorize.data.io import encode_image, write_bytes_atomic, write_image
 from anime_colorize.regions.segmentation import Regions
 
@@ -100,7 +101,7 @@ class Layers:
         return out
 
 
-def shade_from_lightness(flat_l, delta_l) -> np.ndarray:
+def shade_from_lightness(flat_l: np.ndarray, delta_l: np.ndarray) -> np.ndarray:
     """A Multiply layer from a lightness offset: float32 (H, W) in [0, 1].
 
     ``flat_l``: the flat's CIE L (H, W) in [0, 100] (the Lab flats' L, painted);
@@ -124,7 +125,7 @@ def _to_u8(x: np.ndarray) -> np.ndarray:
     return (np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def lines_rgba(lines) -> np.ndarray:
+def lines_rgba(lines: np.ndarray) -> np.ndarray:
     """The lines layer: uint8 (H, W, 4), black with alpha = 1 - lines (ink opaque, paper clear)."""
     lines = _unit_array(lines, "lines", None)
     rgba = np.zeros(lines.shape + (4,), np.uint8)
@@ -146,7 +147,7 @@ def layer_png(layers: Layers, name: str) -> bytes:
     return buf.tobytes()
 
 
-def write_layer_pngs(layers: Layers, stem) -> dict[str, Path]:
+def write_layer_pngs(layers: Layers, stem: PathLike) -> dict[str, Path]:
     """Writes ``<stem>_flat.png`` (RGB), ``<stem>_shade.png`` (gray, for Multiply) and
     ``<stem>_lines.png`` (RGBA, ink on transparent); shade and lines only when the layers
     have them (:func:`layer_png`). ``stem``: a path without suffix (parent folders are
@@ -164,7 +165,7 @@ def write_layer_pngs(layers: Layers, stem) -> dict[str, Path]:
     return paths
 
 
-def write_psd(layers: Layers, path) -> Path:
+def write_psd(layers: Layers, path: PathLike) -> Path:
     """Writes :func:`psd_bytes` of ``layers`` to ``path`` atomically. Returns ``path``."""
     path = Path(path)
     write_bytes_atomic(path, psd_bytes(layers))
@@ -227,7 +228,7 @@ def encode_label_map(regions: Regions) -> np.ndarray:
     return out
 
 
-def write_label_png(regions: Regions, path, show_lines: bool = True) -> Path:
+def write_label_png(regions: Regions, path: PathLike, show_lines: bool = True) -> Path:
     """Writes :func:`label_picture` to ``path`` (png) atomically. Returns ``path``."""
     path = Path(path)
     write_image(path, label_picture(regions, show_lines))

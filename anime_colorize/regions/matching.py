@@ -62,6 +62,7 @@ import numpy as np
 from scipy.signal import fftconvolve
 
 from anime_colorize import color
+from anime_colorize.array_types import PathLike
 from anime_colorize.data.io import DEFAULT_MAX_PIXELS, ImageReadError, find_images, read_rgba
 from anime_colorize.data.lineart import extract_lines, to_line_art
 from anime_colorize.regions.flats import hint_colors, paint, pool
@@ -202,7 +203,7 @@ def _make_key(regions: Regions, lab: np.ndarray, figure: np.ndarray, name: str) 
 KEY_LINES = ("xdog", "gray")
 
 
-def prepare_key(picture, name: str = "key", gap: int | None = None, lines: str = "xdog") -> Key:
+def prepare_key(picture: np.ndarray, name: str = "key", gap: int | None = None, lines: str = "xdog") -> Key:
     """A coloured key picture, cut into regions and ready for :func:`match_regions`.
 
     ``picture``: (H, W, 3) RGB or (H, W, 4) RGBA, float in [0, 1] or uint8, any size (a
@@ -234,7 +235,8 @@ def prepare_key(picture, name: str = "key", gap: int | None = None, lines: str =
     return _make_key(regions, lab, figure, name)
 
 
-def key_from_colouring(regions: Regions, lab, name: str = "result", figure=None) -> Key:
+def key_from_colouring(regions: Regions, lab: np.ndarray, name: str = "result",
+                       figure: np.ndarray | None = None) -> Key:
     """A coloured result as a key (chains: page n is matched to the earlier pages' results).
 
     ``regions``: the drawing's regions (as coloured); ``lab``: float (H, W, 3) Lab, L in
@@ -250,7 +252,7 @@ def key_from_colouring(regions: Regions, lab, name: str = "result", figure=None)
     return _make_key(regions, lab, figure, name)
 
 
-def load_keys(source, max_pixels: int = DEFAULT_MAX_PIXELS) -> list[Key]:
+def load_keys(source: PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> list[Key]:
     """Keys from a picture file, a folder of pictures (searched recursively, sorted), or a
     sequence of files: ``--reference KEY|DIR``.
 
@@ -301,7 +303,8 @@ class KeyChain:
         """The keys to match the next page with: the given ones first, then the results."""
         return self._fixed + self._results
 
-    def add(self, regions: Regions, lab, name: str = "result", figure=None) -> Key | None:
+    def add(self, regions: Regions, lab: np.ndarray, name: str = "result",
+            figure: np.ndarray | None = None) -> Key | None:
         """Adds a coloured page (see :func:`key_from_colouring`) as a key; returns it, or None
         (with a warning) when the colouring has no colour to give."""
         try:
@@ -409,7 +412,7 @@ def _search(target_lines: np.ndarray, key_lines: np.ndarray, side: int, scales, 
     return best
 
 
-def align(key: Key, lines, flow: bool = True, mirrors: Sequence[bool] = (False, True)) -> Alignment:
+def align(key: Key, lines: np.ndarray, flow: bool = True, mirrors: Sequence[bool] = (False, True)) -> Alignment:
     """The placement of ``key`` on a drawing (see the module docstring, steps 1 and 2).
 
     ``lines``: the drawing, float (H, W) in [0, 1], 1 = paper (e.g. ``regions.lines``).
@@ -714,8 +717,9 @@ def match_regions(regions: Regions, keys: Sequence[Key] | Key, min_confidence: f
 # ------------------------------------------------------------------------- composing
 
 
-def reference_flats(regions: Regions, match: Match, predictions=None, hint_color=None,
-                    hint_mask=None) -> np.ndarray:
+def reference_flats(regions: Regions, match: Match, predictions: np.ndarray | None = None,
+                    hint_color: np.ndarray | None = None,
+                    hint_mask: np.ndarray | None = None) -> np.ndarray:
     """Flat colours with priorities user hints > key > network, in Lab.
 
     ``predictions``: the network's Lab (H, W, 3) or (K, H, W, 3), pooled per region (median)
@@ -730,13 +734,13 @@ def reference_flats(regions: Regions, match: Match, predictions=None, hint_color
     flats[..., match.matched, :] = match.colors[match.matched]
     if (hint_color is None) != (hint_mask is None):
         raise ValueError("give hint_color and hint_mask together, or neither")
-    if hint_color is not None:
+    if hint_color is not None and hint_mask is not None:  # together or neither (checked above)
         colors, hinted = hint_colors(regions, hint_color, hint_mask)
         flats[..., hinted, :] = colors[hinted]
     return flats
 
 
-def reference_colors(regions: Regions, match: Match, predictions=None, shading: bool = True
+def reference_colors(regions: Regions, match: Match, predictions: np.ndarray | None = None, shading: bool = True
                      ) -> np.ndarray:
     """The keys' colouring as a prediction, for a flat-colouring step that pools predictions
     per region and lets hints override them (e.g. ``regions.colouring.flat_colouring``): the
@@ -760,7 +764,8 @@ def reference_colors(regions: Regions, match: Match, predictions=None, shading: 
     return np.where(pixels[..., None], keys, predictions).astype(np.float32)
 
 
-def reference_lab(regions: Regions, match: Match, flats, hinted=None, shading: bool = True
+def reference_lab(regions: Regions, match: Match, flats: np.ndarray, hinted: np.ndarray | None = None,
+                  shading: bool = True
                   ) -> np.ndarray:
     """The colouring in Lab: ``flats`` painted, with the keys' colours (split regions
     included) and, with ``shading``, the keys' shading on the matched regions.
@@ -776,7 +781,8 @@ def reference_lab(regions: Regions, match: Match, flats, hinted=None, shading: b
     return lab
 
 
-def reference_colouring(regions: Regions, match: Match, flats, hinted=None, drawing=None,
+def reference_colouring(regions: Regions, match: Match, flats: np.ndarray, hinted: np.ndarray | None = None,
+                        drawing: np.ndarray | None = None,
                         shading: bool = True) -> tuple[Layers, np.ndarray]:
     """The layers and the picture of a colouring from keys.
 

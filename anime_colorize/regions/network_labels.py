@@ -39,7 +39,7 @@ from anime_colorize.data.lineart import to_line_art
 from anime_colorize.regions.segmentation import segment_lines
 
 
-def drawing_of(model_input, input_kind: str) -> np.ndarray:
+def drawing_of(model_input: np.ndarray, input_kind: str) -> np.ndarray:
     """The drawing to segment, from what the network sees.
 
     ``model_input``: float (H, W) or (H, W, 1) in [-1, 1], the network's input: the normalised
@@ -59,7 +59,7 @@ def drawing_of(model_input, input_kind: str) -> np.ndarray:
     return to_line_art(gray)
 
 
-def region_labels(drawing) -> np.ndarray:
+def region_labels(drawing: np.ndarray) -> np.ndarray:
     """Region labels of a drawing at the network's size: int32 (H, W), values 0 .. n-1, every
     pixel (ink included) in a region, region 0 the largest (see the module docstring).
 

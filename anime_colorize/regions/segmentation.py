@@ -106,7 +106,7 @@ class Regions:
     lines: np.ndarray
     ink: np.ndarray
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("labels", "lines", "ink"):
             view = getattr(self, name).view()  # read-only view; the caller's array stays writeable
             view.flags.writeable = False
@@ -167,7 +167,7 @@ class Regions:
         return np.sort(np.concatenate([b[a == region], a[b == region]]))
 
     @classmethod
-    def from_labels(cls, labels, lines, ink_threshold: float | None = None) -> "Regions":
+    def from_labels(cls, labels: np.ndarray, lines: np.ndarray, ink_threshold: float | None = None) -> "Regions":
         """Regions of a given label map (e.g. one resized or edited by the caller).
 
         ``labels``: int (H, W) >= 0; ids are compacted to 0..count-1 in ascending order of
@@ -191,7 +191,7 @@ def _readonly(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def segment(picture, gap: int | None = None, min_area: int | None = None,
+def segment(picture: np.ndarray, gap: int | None = None, min_area: int | None = None,
             speck_area: int | None = None, ink_threshold: float | None = None,
             solid_ink: bool = True) -> Regions:
     """Regions of a real drawing: :func:`segment_lines` of ``to_line_art(picture)``.
@@ -204,7 +204,7 @@ def segment(picture, gap: int | None = None, min_area: int | None = None,
                          ink_threshold=ink_threshold, solid_ink=solid_ink)
 
 
-def segment_lines(lines, gap: int | None = None, min_area: int | None = None,
+def segment_lines(lines: np.ndarray, gap: int | None = None, min_area: int | None = None,
                   speck_area: int | None = None, ink_threshold: float | None = None,
                   solid_ink: bool = True) -> Regions:
     """Regions of a prepared drawing (see the module docstring for the method).

@@ -30,6 +30,11 @@ batch size, so a short last batch never retraces.
 """
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -39,6 +44,9 @@ from anime_colorize.config import AlgorithmSettings
 from anime_colorize.data import pipeline
 from anime_colorize.models import takes_regions
 
+if TYPE_CHECKING:
+    from anime_colorize.config import RunConfig
+
 
 class StepRandom:
     """Random draws inside one replica's step, for the replica's rows of the global batch.
@@ -47,7 +55,7 @@ class StepRandom:
     counter, so draws are distinct, and the same on every replica before slicing.
     """
 
-    def __init__(self, seed, local_batch, num_replicas: int):
+    def __init__(self, seed: tf.Tensor, local_batch: int | tf.Tensor, num_replicas: int):
         self.seed = seed
         self.local_batch = local_batch
         self.global_batch = local_batch * num_replicas
@@ -63,16 +71,16 @@ class StepRandom:
     def _rows(self, values):
         return values[self.offset:self.offset + self.local_batch]
 
-    def normal(self, *shape):
+    def normal(self, *shape: int) -> tf.Tensor:
         """N(0, 1) of shape (local_batch, *shape)."""
         return self._rows(tf.random.stateless_normal((self.global_batch,) + shape, seed=self._next_seed()))
 
-    def uniform(self, *shape):
+    def uniform(self, *shape: int) -> tf.Tensor:
         """U[0, 1) of shape (local_batch, *shape)."""
         return self._rows(tf.random.stateless_uniform((self.global_batch,) + shape, seed=self._next_seed()))
 
 
-def example_inputs(model, size: int) -> dict | np.ndarray:
+def example_inputs(model: keras.Model, size: int) -> dict | np.ndarray:
     """Zeros shaped like one input of ``model`` (batch 1) at ``size`` x ``size`` pixels, in the
     input's dtype (int region labels: one region): its unknown spatial dimensions become
     ``size``. A dict for a model with named inputs."""
@@ -80,6 +88,15 @@ def example_inputs(model, size: int) -> dict | np.ndarray:
         return np.zeros((1,) + tuple(size if d is None else d for d in spec.shape[1:]), spec.dtype or np.float32)
 
     return {k: zeros(v) for k, v in model.input.items()} if isinstance(model.input, dict) else zeros(model.input)
+
+
+def with_two_z(inputs: dict | np.ndarray, z_dim: int) -> dict:
+    """A generator's :func:`example_inputs` (named, batch 1) with two noise vectors, float32
+    zeros (2, ``z_dim``): one image coloured twice, as a shared encoder runs it. Raises
+    TypeError for a model whose inputs are not named."""
+    if not isinstance(inputs, dict):
+        raise TypeError("a generator's inputs are named (l, z, ...); got one unnamed input")
+    return {**inputs, "z": np.zeros((2, z_dim), np.float32)}
 
 
 def flops_from_macs(generator_update: int, discriminator_update: int) -> dict:
@@ -112,7 +129,7 @@ class Trainer:
     settings_class: type[AlgorithmSettings] = AlgorithmSettings
     generator: keras.Model  # the model a run exports: set by build_models
 
-    def __init__(self, config, strategy=None):
+    def __init__(self, config: RunConfig, strategy: tf.distribute.Strategy | None = None):
         if type(config.algorithm) is not self.settings_class:
             raise ValueError(f"{type(self).__name__} takes {self.settings_class.__name__}, "
                              f"not {type(config.algorithm).__name__}")
@@ -144,7 +161,7 @@ class Trainer:
         optimizer.build(variables)
         return optimizer
 
-    def compile(self, step_fn):
+    def compile(self, step_fn: Callable) -> Callable:
         """``step_fn`` as the run executes it: eager (``--eager``), or a ``tf.function``
         (XLA-compiled with ``--xla``) with the batch signature when on one device."""
         t = self.config.train
@@ -160,7 +177,7 @@ class Trainer:
         trains; runs under the strategy's scope and the dtype policy."""
         raise NotImplementedError
 
-    def replica_step(self, batch, rng: StepRandom) -> dict:
+    def replica_step(self, batch: dict, rng: StepRandom) -> dict:
         """The step on one replica's share of ``batch``: update the models (with
         :meth:`update`), return ``{name: this replica's share of the global-batch mean}``
         (see :meth:`average`). Draw every random number from ``rng``."""
@@ -192,12 +209,12 @@ class Trainer:
         return pipeline.batch_signature(m.input, m.hints, m.uses_regions)
 
     @classmethod
-    def make_source(cls, config, progress: bool = True):
+    def make_source(cls, config: RunConfig, progress: bool = True) -> tuple[Any, Any]:
         """(source, scan report): the training pictures (see :mod:`anime_colorize.data.pipeline`);
         the report is None for built-in pictures."""
         return pipeline.source_from_config(config.data, config.train.seed, progress=progress)
 
-    def make_dataset(self, source, start_step: int = 0):
+    def make_dataset(self, source: Any, start_step: int = 0) -> tf.data.Dataset:
         """The endless batch stream from ``source`` from ``start_step`` batches in; a pure
         function of (seed, element number), so a resumed run sees what it would have seen."""
         d, m = self.config.data, self.config.model
@@ -205,12 +222,13 @@ class Trainer:
                                          start_step=start_step, flip=d.flip, input_kind=m.input, hints=m.hints,
                                          regions=m.uses_regions)
 
-    def example_batch(self, batch) -> dict:
+    def example_batch(self, batch: dict) -> dict:
         """A batch :meth:`train_step` takes, made from a paired batch (see
         :func:`~anime_colorize.data.pipeline.batch_signature`): tests feed every trainer this way."""
         return batch
 
-    def train_step_flops(self, count_macs, size: int, batch_size: int) -> dict | None:
+    def train_step_flops(self, count_macs: Callable[[keras.Model, Any], int], size: int,
+                         batch_size: int) -> dict | None:
         """FLOPs of one :meth:`train_step` at ``size`` px and ``batch_size`` images (an
         analytic estimate, see :mod:`anime_colorize.benchmark`), as :func:`flops_from_macs`;
         ``count_macs(model, inputs)`` gives a model's multiply-adds for ``inputs`` (see
@@ -218,7 +236,7 @@ class Trainer:
         return None
 
     # --- the exported generator's interface ----------------------------------------------
-    def condition(self, batch) -> dict:
+    def condition(self, batch: dict) -> dict:
         """The generator's inputs other than z from a paired batch: ``l`` (the lightness, or
         the line art for a line-art model), for hint models the hints, and for a generator
         with a ``regions`` input the region labels."""
@@ -229,28 +247,53 @@ class Trainer:
             inputs["regions"] = batch["regions"]
         return inputs
 
-    def generate(self, condition, z, training=True):
+    def generate(self, condition: dict, z: tf.Tensor, training: bool = True) -> tf.Tensor:
         """The generator's colourings (B, H, W, 2 or 3) of ``condition`` for noise ``z`` (B, z_dim)."""
         return self.generator({**condition, "z": z}, training=training)
 
     # --- helpers for the step ------------------------------------------------------------
-    @staticmethod
-    def update(optimizer, loss_fn, variables):
+    def update(self, optimizer: keras.optimizers.Optimizer, loss_fn: Callable[[], Any],
+               variables: Sequence[tf.Variable]) -> Any:
         """One optimizer update: runs ``loss_fn()`` under a gradient tape, scales its loss (a
         float16 run's loss scaling; otherwise as is), applies the gradients to ``variables``.
 
         ``loss_fn`` returns the loss (this replica's share, a scalar), or a tuple whose first
-        element is the loss; that return value is returned.
+        element is the loss; that return value is returned. Inside ``loss_fn``,
+        :meth:`unrecorded` pauses this update's tape (for another update made in between).
         """
+        tapes = self._update_tapes()
         with tf.GradientTape() as tape:
-            result = loss_fn()
+            tapes.append(tape)
+            try:
+                result = loss_fn()
+            finally:
+                tapes.pop()
             loss = result[0] if isinstance(result, tuple) else result
             scaled = optimizer.scale_loss(loss)
         optimizer.apply(tape.gradient(scaled, variables), variables)
         return result
 
+    def _update_tapes(self) -> list:
+        # Per thread: a mirrored strategy traces each replica's step in a thread of its own,
+        # and the replicas take turns at every cross-replica sum.
+        local = self.__dict__.setdefault("_update_tapes_local", threading.local())
+        if not hasattr(local, "tapes"):
+            local.tapes = []
+        return local.tapes
+
+    @contextlib.contextmanager
+    def unrecorded(self) -> Iterator[None]:
+        """Within the ``loss_fn`` of :meth:`update`: nothing run in this block is recorded
+        for that update's gradients (for instance another model's whole update, made between
+        two parts of this one's loss)."""
+        tapes = self._update_tapes()
+        if not tapes:
+            raise RuntimeError("unrecorded() is for the loss function of an update() in progress")
+        with tapes[-1].stop_recording():
+            yield
+
     @staticmethod
-    def average(per_sample, global_count):
+    def average(per_sample: tf.Tensor, global_count: int | tf.Tensor) -> tf.Tensor:
         """This replica's share of the mean over the global batch: sum / global count."""
         return tf.reduce_sum(per_sample) / tf.cast(global_count, per_sample.dtype)
 
@@ -259,7 +302,7 @@ class Trainer:
         local_batch = tf.shape(tf.nest.flatten(batch)[0])[0]
         return self.replica_step(batch, StepRandom(seed, local_batch, self.strategy.num_replicas_in_sync))
 
-    def train_step_fn(self, batch):
+    def train_step_fn(self, batch: dict) -> dict:
         """One step of the algorithm; returns {name: global-batch mean}."""
         seed = self.seed_generator.next()  # drawn here, outside the replicas: see StepRandom
         shares = self.strategy.run(self._replica_step, args=(batch, seed))

@@ -60,7 +60,9 @@ from __future__ import annotations
 
 import dataclasses
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 import tensorflow as tf
 
@@ -70,6 +72,11 @@ from anime_colorize.data import pipeline
 from anime_colorize.models.resnet import PatchDiscriminator, ResNetGenerator, ResNetTranslator
 from anime_colorize.trainers.base import StepRandom, Trainer, example_inputs, flops_from_macs
 from anime_colorize.trainers.registry import register_trainer
+
+if TYPE_CHECKING:
+    import keras
+
+    from anime_colorize.config import RunConfig
 
 
 @dataclass(frozen=True)
@@ -92,7 +99,7 @@ class CycleGANSettings(AlgorithmSettings):
     pool_size: int = setting(50, "generated images kept per domain in the history pool the discriminators also "
                                  "see; 0 = judge only the newest", minimum=0)
 
-    def validate(self, config):
+    def validate(self, config: RunConfig) -> None:
         super().validate(config)
         d, m, algo = config.data, config.model, config.train.algo
         check([
@@ -108,9 +115,9 @@ class CycleGANSettings(AlgorithmSettings):
         ])
 
 
-def working_size(config) -> int:
+def working_size(config: RunConfig) -> int:
     """The scale (shorter side, px) the colourer's pages were trained at (see the module docstring)."""
-    s = config.algorithm
+    s = cast(CycleGANSettings, config.algorithm)
     return config.data.size if s.data_a is None else round(config.data.size * s.page_scale)
 
 
@@ -126,8 +133,9 @@ def _unpaired_data(config):
 class CycleGANTrainer(Trainer):
 
     settings_class = CycleGANSettings
+    settings: CycleGANSettings
 
-    def __init__(self, config, strategy=None):
+    def __init__(self, config: RunConfig, strategy: tf.distribute.Strategy | None = None) -> None:
         strategy = strategy or tf.distribute.get_strategy()
         if strategy.num_replicas_in_sync > 1:
             raise ValueError(f"--algo cyclegan runs on one device: its history pools are state updated in "
@@ -135,9 +143,9 @@ class CycleGANTrainer(Trainer):
         super().__init__(config, strategy)
 
     # --- models, checkpoint and data -------------------------------------------------------
-    def build_models(self):
+    def build_models(self) -> None:
         m, d, s = self.config.model, self.config.data, self.settings
-        resnet = dict(blocks=s.resnet_blocks, filters=m.filters, norm="instance")
+        resnet: dict[str, Any] = dict(blocks=s.resnet_blocks, filters=m.filters, norm="instance")
         self.generator = ResNetGenerator(z_dim=m.z_dim, input_kind="gray", working_size=working_size(self.config),
                                          name="generator", **resnet)
         self.page_generator = ResNetTranslator(in_channels=3, out_channels=1, name="page_generator", **resnet)
@@ -168,22 +176,22 @@ class CycleGANTrainer(Trainer):
         return pipeline.unpaired_batch_signature()
 
     @classmethod
-    def make_source(cls, config, progress: bool = True):
+    def make_source(cls, config: RunConfig, progress: bool = True) -> tuple[Any, Any]:
         return pipeline.unpaired_source_from_config(_unpaired_data(config), config.train.seed, progress=progress)
 
-    def make_dataset(self, source, start_step: int = 0):
+    def make_dataset(self, source: Any, start_step: int = 0) -> tf.data.Dataset:
         d = self.config.data
         return pipeline.unpaired_training_dataset(source, d.size, d.batch_size, self.config.train.seed,
                                                   start_step=start_step, flip=d.flip)
 
-    def example_batch(self, batch) -> dict:
+    def example_batch(self, batch: dict) -> dict:
         """A paired batch as both domains: its colour pictures are B, and the same pictures in
         reverse order, seen only through their lightness, are the pages A."""
         if "a_l" in batch:
             return batch
         return {"l": batch["l"], "ab": batch["ab"], "a_l": tf.reverse(batch["l"], axis=[0])}
 
-    def train_step_flops(self, count_macs, size: int, batch_size: int) -> dict:
+    def train_step_flops(self, count_macs: Callable[[keras.Model, Any], int], size: int, batch_size: int) -> dict:
         """G, F, D_B, D_A = forward multiply-adds per image of the colourer, the page maker and
         the two discriminators; B = batch size. The generators' update runs G on 3B (pages,
         the colour pictures' lightness, the cycle back) and F on 3B, D_B and D_A on B each,
@@ -195,7 +203,7 @@ class CycleGANTrainer(Trainer):
         return flops_from_macs(9 * g * b + 9 * f * b + 2 * (d_b + d_a) * b, 6 * (d_b + d_a) * b)
 
     # --- the step --------------------------------------------------------------------------
-    def query_pool(self, pool, images, rng: StepRandom):
+    def query_pool(self, pool: tf.Variable, images: tf.Tensor, rng: StepRandom) -> tf.Tensor:
         """What the discriminator sees for new fakes ``images`` (n, H, W, C) (see the module
         docstring), and the pool updated; ``pool_count`` is advanced by the caller."""
         capacity = pool.shape[0]
@@ -218,7 +226,7 @@ class CycleGANTrainer(Trainer):
         pool.assign(pool * kept[:, None, None, None] + tf.einsum("np,nhwc->phwc", writes, images))
         return shown
 
-    def generator_losses(self, batch, rng: StepRandom):
+    def generator_losses(self, batch: dict, rng: StepRandom) -> tuple[tf.Tensor, dict, tuple[tf.Tensor, tf.Tensor]]:
         """The generators' loss (this replica's share), its terms, and the new fakes (ab of the
         coloured pages, and the pages drawn from colour pictures) for the discriminators."""
         s, t, z_dim = self.settings, self.config.train, self.config.model.z_dim
@@ -247,7 +255,8 @@ class CycleGANTrainer(Trainer):
                   + s.lambda_identity * (terms["identity_a"] + terms["identity_b"]))
         return g_loss, terms, (fake_ab, fake_a)
 
-    def discriminator_losses(self, batch, shown_b, shown_a, rng: StepRandom):
+    def discriminator_losses(self, batch: dict, shown_b: tf.Tensor, shown_a: tf.Tensor,
+                             rng: StepRandom) -> tuple[tf.Tensor, dict]:
         """Both discriminators' loss (this replica's share) and their terms, judging the real
         pictures and pages against the fakes the pools show."""
         n = rng.global_batch
@@ -260,7 +269,7 @@ class CycleGANTrainer(Trainer):
         d_loss = d_a + d_b
         return d_loss, {"d_a": d_a, "d_b": d_b, "d_loss": d_loss}
 
-    def replica_step(self, batch, rng: StepRandom) -> dict:
+    def replica_step(self, batch: dict, rng: StepRandom) -> dict:
         """G and F, then the discriminators on the same step (as the reference code)."""
         g_loss, terms, (fake_ab, fake_a) = self.update(self.g_optimizer, lambda: self.generator_losses(batch, rng),
                                                        self.generator_variables)

@@ -14,11 +14,17 @@ target and output in [-1, 1] (ab, or L and ab for line art). Logged: ``l2``, ``h
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from anime_colorize import losses
 from anime_colorize.config import setting
 from anime_colorize.trainers.conditional import ConditionalGANTrainer, PairedSettings
 from anime_colorize.trainers.registry import register_trainer
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from anime_colorize.trainers.base import StepRandom
 
 
 @dataclass(frozen=True)
@@ -32,8 +38,13 @@ class L2Settings(PairedSettings):
 class L2Trainer(ConditionalGANTrainer):
 
     settings_class = L2Settings
+    settings: L2Settings
 
-    def generator_losses(self, condition, real, rng):
+    def generator_losses(self, condition: dict, real: tf.Tensor, rng: StepRandom,
+                         colorings: tuple | None = None) -> tuple[tf.Tensor, dict]:
+        """The L2 loss of one colouring per image, made here (and the hint term when hinted).
+        ``colorings`` keeps the base's signature: only the shared step passes them, and without
+        a discriminator this trainer never takes it (:attr:`shares_generator_pass` is False)."""
         s = self.settings
         fake = self.generate(condition, rng.normal(self.config.model.z_dim))
         terms = {"l2": self.average(losses.per_sample_l2(real, fake), rng.global_batch)}
@@ -43,6 +54,6 @@ class L2Trainer(ConditionalGANTrainer):
             total += s.lambda_hint * terms["hint"]
         return total, terms
 
-    def step_macs(self, g, d, b):
+    def step_macs(self, g: int, d: int, b: int) -> tuple[int, int]:
         """No discriminator; one colouring per image: the generator update is ``3 G B``."""
         return 3 * g * b, 0

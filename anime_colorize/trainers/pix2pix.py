@@ -19,29 +19,39 @@ from __future__ import annotations
 
 from anime_colorize import losses
 from anime_colorize.models import PatchGANDiscriminator
-from anime_colorize.trainers.conditional import ConditionalGANTrainer
+from anime_colorize.trainers.conditional import ConditionalGANTrainer, PatchDiscriminatorSettings
 from anime_colorize.trainers.registry import register_trainer
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+    from anime_colorize.trainers.base import StepRandom
 
 
 @register_trainer("pix2pix")
 class Pix2PixTrainer(ConditionalGANTrainer):
 
+    settings_class = PatchDiscriminatorSettings
     discriminator_norm = "batch"
 
-    def build_discriminator(self):
+    def build_discriminator(self) -> keras.Model:
         return PatchGANDiscriminator(filters=self.config.model.filters, color_channels=self.color_channels,
-                                     norm=self.discriminator_norm, name="discriminator")
+                                     norm=self.discriminator_norm, input_pooling=self.settings.discriminator_pooling,
+                                     name="discriminator")
 
-    def adversarial_loss(self, fake_scores):
+    def adversarial_loss(self, fake_scores: Any) -> tf.Tensor:
         """Per-sample (B,) mean over patches of -log D for patch logits (B, h, w, 1)."""
         return losses.patch_bce_generator_loss(fake_scores)
 
-    def discriminator_losses(self, condition, real, fake, rng):
+    def discriminator_losses(self, condition: dict, real: tf.Tensor, fake: tf.Tensor,
+                             rng: StepRandom) -> tuple[tf.Tensor, dict]:
         # One pass over real and fake together keeps batch-norm statistics shared.
         real_logits, fake_logits = self.judge_real_and_fake(condition, real, fake)
         d_loss = self.average(losses.patch_bce_discriminator_loss(real_logits, fake_logits), rng.global_batch)
         return d_loss, {"d_loss": d_loss}
 
-    def step_macs(self, g, d, b):
+    def step_macs(self, g: int, d: int, b: int) -> tuple[int, int]:
         """As dcgan: one patch discriminator pass on real + fake, ``G B + 3 D 2B``."""
         return super().step_macs(g, d, b)[0], g * b + 3 * d * 2 * b

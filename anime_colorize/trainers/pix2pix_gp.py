@@ -13,16 +13,22 @@ batch and so the per-sample gradients. Logged: ``d_loss`` (with the penalty), ``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from anime_colorize import losses
 from anime_colorize.config import setting
-from anime_colorize.trainers.conditional import ConditionalGANSettings
+from anime_colorize.trainers.conditional import PatchDiscriminatorSettings
 from anime_colorize.trainers.pix2pix import Pix2PixTrainer
 from anime_colorize.trainers.registry import register_trainer
 
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from anime_colorize.trainers.base import StepRandom
+
 
 @dataclass(frozen=True)
-class Pix2PixGPSettings(ConditionalGANSettings):
+class Pix2PixGPSettings(PatchDiscriminatorSettings):
     """The R1 penalty's weight."""
 
     lambda_r1: float = setting(10.0, "R1 penalty weight gamma: gamma / 2 * ||grad D(real)||^2 per sample",
@@ -33,9 +39,11 @@ class Pix2PixGPSettings(ConditionalGANSettings):
 class Pix2PixGPTrainer(Pix2PixTrainer):
 
     settings_class = Pix2PixGPSettings
+    settings: Pix2PixGPSettings
     discriminator_norm = "none"
 
-    def discriminator_losses(self, condition, real, fake, rng):
+    def discriminator_losses(self, condition: dict, real: tf.Tensor, fake: tf.Tensor,
+                             rng: StepRandom) -> tuple[tf.Tensor, dict]:
         # The real logits come out of the penalty's own forward pass (recorded by the
         # update's tape too), so the real batch goes through the discriminator once.
         r1, real_logits = losses.r1_penalty(lambda colors: self.judge(condition, colors), real)
@@ -45,7 +53,11 @@ class Pix2PixGPTrainer(Pix2PixTrainer):
         d_loss = bce + 0.5 * self.settings.lambda_r1 * r1
         return d_loss, {"d_loss": d_loss, "r1": r1}
 
-    def step_macs(self, g, d, b):
+    def step_macs(self, g: int, d: int, b: int) -> tuple[int, int]:
         """G on B; the real pass serves the R1 penalty and the loss: forward D B, input
         gradient D B, double backward 2x of each (``6 D B``); fake ``3 D B``: ``G B + 9 D B``."""
         return super().step_macs(g, d, b)[0], g * b + 9 * d * b
+
+    def penalty_macs(self, d: int, b: int) -> int:
+        """The real pass's input gradient and the double backward: ``3 D B`` beyond its ``3 D B``."""
+        return 3 * d * b

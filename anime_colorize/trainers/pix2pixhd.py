@@ -19,6 +19,7 @@ the usual U-Net is trained. Logged: ``d_loss``, ``l1``, ``ms``, ``hint``, ``g_ad
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import tensorflow as tf
 
@@ -27,6 +28,12 @@ from anime_colorize.config import check, setting
 from anime_colorize.models import MultiScaleDiscriminator
 from anime_colorize.trainers.conditional import ConditionalGANSettings, ConditionalGANTrainer
 from anime_colorize.trainers.registry import register_trainer
+
+if TYPE_CHECKING:
+    import keras
+
+    from anime_colorize.trainers.base import StepRandom
+    from anime_colorize.config import RunConfig
 
 
 @dataclass(frozen=True)
@@ -37,7 +44,7 @@ class Pix2PixHDSettings(ConditionalGANSettings):
     num_scales: int = setting(3, "discriminator scales, each seeing the picture average-pooled by 2 once more",
                               minimum=1)
 
-    def validate(self, config):
+    def validate(self, config: RunConfig) -> None:
         super().validate(config)
         size = config.data.size
         # The coarsest scale must still see a picture, not a few pixels.
@@ -56,17 +63,19 @@ def _split_outputs(outputs):
 class Pix2PixHDTrainer(ConditionalGANTrainer):
 
     settings_class = Pix2PixHDSettings
+    settings: Pix2PixHDSettings
 
-    def build_discriminator(self):
+    def build_discriminator(self) -> keras.Model:
         return MultiScaleDiscriminator(filters=self.config.model.filters, color_channels=self.color_channels,
                                        num_scales=self.settings.num_scales, name="discriminator")
 
-    def adversarial_loss(self, fake_scores):
+    def adversarial_loss(self, fake_scores: Any) -> tf.Tensor:
         """Per-sample (B,) LSGAN generator loss summed over scales; ``fake_scores`` is the
         discriminator's output (``{"scale<s>": [features..., logits]}``)."""
         return tf.add_n([losses.lsgan_generator_loss(logits) for logits in _split_outputs(fake_scores)[1]])
 
-    def discriminator_losses(self, condition, real, fake, rng):
+    def discriminator_losses(self, condition: dict, real: tf.Tensor, fake: tf.Tensor,
+                             rng: StepRandom) -> tuple[tf.Tensor, dict]:
         # One pass over real and fake: the normalisation is per sample, so this only saves time.
         real_outputs, fake_outputs = self.judge_real_and_fake(condition, real, fake)
         per_sample = tf.add_n([losses.lsgan_discriminator_loss(real_logits, fake_logits) for real_logits, fake_logits
@@ -74,7 +83,8 @@ class Pix2PixHDTrainer(ConditionalGANTrainer):
         d_loss = self.average(per_sample, rng.global_batch)
         return d_loss, {"d_loss": d_loss}
 
-    def generator_adversarial_terms(self, condition, condition_2, real, fakes, rng):
+    def generator_adversarial_terms(self, condition: dict, condition_2: dict, real: tf.Tensor, fakes: tf.Tensor,
+                                    rng: StepRandom) -> tuple[dict, tf.Tensor]:
         """LSGAN over the scales, plus feature matching, which needs the discriminator's
         features of the real colourings as well as of the two fakes."""
         fake_outputs = self.judge(condition_2, fakes)
@@ -86,7 +96,7 @@ class Pix2PixHDTrainer(ConditionalGANTrainer):
                  "fm": self.average(losses.feature_matching_loss(real_features, fake_features), 2 * rng.global_batch)}
         return terms, self.config.train.lambda_adv * terms["g_adv"] + self.settings.lambda_fm * terms["fm"]
 
-    def step_macs(self, g, d, b):
+    def step_macs(self, g: int, d: int, b: int) -> tuple[int, int]:
         """D = all scales. The discriminator update as dcgan's (``G B + 3 D 2B``); the
         generator update adds a forward of D on the B real colourings for the
         feature-matching targets: ``+ D B``."""

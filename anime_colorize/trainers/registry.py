@@ -6,23 +6,26 @@ learn the algorithm's settings without naming it.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from anime_colorize import config as config_lib
 
 if TYPE_CHECKING:  # the trainers import TensorFlow; this registry does not
     from anime_colorize.trainers.base import Trainer
 
+TrainerT = TypeVar("TrainerT", bound="Trainer")
+
 _TRAINERS: dict[str, type[Trainer]] = {}
 
 
-def register_trainer(name: str, default: bool = False):
+def register_trainer(name: str, default: bool = False) -> Callable[[type[TrainerT]], type[TrainerT]]:
     """Class decorator: makes the trainer available as ``--algo name``, with the settings of
     its ``settings_class``; ``default``: the algorithm of runs that name none (one only).
     ValueError if the name is taken by another class, or if a setting would give a flag a
     second home (see :func:`anime_colorize.config.register_algorithm`)."""
 
-    def decorate(cls):
+    def decorate(cls: type[TrainerT]) -> type[TrainerT]:
         if name in _TRAINERS and _TRAINERS[name] is not cls:
             raise ValueError(f"trainer '{name}' is registered twice")
         config_lib.register_algorithm(name, cls.settings_class, default)

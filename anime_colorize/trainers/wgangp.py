@@ -9,16 +9,23 @@ conditional GAN with the Wasserstein adversarial term ``-D(G(x))``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from anime_colorize import losses
 from anime_colorize.config import setting
 from anime_colorize.models import WGANCritic
-from anime_colorize.trainers.conditional import ConditionalGANSettings, ConditionalGANTrainer
+from anime_colorize.trainers.conditional import ConditionalGANTrainer, PatchDiscriminatorSettings
 from anime_colorize.trainers.registry import register_trainer
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+    from anime_colorize.trainers.base import StepRandom
 
 
 @dataclass(frozen=True)
-class WGANGPSettings(ConditionalGANSettings):
+class WGANGPSettings(PatchDiscriminatorSettings):
     """The critic's schedule and penalty."""
 
     n_critic: int = setting(2, "critic updates per generator update", minimum=1)
@@ -29,14 +36,17 @@ class WGANGPSettings(ConditionalGANSettings):
 class WGANGPTrainer(ConditionalGANTrainer):
 
     settings_class = WGANGPSettings
+    settings: WGANGPSettings
 
-    def build_discriminator(self):
-        return WGANCritic(filters=self.config.model.filters, color_channels=self.color_channels, name="critic")
+    def build_discriminator(self) -> keras.Model:
+        return WGANCritic(filters=self.config.model.filters, color_channels=self.color_channels,
+                          input_pooling=self.settings.discriminator_pooling, name="critic")
 
-    def adversarial_loss(self, fake_scores):
+    def adversarial_loss(self, fake_scores: Any) -> tf.Tensor:
         return losses.wgan_generator_loss(fake_scores)
 
-    def discriminator_losses(self, condition, real, fake, rng):
+    def discriminator_losses(self, condition: dict, real: tf.Tensor, fake: tf.Tensor,
+                             rng: StepRandom) -> tuple[tf.Tensor, dict]:
         alpha = rng.uniform(1, 1, 1)  # one U[0, 1] weight per sample
         real_scores = self.judge(condition, real)
         fake_scores = self.judge(condition, fake)
@@ -47,14 +57,19 @@ class WGANGPTrainer(ConditionalGANTrainer):
         # -wasserstein estimates the W1 distance.
         return d_loss, {"d_loss": d_loss, "w_dist": -wasserstein, "gp": gp}
 
-    def discriminator_step(self, condition, real, rng):
-        for _ in range(self.settings.n_critic):  # unrolled at trace time: n_critic is a Python int
-            logs = super().discriminator_step(condition, real, rng)
+    def discriminator_step(self, condition: dict, real: tf.Tensor, rng: StepRandom,
+                           fake: tf.Tensor | None = None) -> dict:
+        for i in range(self.settings.n_critic):  # unrolled at trace time: n_critic is a Python int
+            # A given fake serves the first update; the others make their own.
+            logs = super().discriminator_step(condition, real, rng, fake if i == 0 else None)
         # Logged from the last critic iteration.
         return logs
 
-    def step_macs(self, g, d, b):
+    def step_macs(self, g: int, d: int, b: int) -> tuple[int, int]:
         """``n_critic`` times: G on B, critic on real and fake (``3 D B`` each), and the
         gradient penalty: forward D B, input gradient D B, then the outer gradient through both
         (the double backward, 2x of each): ``6 D B``; in all ``G B + 12 D B`` per update."""
         return super().step_macs(g, d, b)[0], self.settings.n_critic * (g * b + 3 * d * b * 2 + 6 * d * b)
+
+    def penalty_macs(self, d: int, b: int) -> int:
+        return self.settings.n_critic * 6 * d * b
