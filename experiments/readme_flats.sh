@@ -21,9 +21,7 @@ python experiments/readme_flats.py sheet --out assets/flats_sylvie.png \
   "$OUT/sylvie.png" "$OUT/smooth.png" "$OUT/flat.png" "$OUT/shaded/sylvie.png"
 if [ -n "${ANIME_COLORIZE_SCREENSHOT:-}" ]; then
   # the page after four fill clicks (hair, top, skirt, sash), the fill brush over the face
-  ANIME_COLORIZE_SCREENSHOT=assets/app_fill.png ANIME_COLORIZE_SCREENSHOT_MODEL="$MODEL" \
-  ANIME_COLORIZE_SCREENSHOT_INPUT="$OUT/sylvie.png" \
-  ANIME_COLORIZE_SCREENSHOT_FILLS='[["#f08a3c", [0.5, 0.07]], ["#3c7de0", [0.5, 0.48]], ["#5b3a29", [0.4, 0.8]], ["#f2c53d", [0.5, 0.655]]]' \
-  ANIME_COLORIZE_SCREENSHOT_HOVER='[0.5, 0.17]' \
-  python -m pytest tests/test_app_browser.py -m slow -k screenshot -q -p no:cacheprovider
+  python experiments/app_screenshot.py --model "$MODEL" --input "$OUT/sylvie.png" --out assets/app_fill.png \
+    --fills '[["#f08a3c", [0.5, 0.07]], ["#3c7de0", [0.5, 0.48]], ["#5b3a29", [0.4, 0.8]], ["#f2c53d", [0.5, 0.655]]]' \
+    --hover '[0.5, 0.17]'
 fi

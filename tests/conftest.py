@@ -1,4 +1,18 @@
-"""Shared test set-up: quiet TensorFlow, small thread pools, and the optional real data."""
+"""Shared test set-up: quiet TensorFlow, tiny run settings, and the optional real data.
+
+The rule for tests (the default suite, ``python -m pytest``, must finish in 5 minutes on a
+2-core CPU, and CI's machines can be 3 times slower than a developer's):
+
+- A default test takes a few seconds of CPU at most: tiny shapes (32x32, 8 filters, 2 steps),
+  synthetic data, outputs under ``tmp_path``. Share what is expensive to build (a trained
+  tiny run, a saved model) through a module- or session-scoped fixture rather than building
+  it again in every test.
+- Long checks are marked ``@pytest.mark.slow`` and run with ``python -m pytest -m slow`` (CI
+  runs both; see ``.ci/run``): real training of hundreds of steps, kill-and-resume loops,
+  multi-process clusters, the browser, big exports.
+- Every assertion could fail if the code were wrong: no constant compared with itself, no
+  picture written without a check on it.
+"""
 import os
 import pathlib
 

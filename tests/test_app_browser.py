@@ -10,8 +10,8 @@ The model is trained here, briefly (300 steps at 32 px, about 20-40 s on two CPU
 a strong hint weight, so a hint's colour really shows up in the colouring: nothing in the
 server lays hint colours over the result.
 
-The README's screenshot (assets/app.png) is made by ``test_readme_screenshot``, skipped unless
-ANIME_COLORIZE_SCREENSHOT names the file to write (see its docstring).
+The README's screenshots (assets/app.png, assets/app_fill.png) are pictures, not checks: they are
+taken by ``experiments/app_screenshot.py``.
 """
 import base64
 import io
@@ -389,62 +389,3 @@ def test_fill_brush_fills_a_region_and_not_across_a_line(browser, server, tmp_pa
     assert page.locator("#download-psd").is_disabled() and page.locator("#shading-input").is_disabled()
     assert errors == []
     context.close()
-
-
-def test_readme_screenshot(browser):
-    """Writes the README's screenshot; skipped unless ANIME_COLORIZE_SCREENSHOT is set:
-
-        ANIME_COLORIZE_SCREENSHOT=assets/app.png ANIME_COLORIZE_SCREENSHOT_MODEL=runs/x/generator.keras \\
-        ANIME_COLORIZE_SCREENSHOT_INPUT=drawing.png python -m pytest tests/test_app_browser.py -k screenshot
-
-    Strokes are painted at fixed places given as fractions of the picture's size
-    (ANIME_COLORIZE_SCREENSHOT_STROKES, JSON [[hex, [[fx, fy], ...]], ...], overrides them).
-    ANIME_COLORIZE_SCREENSHOT_FILLS (JSON [[hex, [fx, fy]], ...]) clicks there with the fill brush
-    instead, and ANIME_COLORIZE_SCREENSHOT_HOVER ([fx, fy]) leaves the fill brush over that place,
-    its region outlined, when the picture is taken.
-    """
-    out = os.environ.get("ANIME_COLORIZE_SCREENSHOT")
-    if not out:
-        pytest.skip("set ANIME_COLORIZE_SCREENSHOT (and _MODEL, _INPUT) to write the README's screenshot")
-    model, picture = os.environ["ANIME_COLORIZE_SCREENSHOT_MODEL"], os.environ["ANIME_COLORIZE_SCREENSHOT_INPUT"]
-    fills = json.loads(os.environ.get("ANIME_COLORIZE_SCREENSHOT_FILLS", "null") or "null") or []
-    hover = json.loads(os.environ.get("ANIME_COLORIZE_SCREENSHOT_HOVER", "null") or "null")
-    strokes = json.loads(os.environ.get("ANIME_COLORIZE_SCREENSHOT_STROKES", "null") or "null") or ([] if fills else [
-        ["#e0463c", [[0.3, 0.3], [0.45, 0.35], [0.5, 0.45]]],
-        ["#3c7de0", [[0.6, 0.6], [0.7, 0.7], [0.75, 0.8]]],
-        ["#f2c53d", [[0.2, 0.75], [0.3, 0.85]]]])
-    server = serve_model(model)
-    try:
-        page = browser.new_page(viewport={"width": 1440, "height": 820})
-        page.goto(server.url)
-        page.wait_for_function("() => document.getElementById('model-info').textContent.startsWith('model')")
-        page.set_input_files("#file-input", picture)
-        wait_coloured(page)
-        box = page.locator("#hint-canvas").bounding_box()
-        at = lambda fx, fy: (box["x"] + fx * box["width"], box["y"] + fy * box["height"])  # noqa: E731
-        page.eval_on_selector("#auto-input", "el => { el.checked = false; }")
-        for color, path in strokes:
-            page.fill("#color-input", color)
-            page.mouse.move(*at(*path[0]))
-            page.mouse.down()
-            for fx, fy in path[1:]:
-                page.mouse.move(*at(fx, fy), steps=8)
-            page.mouse.up()
-        if fills:
-            page.click("[data-tool=fill]")
-        for color, (fx, fy) in fills:
-            page.fill("#color-input", color)
-            page.mouse.click(*at(fx, fy))
-        page.eval_on_selector("#auto-input", "el => { el.checked = true; }")
-        page.click("#colorize-button")
-        wait_coloured(page)
-        if hover:
-            page.mouse.move(*at(*hover))
-        else:
-            page.mouse.move(10, 10)
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=out)
-        page.close()
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -76,6 +76,7 @@ def test_main_measures_in_process_and_writes_the_json(tmp_path, capsys):
     assert any(line.split()[:5] == ["dcgan", "lineart", "32", "2", "off"] for line in printed.splitlines())
 
 
+@pytest.mark.slow  # the spawned child imports TensorFlow afresh
 def test_main_measures_memory_in_a_child_process(tmp_path):
     out = tmp_path / "bench.json"
     assert benchmark.main(["--algos", "wgangp", "--out", str(out)] + TINY) == 0

@@ -13,6 +13,11 @@ import textwrap
 import numpy as np
 import pytest
 
+# Every check here starts a fresh Python with TensorFlow and traces a two-replica step, a
+# minute or two on two cores: they run with the slow checks (python -m pytest -m slow).
+pytestmark = pytest.mark.slow
+
+
 TINY = dict(size=32, batch_size=4, num_images=16, depth=2, filters=8, z_dim=4, log_every=1,
             sample_every=1000, checkpoint_every=1000)
 
@@ -39,14 +44,13 @@ def run_python(code, *args, timeout=300):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-# dcgan: synchronised batch norm across replicas. wgangp under two devices is also compared
-# with one device by the resume test below, so its own comparison runs with the slow checks.
+# dcgan: synchronised batch norm across replicas; wgangp: the critic's loop across replicas.
 # "dcgan shared step": the generator runs once per step (z from the bottleneck on) and the
 # discriminator judges its first colouring.
 CHEAP = {"z_entry": "decoder", "convs_per_level": 1, "full_resolution": "light", "discriminator_pooling": 2}
 
 
-@pytest.mark.parametrize("algo, options", [pytest.param("wgangp", {}, marks=pytest.mark.slow), ("dcgan", {}),
+@pytest.mark.parametrize("algo, options", [("wgangp", {}), ("dcgan", {}),
                                            pytest.param("dcgan", CHEAP, id="dcgan shared step")])
 def test_mirrored_on_two_devices_equals_one_device_on_the_same_global_batch(algo, options):
     results = run_python("""
@@ -120,7 +124,6 @@ def free_ports(count):
     return ports
 
 
-@pytest.mark.slow
 def test_two_local_worker_processes_train_and_write_one_checkpoint(tmp_path):
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     out = tmp_path / "run"

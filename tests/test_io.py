@@ -9,7 +9,7 @@ from PIL import Image
 
 from anime_colorize.data import io as aio
 from anime_colorize.data.io import (
-    IMAGE_EXTENSIONS, ImageReadError, find_images, read_image, read_image_or_none, write_image)
+    ImageReadError, find_images, read_image, read_image_or_none, write_image)
 
 
 def _rgb_pattern(h=16, w=24):
@@ -366,10 +366,6 @@ def test_find_images_single_file_and_errors(tmp_path):
     with pytest.raises(FileNotFoundError) as ei:
         find_images(tmp_path / "missing")
     assert "missing" in str(ei.value)
-
-
-def test_image_extensions_constant():
-    assert IMAGE_EXTENSIONS == (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
 
 def test_16bit_gray_tiff_via_pillow(tmp_path):

@@ -41,7 +41,15 @@ def test_every_trainer_takes_two_eager_steps_that_change_all_models(algo, tiny_c
     two_steps_change_all_models(get_trainer(algo)(tiny_config(algo=algo, eager=True)), tiny_batch)
 
 
-@pytest.mark.parametrize("algo", available_trainers())
+# Tracing a step costs seconds per trainer. The default suite compiles the three shapes of step
+# (dcgan: the paired GAN core; wgangp: the unrolled critic loop; cyclegan: two domains, four
+# models); the other paired trainers, and any newly registered one, compile with -m slow (their
+# eager steps above run by default).
+COMPILED_BY_DEFAULT = {"dcgan", "wgangp", "cyclegan"}
+
+
+@pytest.mark.parametrize("algo", [pytest.param(algo, marks=() if algo in COMPILED_BY_DEFAULT else pytest.mark.slow)
+                                  for algo in available_trainers()])
 def test_every_trainer_compiled_changes_all_models_and_a_short_last_batch_does_not_retrace(
         algo, tiny_config, tiny_batch):
     trainer = get_trainer(algo)(tiny_config(algo=algo))
@@ -141,7 +149,9 @@ def test_the_seed_decides_initialisation_and_steps(tiny_config, tiny_batch):
     assert not all(np.array_equal(a, b) for a, b in zip(first, other))
 
 
-@pytest.mark.parametrize("algo, xla", [(algo, False) for algo in available_trainers()] + [("wgangp", True)])
+# XLA's compile of a mixed-precision step takes a minute on two cores: with the slow checks.
+@pytest.mark.parametrize("algo, xla", [(algo, False) for algo in available_trainers()]
+                         + [pytest.param("wgangp", True, marks=pytest.mark.slow)])
 def test_mixed_precision_steps_are_finite_and_keep_float32_outputs(algo, xla, tiny_config, tiny_batch):
     import keras
 

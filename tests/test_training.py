@@ -115,8 +115,21 @@ def checkpoint_tensors(run, number=None) -> dict:
     return {name: reader.get_tensor(name) for name in set(reader.get_variable_to_shape_map()) - BOOKKEEPING}
 
 
-@pytest.mark.parametrize("input_kind", ["gray", "lineart"])
-@pytest.mark.parametrize("algo", available_trainers())
+# Resume is one mechanism (the core's checkpoint and the stream's start step), so the default
+# suite resumes the two runs with the most state: cyclegan (two domains, four models, history
+# pools) and pix2pixhd on line art with simulated hints. Every other trainer and input kind,
+# a registered one included, resumes in the slow suite (python -m pytest -m slow).
+DEFAULT_RESUME_CASES = {("cyclegan", "gray"), ("pix2pixhd", "lineart")}
+
+
+def resume_cases():
+    for algo in available_trainers():
+        for input_kind in ("gray", "lineart"):
+            slow = () if (algo, input_kind) in DEFAULT_RESUME_CASES else (pytest.mark.slow,)
+            yield pytest.param(algo, input_kind, marks=slow, id=f"{algo}-{input_kind}")
+
+
+@pytest.mark.parametrize("algo, input_kind", list(resume_cases()))
 def test_resume_equals_an_uninterrupted_run(algo, input_kind, tiny_config, tmp_path, no_export):
     """A run stopped after its step-2 checkpoint and resumed for a third step ends with every
     checkpointed tensor (models, optimizers, step, seed, cyclegan's pools) as the run that went
