@@ -2,12 +2,18 @@
 
     python -m anime_colorize.benchmark                                  # the default algorithm at 64, 128, 256 px
     python -m anime_colorize.benchmark --size 64 --batch-size 16 --xla both --out bench.json
+    python -m anime_colorize.benchmark --size 64 --breakdown                # where a step's work and time go
+    python -m anime_colorize.benchmark --size 64 --train-flags "--z-entry input --convs-per-level 2"
 
 Per (algorithm, size, XLA setting, mixed precision): training step time and images/s, the input pipeline's
 images/s alone (as training builds it for ``--input``: line art and region labels included), FLOPs per step (analytic, :func:`trainer_flops`) and the achieved FLOP/s as
 a share of this machine's float32 matmul peak, inference latency per working-size image and
 per 1414x2000 manga page, and the peak memory of a process that ran only that configuration.
 It measures and asserts nothing. The table goes to stdout, every raw figure to ``--out``.
+
+``--breakdown`` measures instead the parts of one training step, their GFLOP and their wall
+and CPU seconds (:mod:`anime_colorize.step_breakdown`). ``--train-flags`` passes settings of
+the train command (the model's architecture, an algorithm's settings) to every configuration.
 """
 from __future__ import annotations
 
@@ -30,6 +36,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from anime_colorize.config import flag_name
+
 PAGE_HW = (2000, 1414)  # a B5-ish manga page scanned at ~200 dpi: height, width in pixels
 
 
@@ -50,6 +58,7 @@ class BenchSpec:
     # bfloat16 compute on CPUs, float16 on GPUs (see anime_colorize.distribute)
     mixed_precision: bool = False
     input: str = "gray"  # what the generator sees; line art brings line extraction and region labels
+    settings: tuple = ()  # (name, value) pairs of further train settings (--train-flags)
 
 
 # --- floating-point operations ---------------------------------------------------------------
@@ -114,25 +123,53 @@ def _timed(fn, runs: int, warmup: int = 1) -> list:
     return times[warmup:]
 
 
+def spec_config(spec: BenchSpec):
+    """The run configuration of ``spec``: the train command's defaults with its settings."""
+    from anime_colorize import config as config_lib
+
+    return config_lib.apply_overrides(config_lib.RunConfig(), {
+        "algo": spec.algo, "size": spec.size, "batch_size": spec.batch_size, "filters": spec.filters,
+        "depth": spec.depth, "xla": spec.xla, "mixed_precision": spec.mixed_precision, "input": spec.input,
+        **dict(spec.settings)})
+
+
+def _trainer_and_batches(spec: BenchSpec):
+    """The trainer of ``spec`` and its endless batches, made by the input pipeline as training
+    makes them, from the built-in pictures."""
+    from anime_colorize.data.pipeline import builtin_source
+    from anime_colorize.trainers import get_trainer
+
+    config = spec_config(spec)
+    trainer = get_trainer(spec.algo)(config)
+    source = builtin_source(max(16, 4 * spec.batch_size), round(spec.size * config.data.crop_scale),
+                            seed=0, progress=False)
+    return trainer, iter(trainer.make_dataset(source))
+
+
+def measure_breakdown(spec: BenchSpec) -> dict:
+    """The parts of one training step of ``spec`` (:func:`anime_colorize.step_breakdown.breakdown`,
+    timed ``spec.steps`` times each)."""
+    from anime_colorize import step_breakdown
+
+    trainer, batches = _trainer_and_batches(spec)
+    batch = trainer.example_batch(next(batches))
+    del batches
+    result = step_breakdown.breakdown(trainer, batch, lambda model, inputs: sum(layer_macs(model, inputs).values()),
+                                      repeats=spec.steps)
+    return {**dataclasses.asdict(spec), **result}
+
+
 def measure_config(spec: BenchSpec) -> dict:
     """Builds the trainer for ``spec`` and measures it; returns a dict of raw figures
     (seconds, images/s, FLOPs, FLOP/s, MiB)."""
-    from anime_colorize import config as config_lib, sampling
-    from anime_colorize.data.pipeline import builtin_source
+    from anime_colorize import sampling
     from anime_colorize.export import LoadedGenerator
-    from anime_colorize.trainers import get_trainer
 
     baseline_mib = _rss_mib()
-    config = config_lib.apply_overrides(config_lib.RunConfig(), {
-        "algo": spec.algo, "size": spec.size, "batch_size": spec.batch_size, "filters": spec.filters,
-        "depth": spec.depth, "xla": spec.xla, "mixed_precision": spec.mixed_precision, "input": spec.input})
-    trainer = get_trainer(spec.algo)(config)
+    trainer, batches = _trainer_and_batches(spec)
     result = dataclasses.asdict(spec)
 
     # Input pipeline alone, as training builds it from the built-in pictures.
-    source = builtin_source(max(16, 4 * spec.batch_size), round(spec.size * config.data.crop_scale),
-                            seed=0, progress=False)
-    batches = iter(trainer.make_dataset(source))
     fixed_batch = trainer.example_batch(next(batches))
     for _ in range(spec.warmup + 1):
         next(batches)
@@ -263,7 +300,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input", choices=("gray", "lineart"), default="gray",
                         help="what the generator sees (line art: the pipeline extracts lines and, with region "
                              "pooling on by default, region labels)")
-    parser.add_argument("--steps", type=int, default=10, help="timed training steps per configuration")
+    parser.add_argument("--train-flags", default="", metavar="FLAGS",
+                        help="flags of the train command for every configuration, in one string, e.g. "
+                             "\"--z-entry input --convs-per-level 2 --n-critic 2\"")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="split one training step into generator passes, discriminator passes, penalties "
+                             "and optimizers (GFLOP, wall and CPU seconds) instead of the usual measures")
+    parser.add_argument("--steps", type=int, default=10, help="timed training steps per configuration (with "
+                                                              "--breakdown: timed runs of each part)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (the first one compiles)")
     parser.add_argument("--out", default="bench.json", help="JSON file for every raw figure")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -299,16 +343,45 @@ def parse_specs(args) -> list:
         raise ValueError("--algos needs an algorithm, --size must be positive, --page-size two positive sides")
     for algo in algos:
         get_trainer(algo)  # ValueError listing the known ones
-    for algo in algos:
-        for size in sizes:  # divisible by 2**depth etc., in the words of the train command
-            config_lib.validate(config_lib.apply_overrides(
-                config_lib.RunConfig(), {"algo": algo, "size": size, "depth": args.depth, "input": args.input,
-                                         "batch_size": args.batch_size, "filters": args.filters}))
+    settings = tuple(sorted(parse_train_flags(args.train_flags).items()))
     switch = {"on": [True], "off": [False], "both": [False, True]}
-    return [BenchSpec(algo, size, args.batch_size, args.filters, args.depth, xla, args.steps,
-                      args.warmup, page_hw, args.latency_runs, mixed_precision=mixed, input=args.input)
-            for algo in algos for size in sizes for xla in switch[args.xla]
-            for mixed in switch[args.mixed_precision]]
+    specs = [BenchSpec(algo, size, args.batch_size, args.filters, args.depth, xla, args.steps,
+                       args.warmup, page_hw, args.latency_runs, mixed_precision=mixed, input=args.input,
+                       settings=settings)
+             for algo in algos for size in sizes for xla in switch[args.xla]
+             for mixed in switch[args.mixed_precision]]
+    for spec in specs:  # divisible by 2**depth, settings of the algorithm, etc., in the train command's words
+        config_lib.validate(spec_config(spec))
+    return specs
+
+
+# What the benchmark's own flags set; --train-flags takes the others.
+OWN_SETTINGS = {"algo": "--algos", "size": "--size", "batch_size": "--batch-size", "filters": "--filters",
+                "depth": "--depth", "xla": "--xla", "mixed_precision": "--mixed-precision", "input": "--input",
+                "steps": "--steps"}
+
+
+def parse_train_flags(text: str) -> dict:
+    """``{setting: value}`` from flags of the train command in one string; ValueError naming
+    a flag it does not know or one the benchmark sets with a flag of its own."""
+    import shlex
+
+    from anime_colorize import train
+
+    parser = train.build_parser()
+    parser.exit_on_error = False
+    try:
+        args, unknown = parser.parse_known_args(shlex.split(text))
+    except (argparse.ArgumentError, ValueError) as e:
+        raise ValueError(f"--train-flags: {e}") from None
+    if unknown:
+        raise ValueError(f"--train-flags: the train command has no flag {unknown[0]}")
+    given = {k: v for k, v in vars(args).items() if k not in ("resume", "config", "overwrite", "quiet", "verbose")}
+    for name in given:
+        if name in OWN_SETTINGS:
+            raise ValueError(f"--train-flags: set {flag_name(name)} with the benchmark's {OWN_SETTINGS[name]}")
+    return given
+
 
 
 def main(argv=None) -> int:
@@ -324,12 +397,16 @@ def main(argv=None) -> int:
     cli_common.log_device(all(spec.mixed_precision for spec in specs))
     machine = machine_info()
     peak = matmul_peak(args.matmul_size)
-    rows, failures = [], []
+    rows, failures, breakdowns = [], [], []
     with tqdm(specs, desc="benchmark", unit="config", disable=args.quiet) as bar:
         for spec in bar:
             bar.set_postfix_str(f"{spec.algo} {spec.size}px xla={'on' if spec.xla else 'off'} "
                             f"mixed={'on' if spec.mixed_precision else 'off'}")
             try:
+                if args.breakdown:  # in this process: it measures no memory
+                    row = measure_breakdown(spec)
+                    breakdowns.append(row)
+                    continue
                 row = measure_config(spec) if args.in_process else measure_isolated(spec)
             except Exception as e:  # RuntimeError from the child, or anything in-process: one line
                 # Report it and measure the other configurations: one broken combination
@@ -345,6 +422,8 @@ def main(argv=None) -> int:
             rows.append(row)
     report = {"machine": machine, "arguments": vars(args), "matmul_peak": peak, "results": rows,
               "failures": failures, "units": UNITS}
+    if args.breakdown:
+        report["breakdown"] = breakdowns
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2, default=str))
     gpus = ", ".join(machine["gpus"]) or "none"
@@ -353,6 +432,14 @@ def main(argv=None) -> int:
     print(f"float32 matmul peak ({peak['n']}x{peak['n']}): {peak['flops_per_s'] / 1e9:.1f} GFLOP/s")
     if rows:
         print(format_table(rows))
+    from anime_colorize.step_breakdown import format_breakdown
+
+    for row in breakdowns:
+        flags = " ".join(f"{flag_name(k)} {v}" for k, v in row["settings"])
+        title = (f"{row['algo']} {row['size']} px {row['input']}, batch {row['batch_size']}"
+                 f"{', xla' if row['xla'] else ''}{', mixed precision' if row['mixed_precision'] else ''}"
+                 f"{' ' + flags if flags else ''}")
+        print(format_breakdown(row, title))
     print(f"wrote {args.out}" + (f"; {len(failures)} configuration(s) failed (listed above)" if failures else ""))
     return 1 if failures else 0
 

@@ -3,7 +3,8 @@
     python -m anime_colorize.colorize --model M --input page.png --out page_color.png
     python -m anime_colorize.colorize --model M --input chapter.cbz --out chapter_color.cbz --skip-colour
     python -m anime_colorize.colorize --model M --input chapter.pdf --dpi 200 --out chapter_color/
-    python -m anime_colorize.colorize --model M --input pages/ --out colored/ --reference ref.png
+    python -m anime_colorize.colorize --model M --input pages/ --out colored/ --reference key.png
+    python -m anime_colorize.colorize --model M --input chapter/ --hints-dir hints/ --propagate --out colored/
     python -m anime_colorize.colorize --model M --input lines/ --hints-dir hints/ --out colored/
     python -m anime_colorize.colorize --model M --input line.png --hints hints.png --num-samples 4 --out variants/
 
@@ -19,10 +20,21 @@ Hints (hint models only; giving them to a model without hints is an error):
   coordinates, or a PNG of the input's size with coloured strokes on a transparent background.
 * ``--hints-dir DIR``: ``DIR/<stem>.json`` and / or ``DIR/<stem>.png`` for each input (both:
   points drawn over the strokes); inputs without one are coloured without spatial hints.
-* ``--reference PICTURE``: the reference's colour histogram for every input, so one
-  character keeps the same palette across pages.
+* ``--reference PICTURE --reference-mode histogram``: the reference's colour histogram for
+  every input, a palette (one picture).
 A model trained with blurred hints only (``--hints blur``) takes a PNG as a rough colouring
 instead: faded toward white and blurred, as in training (deepcolor's hint).
+
+Colours from a coloured key (any model; :mod:`anime_colorize.regions.matching`, issue #13):
+``--reference KEY`` (a coloured picture of the character: a finished page, a character sheet,
+a frame coloured earlier; any size) matches each drawing's regions to the key's, whatever
+their pose, expression, size, position or mirroring; matched regions take the key's colours
+(with its shading carried over), the model colours the rest, and hints override both. A
+drawing the key matches badly is named with how many regions matched. ``--reference DIR``:
+every region takes its best key among the folder's pictures (unreadable and gray ones are
+skipped, each named). ``--propagate``: the inputs are coloured in order and each one's
+colouring becomes a key for the next ones (with the last few), so a chapter whose first page
+is coloured with hints keeps its colours. These colour regions: they use ``--mode flat``.
 
 The network works at ``--working-size`` (default: the size the model was trained at);
 larger is slower and shows more detail. ``--mode`` chooses what each colouring becomes:

@@ -30,6 +30,10 @@ INPUT_KINDS = ("gray", "lineart")
 # Hint kinds (see anime_colorize.data.hints); listed here so this module stays free of TensorFlow.
 HINT_KINDS = ("points", "scribble", "blur", "histogram", "reference")
 HINT_CHOICES = ("none",) + HINT_KINDS + ("mix",)
+# Options of the U-Net generator (anime_colorize.models.UNetGenerator), listed here so that
+# this module stays free of TensorFlow.
+Z_ENTRIES = ("input", "decoder")
+FULL_RESOLUTIONS = ("conv", "light")
 
 
 def hint_kinds_for(hints: str) -> tuple[str, ...]:
@@ -41,8 +45,11 @@ def hint_kinds_for(hints: str) -> tuple[str, ...]:
 
 def setting(default, help_text: str, **metadata):
     """A dataclass field that is also a command-line flag: ``help_text`` is the flag's help,
-    ``choices=(...)`` restricts its values, and in an algorithm's settings ``minimum=`` is
-    checked by :meth:`AlgorithmSettings.validate`."""
+    ``choices=(...)`` restricts its values, in an algorithm's settings ``minimum=`` is
+    checked by :meth:`AlgorithmSettings.validate`, and ``absent=`` is the value a saved
+    configuration that lacks the field means (:func:`from_dict`): a setting added later with
+    a default other than the behaviour before it says so, so that older runs load, resume and
+    export as they were trained."""
     return field(default=default, metadata={"help": help_text, **metadata})
 
 
@@ -76,7 +83,21 @@ class ModelConfig:
                                  "picture gets one kind or none at random)", choices=HINT_CHOICES)
     region_pooling: bool | None = setting(None, "the generator averages its features within each region of the "
                                                 "drawing (anime_colorize.regions), and training batches carry the "
-                                                "region labels; unset: on for --input lineart, off for gray")
+                                                "region labels; unset: on for --input lineart, off for gray",
+                                          absent=False)
+    hint_fill: bool = setting(True, "hint models also see a dense push-pull fill of the sparse hints "
+                                    "(anime_colorize.models.hint_fill) beside them at every level", absent=False)
+    # The cheaper generator options (issue 17); a config.json written before they existed
+    # means the original architecture (``absent``).
+    z_entry: str = setting("input", "where the noise z first enters the generator: with the picture ('input') or "
+                                    "from the bottleneck on ('decoder': the encoder is shared by both colourings "
+                                    "of a training step, and the first discriminator update reuses the "
+                                    "generator's colouring)", choices=Z_ENTRIES, absent="input")
+    convs_per_level: int = setting(2, "3x3 convolutions per U-Net level besides the strided one and the "
+                                      "upsampling: 2 (original) or 1", choices=(1, 2), absent=2)
+    full_resolution: str = setting("conv", "work at full resolution: a convolutional stem and last decoder level "
+                                           "('conv'), or the output head alone ('light')",
+                                   choices=FULL_RESOLUTIONS, absent="conv")
 
     @property
     def uses_regions(self) -> bool:
@@ -248,7 +269,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls, title: str, description:
     for f in dataclasses.fields(cls) if fields is None else fields:
         kind = _base_type(hints[f.name])
         choices = f.metadata.get("choices")
-        help_text = f.metadata.get("help", "") + (f"; one of: {', '.join(choices)}" if choices else "")
+        help_text = f.metadata.get("help", "") + (f"; one of: {', '.join(map(str, choices))}" if choices else "")
         help_text = f"{help_text} (default: {field_default(f)})"
         kwargs: dict[str, typing.Any] = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
         if kind is bool:
@@ -366,16 +387,25 @@ def _typed(cls, where: str, values: dict) -> dict:
                              f"not {json.dumps(value)}")
         choices = fields[key].metadata.get("choices")
         if choices and value not in choices:
-            raise ValueError(f"'{where}.{key}' must be one of {', '.join(choices)}, not {json.dumps(value)}")
+            raise ValueError(f"'{where}.{key}' must be one of {', '.join(map(str, choices))}, "
+                             f"not {json.dumps(value)}")
         checked[key] = float(value) if kind is float and value is not None else value
     return checked
+
+
+def _absent_values(cls, values: dict) -> dict:
+    """``values`` completed with the ``absent`` value of each field of ``cls`` they lack (see
+    :func:`setting`)."""
+    return {**{f.name: f.metadata["absent"] for f in dataclasses.fields(cls) if "absent" in f.metadata}, **values}
 
 
 def from_dict(data: dict) -> RunConfig:
     """Inverse of :func:`to_dict`. Also reads the flat format of earlier versions: a setting of
     the run's algorithm found in a common section moves to the algorithm's section, and the
-    settings of other algorithms there (that format held every algorithm's) are dropped.
-    Unknown sections and keys, and values of the wrong type, are ValueErrors naming them."""
+    settings of other algorithms there (that format held every algorithm's) are dropped. A
+    field the data lacks takes its ``absent`` value (see :func:`setting`) where it has one,
+    otherwise its default. Unknown sections and keys, and values of the wrong type, are
+    ValueErrors naming them."""
     if not isinstance(data, dict):
         raise ValueError("a configuration is a JSON object with the sections "
                          f"{', '.join(SECTIONS)} and one named after the algorithm")
@@ -402,11 +432,11 @@ def from_dict(data: dict) -> RunConfig:
                 algo_values.setdefault(key, value)
             elif key not in other_settings:
                 raise ValueError(f"unknown key '{section}.{key}'")
-        sections[section] = cls(**_typed(cls, section, values))
+        sections[section] = cls(**_typed(cls, section, _absent_values(cls, values)))
     extra = sorted(set(algo_values) - _names(algo_cls))
     if extra:
         raise ValueError(f"unknown key '{algo}.{extra[0]}': --algo {algo} has no such setting")
-    return RunConfig(**sections, algorithm=algo_cls(**_typed(algo_cls, algo, algo_values)))
+    return RunConfig(**sections, algorithm=algo_cls(**_typed(algo_cls, algo, _absent_values(algo_cls, algo_values))))
 
 
 def load(path) -> RunConfig:

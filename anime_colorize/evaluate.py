@@ -33,7 +33,10 @@ samples): PSNR mean-z and best-of-K, SSIM, CIEDE2000, colourfulness (and its rat
 truth's), the Jensen-Shannon divergence and intersection of the data set's ab histograms with
 the truth's, the diversity of the K colourings, and the region accuracy (the area-weighted
 share of the truth's regions, cut from its line art, whose output colour is within CIEDE2000
-10 of the truth's).
+10 of the truth's), the region error (their mean CIEDE2000), the region purity (the share of
+pixels within CIEDE2000 10 of their region's output colour: 1 = flat colours), and, with K >= 2,
+the diversity per region: how differently z colours each region ("region diversity") against
+the shift of the whole palette ("global shift").
 
 Hint models (the model's metadata lists its hint kinds; rows defined in
 :mod:`anime_colorize.evaluation.predictors`): for each n of --hint-points (default
@@ -47,6 +50,16 @@ Baselines on the same images: "gray" (ab = 0; for line art a white page under th
 --train-data, else the ``data.data`` entry of the ``config.json`` beside the model, built-in
 pictures with the run's seed where it is null; at most --baseline-images, sorted, never a file
 selected by --data and --include; the row is left out, with a note, when none is known).
+
+Consistency with a coloured key (``--reference KEY|DIR``, issue #13; defined in
+:mod:`anime_colorize.evaluation.reference`): the targets are drawings of the key's character
+in other poses, given as line art with their truth (``--lines DIR --colors DIR``) or as colour
+pictures (``--data DIR``, line art by XDoG), each coloured at its full size as ``colorize``
+colours it (flat mode) with no reference, with the key's histogram (models that take one),
+and with region matching; scored on the character's pixels (CIEDE2000, region accuracy).
+Writes ``metrics.json``, ``metrics.md`` and ``contact_sheet.png``.
+
+    python -m anime_colorize.evaluate --model M --reference key.png --lines lines/ --colors colors/ --out reports/key
 
 Writes to --out (see :mod:`anime_colorize.evaluation.report`): ``metrics.json`` (all figures,
 the arguments, counts, model metadata; no timestamps, so two runs give identical files),
@@ -105,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help="skip images with more pixels than this, read from the file header before decoding: "
                         "a guard against decompression bombs (default: %(default)s)")
+    p.add_argument("--reference", default=None, metavar="KEY|DIR",
+                   help="score consistency with a coloured key (or a folder of keys) instead: the targets "
+                        "(--lines with --colors, or --data) are drawings of its character, coloured with no "
+                        "reference, with its histogram and with region matching, scored on the character's pixels")
     p.add_argument("--out", required=True, help="report folder")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
@@ -143,6 +160,8 @@ def argument_error(args) -> str | None:
         return "--lines and --colors go together: line art and its true colours"
     if (args.data is None) == (args.lines is None):
         return "give either --data (colour images) or --lines with --colors"
+    if args.reference is not None and args.data == data.BUILTIN:
+        return "--reference scores drawings of the key's character: give --lines with --colors, or --data DIR"
     for flag, folder in (("--lines", args.lines), ("--colors", args.colors)):
         if folder is not None and not Path(folder).is_dir():
             return f"{flag} folder not found: {folder}"
@@ -174,6 +193,8 @@ def main(argv=None) -> int:
                                f"{INPUT_LABELS.get(g.input_kind, g.input_kind)} input")
     if args.lines is not None and input_kind != "lineart":
         return cli_common.fail("--lines / --colors evaluate line-art models; this model takes gray input")
+    if args.reference is not None:
+        return evaluate_reference(args, g)
     size = args.size or g.working_size
     if size % g.stride:
         return cli_common.fail(f"--size {size} must be a multiple of the model's stride {g.stride}")
@@ -215,6 +236,42 @@ def main(argv=None) -> int:
     if skipped:
         what = "unreadable images" if args.lines is None else "images (unreadable or without line art)"
         print(f"note: skipped {len(skipped)} {what} (listed in metrics.json)")
+    print(f"wrote {Path(args.out)}/" + ", ".join(written))
+    return 0
+
+
+def evaluate_reference(args, g) -> int:
+    """``--reference``: the consistency evaluation (:mod:`anime_colorize.evaluation.reference`)."""
+    from anime_colorize import color
+    from anime_colorize.evaluation import reference
+    from anime_colorize.inference.flags import load_reference_keys
+    from anime_colorize.inference.hint_files import histogram_of
+
+    try:
+        keys = load_reference_keys(args)
+        targets, skipped = reference.load_targets(lines=args.lines, colors=args.colors, data=args.data,
+                                                  include=args.include, limit=args.limit, max_pixels=args.max_pixels)
+    except (OSError, ValueError) as e:
+        return cli_common.fail(cli_common.describe(e))
+    histogram, note = None, None
+    if reference.takes_histogram(g):
+        histogram = histogram_of(color.lab_to_rgb_np(keys[0].lab)).numpy()
+    else:
+        note = "histogram reference left out: this model takes no reference histogram (train one with --hints mix)"
+    z = sampling.random_sweep(args.num_samples, g.z_dim, args.seed)
+    result = reference.evaluate_reference(g, targets, keys, z, histogram, batch_size=args.batch_size,
+                                          progress=not args.quiet)
+    header = {"arguments": {k: v for k, v in vars(args).items() if k != "quiet"}, "input": g.input_kind,
+              "keys": [key.name for key in keys], "num_targets": len(targets), "num_samples": args.num_samples,
+              "skipped": [{"file": str(p), "reason": r} for p, r in skipped], "note": note,
+              "model": g.metadata}
+    caption = (f"{len(targets)} targets, {len(keys)} key(s) ({', '.join(key.name for key in keys)}), "
+               f"{INPUT_LABELS[g.input_kind]} model, K = {args.num_samples}, flat mode; figures on the character's "
+               f"pixels.")
+    table, written = reference.write_report(args.out, result, header, caption)
+    print(table, end="")
+    for line in filter(None, [note, f"skipped {len(skipped)} targets (listed in metrics.json)" if skipped else None]):
+        print(f"note: {line}")
     print(f"wrote {Path(args.out)}/" + ", ".join(written))
     return 0
 

@@ -43,13 +43,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from skimage.color import deltaE_ciede2000, rgb2lab
 
 from anime_colorize import color
 from anime_colorize.data.io import read_rgba, write_image
 from anime_colorize.data.lineart import extract_lines
 from anime_colorize.data.synthetic import Pose, make_cel_variant
-from anime_colorize.regions import (Layers, Regions, matching, paint, pool, relative_lightness, segment,
+from anime_colorize.evaluation import reference
+from anime_colorize.regions import (Layers, matching, paint, pool, relative_lightness, segment,
                                     shade_from_lightness)
 
 SETS = {"sylvie": ("sylvie blue normal", ("sylvie blue giggle", "sylvie blue smile", "sylvie blue surprised")),
@@ -72,7 +72,6 @@ TRANSFORMS = {
     "tilt+all": (True, 0.8, (-0.12, 0.06), 0.015, -12.0),
 }
 ISSUE_TRANSFORMS = ("same", "mirror", "scale0.6", "scale1.3", "shift", "warp", "all")
-ACCURATE = 10.0  # CIEDE2000 within which a region counts as right
 
 log = logging.getLogger("reference_matching")
 
@@ -174,27 +173,11 @@ def line_drawing(rgba: np.ndarray, style: str) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- scoring
 
-def lab_of(rgb: np.ndarray) -> np.ndarray:
-    return rgb2lab(np.clip(rgb, 0.0, 1.0))
-
-
 def score(truth_rgba: np.ndarray, out_rgb: np.ndarray, regions) -> dict:
-    """CIEDE2000 over the character's pixels and region accuracy (see the module docstring)."""
-    char = truth_rgba[..., 3] > 0.5
-    truth_lab = lab_of(truth_rgba[..., :3])
-    out_lab = lab_of(out_rgb)
-    de = deltaE_ciede2000(truth_lab[char], out_lab[char])
-    # Region accuracy on the target's regions, restricted to character pixels.
-    labels = np.where(char, regions.labels, regions.count)  # non-character pixels: one extra id
-    sub = Regions.from_labels(labels, regions.lines)
-    truth_med = pool(sub, truth_lab)
-    out_med = pool(sub, out_lab)
-    ids = np.unique(labels[char])
-    ok = deltaE_ciede2000(truth_med, out_med) <= ACCURATE
-    # from_labels compacts ids in ascending order, so region ids keep their order
-    compact = np.searchsorted(np.unique(labels), ids)
-    area = sub.area[compact]
-    return {"ciede2000": float(de.mean()), "region_accuracy": float((ok[compact] * area).sum() / area.sum())}
+    """CIEDE2000 over the character's pixels and region accuracy, as ``evaluate --reference``
+    measures them (:func:`anime_colorize.evaluation.reference.character_scores`)."""
+    target = reference.Target("target", composite_white(truth_rgba), truth_rgba[..., 3] > 0.5, regions.lines)
+    return reference.character_scores(target, out_rgb, regions)
 
 
 # ---------------------------------------------------------------------------- rows
@@ -202,11 +185,6 @@ def score(truth_rgba: np.ndarray, out_rgb: np.ndarray, regions) -> dict:
 def with_lines(lab: np.ndarray, lines: np.ndarray) -> np.ndarray:
     """Lab (H, W, 3) -> RGB times the line drawing (the layered composite's lines)."""
     return color.lab_to_rgb_np(lab.astype(np.float64)) * lines[..., None]
-
-
-def key_median(key) -> np.ndarray:
-    """The key character's median Lab (the palette-only stand-in for a histogram reference)."""
-    return np.median(key.lab[key.figure & ~key.regions.ink], axis=0).astype(np.float32)
 
 
 def outputs(key, key_rgba, truth_rgba, lines, rows, other_keys=()) -> tuple[dict, object, object]:
@@ -219,7 +197,7 @@ def outputs(key, key_rgba, truth_rgba, lines, rows, other_keys=()) -> tuple[dict
     out["line art"] = gray
     key_rgb = composite_white(key_rgba)
     out["key copy"] = cv2.resize(key_rgb, (w, h), interpolation=cv2.INTER_AREA) * lines[..., None]
-    median = key_median(key)
+    median = reference.key_palette(key)
     out["global median"] = with_lines(np.broadcast_to(median, (h, w, 3)), lines)
     match = matching.match_regions(regions, key, shading=True, flow=not OPTIONS["no_flow"],
                                    split=not OPTIONS["no_split"])
@@ -339,7 +317,7 @@ def readme_figure(data: Path, height: int = 240) -> np.ndarray:
         regions = segment(lines)
         match = matching.match_regions(regions, key)
         flats = matching.reference_flats(regions, match)
-        flats[~match.matched] = key_median(key)
+        flats[~match.matched] = reference.key_palette(key)
         _, coloured = matching.reference_colouring(regions, match, flats)
         top.append(tile(np.repeat(lines[..., None], 3, axis=2)))
         bottom.append(tile(coloured))

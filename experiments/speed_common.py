@@ -1,10 +1,8 @@
-"""Shared helpers of the speed experiments (step_breakdown.py, xla_profile.py, variants.py):
-timing on a shared CPU, random batches of a trainer's signature, FLOP counts of models."""
+"""Shared helpers of the speed experiments (xla_profile.py, variants.py): timing on a shared
+CPU (the package's), random batches of a trainer's signature, FLOP counts of models."""
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -12,28 +10,8 @@ import tensorflow as tf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from anime_colorize.benchmark import layer_macs  # noqa: E402
+from anime_colorize.step_breakdown import timed  # noqa: E402,F401 (the experiments' one timer)
 from anime_colorize.models.generator import HIST_SIZE  # noqa: E402
-
-
-def timed(functions: dict, repeats: int, warmup: int = 2) -> dict:
-    """Times zero-argument functions that wait for their result, called in turn ``repeats``
-    times after ``warmup`` untimed calls each (interleaved, so a load change on a shared CPU
-    hits all alike). Returns {key: {"wall_s_best", "wall_s_median", "cpu_s_median"}}: CPU
-    time is this process's, so a step that waits for a core busy with another job shows wall
-    time but not CPU time."""
-    for fn in functions.values():
-        for _ in range(warmup):
-            fn()
-    wall = {k: [] for k in functions}
-    cpu = {k: [] for k in functions}
-    for _ in range(repeats):
-        for key, fn in functions.items():
-            start, start_cpu = time.perf_counter(), time.process_time()
-            fn()
-            wall[key].append(time.perf_counter() - start)
-            cpu[key].append(time.process_time() - start_cpu)
-    return {k: {"wall_s_best": min(wall[k]), "wall_s_median": statistics.median(wall[k]),
-                "cpu_s_median": statistics.median(cpu[k])} for k in functions}
 
 
 def random_batch(trainer, size: int, batch: int, seed: int = 0) -> dict:

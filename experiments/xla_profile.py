@@ -29,7 +29,6 @@ import glob
 import json
 import os
 import re
-import statistics
 import sys
 import tempfile
 import time
@@ -49,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from anime_colorize import config as config_lib  # noqa: E402
 from anime_colorize.models import UNetGenerator  # noqa: E402
 from anime_colorize.models import layers as model_layers  # noqa: E402
+from anime_colorize.step_breakdown import timed  # noqa: E402
 from anime_colorize.trainers import get_trainer  # noqa: E402
 
 XLA_FRIENDLY = model_layers.in_xla_context
@@ -58,23 +58,6 @@ def use_xla_friendly_ops(on: bool) -> None:
     """Switches the models' XLA-friendly formulations on (as shipped) or off (the graphs before
     they existed) for everything traced afterwards."""
     model_layers.in_xla_context = XLA_FRIENDLY if on else (lambda: False)
-
-
-def timed(functions: dict, repeats: int) -> dict:
-    """{key: {"wall_s_best", "wall_s_median", "cpu_s_median"}} of zero-argument functions that
-    return something to fetch, called in turn ``repeats`` times after two untimed calls each."""
-    for fn in functions.values():
-        fn(), fn()
-    wall = {k: [] for k in functions}
-    cpu = {k: [] for k in functions}
-    for _ in range(repeats):
-        for key, fn in functions.items():
-            start, start_cpu = time.perf_counter(), time.process_time()
-            fn()
-            wall[key].append(time.perf_counter() - start)
-            cpu[key].append(time.process_time() - start_cpu)
-    return {k: {"wall_s_best": min(wall[k]), "wall_s_median": statistics.median(wall[k]),
-                "cpu_s_median": statistics.median(cpu[k])} for k in functions}
 
 
 # --- 1. training steps ------------------------------------------------------------------------

@@ -81,3 +81,28 @@ def no_export(monkeypatch):
 
     monkeypatch.setattr(training.export, "export_generator", skipped)
     monkeypatch.setattr(training, "plot_loss_curves", lambda metrics_path, png_path: None)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """Tiny untrained exported generators, made once per session and shared: ``tiny_model(
+    input_kind="lineart", hints=True)`` -> the path of a .keras file (32 px, 8 filters, z_dim
+    4; ``hints``: every hint kind, else none). Colouring's plumbing needs no training."""
+    made = {}
+
+    def make(input_kind: str = "lineart", hints: bool = True):
+        if (input_kind, hints) not in made:
+            import keras
+
+            from anime_colorize.config import HINT_KINDS
+            from anime_colorize.export import save_keras
+            from anime_colorize.models import UNetGenerator
+
+            keras.utils.set_random_seed(0)  # some random initial weights put most colours out of gamut
+            root = tmp_path_factory.mktemp(f"tiny_{input_kind}_{'hints' if hints else 'plain'}")
+            made[input_kind, hints] = save_keras(
+                UNetGenerator(z_dim=4, depth=2, filters=8, working_size=32, input_kind=input_kind,
+                              hint_kinds=HINT_KINDS if hints else ()), root / "generator.keras")
+        return made[input_kind, hints]
+
+    return make

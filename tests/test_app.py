@@ -22,12 +22,13 @@ Z_DIM = 4
 
 
 def tiny_generator(input_kind="lineart", hint_kinds=("points", "scribble", "blur", "histogram", "reference")):
-    """An untrained 32 px generator (the endpoints' plumbing does not need a trained one)."""
+    """An untrained 32 px generator (the endpoints' plumbing does not need a trained one); line
+    art with region pooling and the hint fill, as training builds it."""
     from anime_colorize.export import LoadedGenerator
     from anime_colorize.models import UNetGenerator
 
     model = UNetGenerator(z_dim=Z_DIM, depth=2, filters=8, input_kind=input_kind, working_size=32,
-                          hint_kinds=hint_kinds)
+                          hint_kinds=hint_kinds, region_pooling=input_kind == "lineart", hint_fill=True)
     return LoadedGenerator.from_model(model, f"tiny_{input_kind}.keras")
 
 

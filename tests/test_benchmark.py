@@ -91,6 +91,10 @@ def test_main_measures_memory_in_a_child_process(tmp_path):
     (["--steps", "0"], "--steps must be a positive integer"),
     (["--batch-size", "-1"], "--batch-size must be a positive integer"),
     (["--warmup", "0"], "--warmup must be a positive integer"),
+    (["--train-flags", "--size 64"], "--train-flags: set --size with the benchmark's --size"),
+    (["--train-flags", "--no-such 1"], "--train-flags: the train command has no flag --no-such"),
+    (["--train-flags", "--z-entry middle"], "--train-flags: argument --z-entry: invalid choice: 'middle'"),
+    (["--algos", "dcgan", "--train-flags", "--n-critic 1"], "--n-critic is a setting of --algo wgangp"),
 ])
 def test_bad_arguments_are_one_clear_line(argv, message, tmp_path, capsys):
     assert benchmark.main(argv + ["--out", str(tmp_path / "b.json"), "--quiet"]) == 2
@@ -124,3 +128,36 @@ def test_a_failing_configuration_is_reported_and_the_others_still_measured(tmp_p
     assert [row["algo"] for row in report["results"]] == ["wgangp"]
     assert report["failures"][0]["algo"] == "dcgan" and report["failures"][0]["error"] == "boom"
     assert "dcgan at 32px" in capsys.readouterr().err
+
+
+def test_breakdown_splits_the_step_into_parts_whose_work_adds_up(tmp_path, capsys):
+    """The shared step of the cheap architecture, two critic updates: the first judges the
+    generator's colouring, the second makes its own fake."""
+    out = tmp_path / "bench.json"
+    flags = "--z-entry decoder --convs-per-level 1 --full-resolution light --discriminator-pooling 2 --n-critic 2"
+    assert benchmark.main(["--algos", "wgangp", "--breakdown", "--train-flags", flags, "--out", str(out)] + TINY) == 0
+    (row,) = json.loads(out.read_text())["breakdown"]
+    assert (row["discriminator_updates"], row["fresh_fakes"], row["shared_step"]) == (2, 1, True)
+    assert dict(row["settings"])["z_entry"] == "decoder"
+    parts = {p["part"].split(" (x")[0]: p for p in row["parts"]}
+    assert list(parts) == ["generator: forward, two colourings per image", "generator: its losses and backward pass",
+                           "generator: forward for the discriminator's fakes",
+                           "discriminator: in the generator's update (adversarial terms)",
+                           "discriminator: its update's forward and backward passes",
+                           "penalty: gradient penalty / R1", "optimizer: Adam, generator and discriminator"]
+    from anime_colorize.trainers import get_trainer
+
+    trainer = get_trainer("wgangp")(benchmark.spec_config(benchmark.BenchSpec(
+        "wgangp", 32, 2, 8, 2, False, 1, 1, settings=tuple(row["settings"]))))
+    total = benchmark.trainer_flops(trainer, 32, 2)["total"] / 1e9
+    assert sum(p["gflop"] for p in row["parts"]) == pytest.approx(total) == pytest.approx(row["gflop_per_step"])
+    # the backward pass costs twice the forward; the penalty 6 critic forwards a critic update
+    forward = parts["generator: forward, two colourings per image"]["gflop"]
+    assert parts["generator: its losses and backward pass"]["gflop"] == pytest.approx(2 * forward)
+    assert parts["penalty: gradient penalty / R1"]["gflop"] == pytest.approx(
+        parts["discriminator: its update's forward and backward passes"]["gflop"])
+    for p in row["parts"]:
+        assert math.isfinite(p["s"]) and math.isfinite(p["cpu_s"])
+    assert positive_finite(row["step_s"]) and positive_finite(row["step_cpu_s"])
+    printed = capsys.readouterr().out
+    assert "wgangp 32 px gray, batch 2 --convs-per-level 1" in printed and "penalty: gradient penalty" in printed

@@ -133,7 +133,7 @@ def test_cli_reference_gives_every_page_its_palette(models, tmp_path):
     write_image(tmp_path / "ref.png", reference)
     out, plain = tmp_path / "out", tmp_path / "plain"
     assert colorize.main(["--model", str(models["lineart"]), "--input", str(inputs), "--out", str(out),
-                          "--reference", str(tmp_path / "ref.png"), "--quiet"]) == 0
+                          "--reference", str(tmp_path / "ref.png"), "--reference-mode", "histogram", "--quiet"]) == 0
     assert colorize.main(["--model", str(models["lineart"]), "--input", str(inputs), "--out", str(plain),
                           "--quiet"]) == 0
     assert not np.array_equal(read_image(out / "page0.png"), read_image(plain / "page0.png"))
@@ -141,7 +141,7 @@ def test_cli_reference_gives_every_page_its_palette(models, tmp_path):
 
 @pytest.mark.parametrize("extra, message", [
     (["--hints", "h.json"], "trained without colour hints"),
-    (["--reference", "ref.png"], "trained without colour hints"),
+    (["--reference", "ref.png", "--reference-mode", "histogram"], "trained without colour hints"),
 ])
 def test_cli_hints_for_a_model_without_hints_are_an_error(models, tmp_path, capsys, extra, message):
     write_inputs(tmp_path / "in", 1)

@@ -74,6 +74,26 @@ def test_the_earlier_flat_format_maps_to_the_sections(old_format_config):
     assert (settings.data_a, settings.resnet_blocks, settings.pool_size) == ("/pages", 2, 50)
 
 
+def test_a_config_json_written_before_the_cheap_options_loads_the_original_architecture(old_format_config):
+    cheap = {"z_entry": "decoder", "convs_per_level": 1, "full_resolution": "light", "discriminator_pooling": 2}
+    config = config_lib.apply_overrides(config_lib.RunConfig(), {"algo": "wgangp", **cheap})
+    saved = json.loads(config_lib.to_json(config))
+    assert config_lib.from_dict(saved) == config  # written, they are read back
+    for key in ("z_entry", "convs_per_level", "full_resolution"):
+        del saved["model"][key]
+    del saved["wgangp"]["discriminator_pooling"]
+    original = ("input", 2, "conv", 1)
+    for old in (config_lib.from_dict(saved), config_lib.from_dict(old_format_config)):
+        m = old.model
+        assert (m.z_entry, m.convs_per_level, m.full_resolution, old.algorithm.discriminator_pooling) == original
+    with pytest.raises(ValueError, match="'model.convs_per_level' must be one of 1, 2, not 3"):
+        config_lib.from_dict({"model": {"convs_per_level": 3}})
+    assert parse(["--convs-per-level", "1", "--discriminator-pooling", "4"]) == {
+        "convs_per_level": 1, "discriminator_pooling": 4}
+    with pytest.raises(SystemExit):
+        parse(["--discriminator-pooling", "3"])
+
+
 def test_settings_of_another_algorithm_are_refused_with_their_owner():
     with pytest.raises(ValueError, match="--num-scales is a setting of --algo pix2pixhd, not of --algo dcgan"):
         config_lib.apply_overrides(config_lib.RunConfig(), {"algo": "dcgan", "num_scales": 2})

@@ -41,11 +41,17 @@ def run_python(code, *args, timeout=300):
 
 # dcgan: synchronised batch norm across replicas. wgangp under two devices is also compared
 # with one device by the resume test below, so its own comparison runs with the slow checks.
-@pytest.mark.parametrize("algo", [pytest.param("wgangp", marks=pytest.mark.slow), "dcgan"])
-def test_mirrored_on_two_devices_equals_one_device_on_the_same_global_batch(algo):
+# "dcgan shared step": the generator runs once per step (z from the bottleneck on) and the
+# discriminator judges its first colouring.
+CHEAP = {"z_entry": "decoder", "convs_per_level": 1, "full_resolution": "light", "discriminator_pooling": 2}
+
+
+@pytest.mark.parametrize("algo, options", [pytest.param("wgangp", {}, marks=pytest.mark.slow), ("dcgan", {}),
+                                           pytest.param("dcgan", CHEAP, id="dcgan shared step")])
+def test_mirrored_on_two_devices_equals_one_device_on_the_same_global_batch(algo, options):
     results = run_python("""
         algo = sys.argv[2]
-        config = apply_overrides(RunConfig(), {**TINY, "algo": algo})
+        config = apply_overrides(RunConfig(), {**TINY, "algo": algo, **json.loads(sys.argv[3])})
         batch = rgb_batch_to_model_inputs(make_cel_images(4, 32, seed=3))
         single = get_trainer(algo)(config)
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
@@ -61,7 +67,7 @@ def test_mirrored_on_two_devices_equals_one_device_on_the_same_global_batch(algo
                    for a, b in zip(single.generator.weights, mirrored.generator.weights))
         out["max_weight_diff"] = diff
         print(json.dumps(out))
-    """, algo)
+    """, algo, json.dumps(options))
     for single, mirrored in zip(results["single"], results["mirrored"]):
         assert single.keys() == mirrored.keys()
         for name in single:

@@ -7,6 +7,8 @@ import tensorflow as tf
 
 from anime_colorize import losses
 from anime_colorize.config import AlgorithmSettings, check, setting
+from anime_colorize.data.pipeline import rgb_batch_to_model_inputs
+from anime_colorize.data.synthetic import make_cel_images
 from anime_colorize.models import build_generator
 from anime_colorize.trainers import Trainer, available_trainers, get_trainer, register_trainer, unregister_trainer
 
@@ -54,6 +56,78 @@ def test_wgangp_runs_its_critic_n_critic_times(tiny_config, tiny_batch):
     trainer.train_step(tiny_batch())
     assert int(trainer.d_optimizer.iterations) == 3
     assert int(trainer.g_optimizer.iterations) == 1
+
+
+CHEAP = dict(z_entry="decoder", convs_per_level=1, full_resolution="light", discriminator_pooling=2)
+
+
+@pytest.mark.parametrize("algo, input_kind, hints, n_critic", [("wgangp", "gray", "none", 2),
+                                                               ("pix2pix", "lineart", "mix", None)])
+def test_the_shared_step_runs_the_generator_once_and_judges_its_first_colouring(
+        algo, input_kind, hints, n_critic, tiny_config):
+    """With z from the bottleneck on, the generator's update gets the B images with 2B noise
+    vectors, and the first discriminator update's fake is the first of those colourings (its
+    later updates make their own). The other architecture keeps the old step: a fresh fake
+    first, then the doubled batch."""
+    def run(options):
+        settings = dict(algo=algo, eager=True, input=input_kind, hints=hints, region_pooling=False, **options)
+        trainer = get_trainer(algo)(tiny_config(**settings, **({"n_critic": n_critic} if n_critic else {})))
+        calls, fakes = [], []
+        generate, losses_of = trainer.generate, trainer.discriminator_losses
+
+        def counting_generate(condition, z, training=True):
+            calls.append((int(condition["l"].shape[0]), int(z.shape[0]), generate(condition, z, training)))
+            return calls[-1][2]
+
+        def capturing_losses(condition, real, fake, rng):
+            fakes.append(fake)
+            return losses_of(condition, real, fake, rng)
+
+        trainer.generate, trainer.discriminator_losses = counting_generate, capturing_losses
+        rgb = make_cel_images(4, 32, seed=5)
+        batch = rgb_batch_to_model_inputs(rgb, lines=rgb.mean(-1) / 255 if input_kind == "lineart" else None,
+                                          hints=hints, hint_seed=(1, 2))
+        logs = trainer.train_step(batch)
+        assert all(np.isfinite(float(v)) for v in logs.values()), logs
+        return trainer, calls, fakes
+
+    trainer, calls, fakes = run(CHEAP)
+    assert trainer.shares_generator_pass
+    updates = n_critic or 1
+    assert [c[:2] for c in calls] == [(4, 8)] + [(4, 4)] * (updates - 1)
+    np.testing.assert_array_equal(fakes[0].numpy(), calls[0][2][:4].numpy())
+    assert len(fakes) == updates and int(trainer.d_optimizer.iterations) == updates
+    trainer, calls, fakes = run({})
+    assert not trainer.shares_generator_pass
+    assert [c[:2] for c in calls] == [(4, 4)] * updates + [(8, 8)]
+
+
+@pytest.mark.parametrize("algo", ["wgangp", "pix2pix"])
+def test_the_shared_step_compiled_does_not_retrace_and_runs_in_mixed_precision(algo, tiny_config, tiny_batch):
+    trainer = get_trainer(algo)(tiny_config(algo=algo, **CHEAP))
+    two_steps_change_all_models(trainer, tiny_batch)
+    for batch_size in (3, 1):
+        trainer.train_step(tiny_batch(batch_size))
+    assert trainer.train_step.experimental_get_tracing_count() == 1
+    mixed = get_trainer(algo)(tiny_config(algo=algo, mixed_precision=True, eager=True, **CHEAP))
+    logs = mixed.train_step(tiny_batch())
+    assert all(np.isfinite(float(v)) for v in logs.values()), logs
+
+
+def test_the_shared_step_flop_count_runs_the_encoder_once_and_saves_one_generator_forward(tiny_config):
+    from anime_colorize.benchmark import layer_macs, trainer_flops
+    from anime_colorize.trainers.base import example_inputs
+
+    trainer = get_trainer("wgangp")(tiny_config(algo="wgangp", n_critic=2, **CHEAP))
+    inputs = example_inputs(trainer.generator, 32)
+    g = sum(layer_macs(trainer.generator, inputs).values())
+    g_two = sum(layer_macs(trainer.generator, {**inputs, "z": np.zeros((2, 4), np.float32)}).values())
+    d = sum(layer_macs(trainer.discriminator, example_inputs(trainer.discriminator, 32)).values())
+    assert g < g_two < 2 * g  # the encoder's share is counted once
+    b = 4
+    assert trainer_flops(trainer, 32, b) == {"generator_update": 2 * (3 * g_two * b + 2 * d * 2 * b),
+                                             "discriminator_update": 2 * (g * b + 2 * 12 * d * b),
+                                             "total": 2 * (3 * g_two * b + 4 * d * b + g * b + 24 * d * b)}
 
 
 def test_the_seed_decides_initialisation_and_steps(tiny_config, tiny_batch):

@@ -127,6 +127,24 @@ def test_resume_equals_an_uninterrupted_run(algo, input_kind, tiny_config, tmp_p
                     **TINY_SETTINGS.get(algo, {}))
     if input_kind == "lineart":
         settings.update(input="lineart", hints="mix" if algo == "pix2pixhd" else "none")
+    check_resume_equals_an_uninterrupted_run(settings, input_kind, tiny_config, tmp_path)
+
+
+# The cheap architecture's shared step (one generator pass per step, its first colouring
+# judged by the discriminator), compiled as training runs it, with line art and every hint kind.
+CHEAP = dict(z_entry="decoder", convs_per_level=1, full_resolution="light", discriminator_pooling=2)
+
+
+@pytest.mark.parametrize("algo, input_kind, hints", [("wgangp", "gray", "none"), ("pix2pix", "lineart", "mix")])
+def test_resume_of_the_shared_step_equals_an_uninterrupted_run(algo, input_kind, hints, tiny_config, tmp_path,
+                                                              no_export):
+    settings = dict(algo=algo, num_images=8, checkpoint_every=1, sample_every=2, input=input_kind, hints=hints,
+                    **CHEAP)
+    check_resume_equals_an_uninterrupted_run(settings, input_kind, tiny_config, tmp_path)
+
+
+def check_resume_equals_an_uninterrupted_run(settings, input_kind, tiny_config, tmp_path):
+    algo = settings["algo"]
     try:
         config_lib.validate(tiny_config(**settings))
     except ValueError as e:

@@ -215,14 +215,16 @@ def test_a_generator_with_a_regions_input_trains_on_the_labels_and_resumes_exact
     constant_within_regions(trainer.generate(condition, tf.zeros((4, 4)), training=False), batch["regions"])
 
 
-def test_a_generator_without_a_regions_input_still_trains_on_batches_with_labels(tiny_config):
+def test_the_unet_takes_the_labels_the_batches_carry(tiny_config):
     trainer = training.get_trainer("l2")(tiny_config(algo="l2", input="lineart"))
-    assert trainer.config.model.uses_regions and not takes_regions(trainer.generator)
+    assert trainer.config.model.uses_regions and takes_regions(trainer.generator)
     assert "regions" in trainer.batch_signature()
     batch = first_batches(trainer.make_dataset(trainer.make_source(trainer.config, progress=False)[0]), 1)[0]
-    assert "regions" not in trainer.condition(batch)
+    assert "regions" in trainer.condition(batch)
     logs = trainer.train_step(batch)  # the compiled step, with the labels in its signature
     assert np.isfinite(float(logs["g_loss"]))
+    off = training.get_trainer("l2")(tiny_config(algo="l2", input="lineart", region_pooling=False))
+    assert not takes_regions(off.generator) and "regions" not in off.batch_signature()
 
 
 def test_previews_and_evaluation_batches_carry_labels():

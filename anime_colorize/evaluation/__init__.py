@@ -15,6 +15,11 @@ One evaluation, step by step:
    independent check of :mod:`anime_colorize.color`), listed once in ``metrics.SCORES``.
 5. :mod:`~anime_colorize.evaluation.report`: metrics.json, metrics.md, plots, contact sheets.
 
+Consistency with a coloured key (``evaluate --reference``, issue #13) is its own evaluation:
+:mod:`~anime_colorize.evaluation.reference` (targets of one character as line art with their
+truth, coloured as ``colorize`` colours them: no reference, histogram reference, key palette,
+region matching; CIEDE2000 and region accuracy on the character's pixels).
+
 Extending touches one place: a figure is a ``metrics.Score`` in ``metrics.SCORES`` (measure,
 summary entries, table columns); a predictor is a function and a ``Row`` given to
 ``scoring.score_dataset`` (the CLI builds that dictionary); an output mode is an entry of

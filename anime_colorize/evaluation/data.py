@@ -59,7 +59,8 @@ class EvalImages:
     skipped: list
 
 
-def _matching(paths, include: str | None) -> list:
+def matching_files(paths, include: str | None) -> list:
+    """The paths whose file name matches the fnmatch glob ``include`` (all for None)."""
     return paths if include is None else [p for p in paths if fnmatch.fnmatch(Path(p).name, include)]
 
 
@@ -84,7 +85,7 @@ def folder_images(folder, size: int, include: str | None = None, limit: int | No
     """The first ``limit`` readable images of ``folder`` whose names match ``include``."""
     if not Path(folder).is_dir():
         raise ValueError(f"data folder not found: {folder}")
-    paths = _matching(find_images(folder), include)
+    paths = matching_files(find_images(folder), include)
     if not paths:
         raise ValueError(f"no image in {folder} matches --include {include!r}")
     images, used, skipped = load_folder(paths[:limit], size, "reading", progress, max_pixels)
@@ -94,22 +95,30 @@ def folder_images(folder, size: int, include: str | None = None, limit: int | No
     return EvalImages(images, None, source, paths, used, skipped)
 
 
-def paired_images(lines_folder, colors_folder, size: int, include: str | None = None, limit: int | None = None,
-                  max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = False) -> EvalImages:
-    """Real line art (``lines`` (N, size, size) in [0, 1], paper whitened with ``to_line_art``)
-    and its true colours, paired by file stem; colour files matching ``include``, the first
-    ``limit`` pairs."""
+def pair_files(lines_folder, colors_folder, include: str | None = None) -> tuple[list, list]:
+    """Colour files of ``colors_folder`` matching ``include`` paired with the line art of the
+    same file stem in ``lines_folder``: ([(colour path, line path)], [(colour path, reason)]
+    for colour files without line art)."""
     lines_by_stem: dict[str, str] = {}
     for path in find_images(lines_folder):
         lines_by_stem.setdefault(Path(path).stem, path)
     pairs: list[tuple[str, str]] = []
     skipped: list[tuple[str, str | None]] = []
-    for path in _matching(find_images(colors_folder), include):
+    for path in matching_files(find_images(colors_folder), include):
         line_path = lines_by_stem.get(Path(path).stem)
         if line_path is None:
             skipped.append((path, f"no line art named {Path(path).stem}.* in {lines_folder}"))
         else:
             pairs.append((path, line_path))
+    return pairs, skipped
+
+
+def paired_images(lines_folder, colors_folder, size: int, include: str | None = None, limit: int | None = None,
+                  max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = False) -> EvalImages:
+    """Real line art (``lines`` (N, size, size) in [0, 1], paper whitened with ``to_line_art``)
+    and its true colours, paired by file stem; colour files matching ``include``, the first
+    ``limit`` pairs."""
+    pairs, skipped = pair_files(lines_folder, colors_folder, include)
     images, lines, used = [], [], []
     for path, line_path in tqdm(pairs[:limit], desc="reading", unit="pair", disable=not progress):
         rgb, reason = read_image_or_none(path, max_pixels=max_pixels)

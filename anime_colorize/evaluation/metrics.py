@@ -33,6 +33,17 @@ over the K samples unless said:
   colour (the output's per-channel median Lab over the region, ink left out) is within CIEDE2000
   :data:`REGION_TOLERANCE` (10) of the truth's region median. 1 = every area has the right colour,
   whatever the output does within it; what a colourist checks first.
+* region error: over the same regions, the area-weighted mean CIEDE2000 between the output's
+  region colour and the truth's (the continuous twin of region accuracy).
+* region purity: the share of the pixels (ink left out) whose output colour is within
+  CIEDE2000 :data:`REGION_TOLERANCE` of their region's output colour: 1 = flat colours, one per
+  region, nothing bleeding across the lines.
+* diversity per region (K >= 2): what z changes, region by region. For a pair of colourings,
+  d(r) is the difference of their region colours (ab, Lab units) and g its area-weighted mean
+  over the regions, the part a global shift of the palette explains; "region diversity" is
+  the area-weighted mean of |d(r) - g| (regions changing colour independently: hair one
+  colour, coat another) and "global shift" is |g|, both averaged over pairs. A model whose z
+  only tints the whole picture has a global shift and a region diversity near 0.
 
 Adding a figure touches one place: a :class:`Score` in :data:`SCORES` says how to measure one
 image (from its :class:`Truth` and :class:`Outputs`), how to summarise the per-image values
@@ -263,6 +274,56 @@ def region_accuracy(truth: Truth, outs: Outputs, tolerance: float = REGION_TOLER
     return (close * weight).sum(axis=-1)
 
 
+def _region_colours(truth: Truth, outs: Outputs) -> np.ndarray:
+    """float32 (K, count, 3): each output's median Lab over each truth region (ink left out)."""
+    from anime_colorize import regions
+
+    return regions.pool(truth.regions, outs.lab)
+
+
+def region_error(truth: Truth, outs: Outputs) -> np.ndarray:
+    """Per output (K,): the area-weighted mean CIEDE2000 between the output's and the truth's
+    region colours."""
+    pooled = _region_colours(truth, outs)
+    distance = deltaE_ciede2000(np.broadcast_to(truth.region_lab, pooled.shape), pooled, channel_axis=-1)
+    area = truth.regions.area
+    return (distance * area).sum(axis=-1) / area.sum()
+
+
+def region_purity(truth: Truth, outs: Outputs, tolerance: float = REGION_TOLERANCE) -> np.ndarray:
+    """Per output (K,): the share of the non-ink pixels whose output colour is within CIEDE2000
+    ``tolerance`` of their region's output colour (of all pixels where everything is ink)."""
+    found = truth.regions
+    flat = _region_colours(truth, outs)[:, found.labels]  # (K, H, W, 3)
+    close = deltaE_ciede2000(flat, outs.lab, channel_axis=-1) <= tolerance
+    paper = ~found.ink if (~found.ink).any() else np.ones(found.shape, bool)
+    return close[:, paper].mean(axis=-1)
+
+
+def region_diversity(truth: Truth, outs: Outputs) -> tuple[float, float] | None:
+    """(region diversity, global shift) in Lab units, means over the pairs of the K outputs
+    (see the module docstring); None for K = 1."""
+    pairs = list(itertools.combinations(range(len(outs.lab)), 2))
+    if not pairs:
+        return None
+    ab = _region_colours(truth, outs)[..., 1:]
+    weight = truth.regions.area / truth.regions.area.sum()
+    per_region, shift = [], []
+    for i, j in pairs:
+        d = ab[i] - ab[j]  # (count, 2)
+        g = weight @ d
+        per_region.append(weight @ np.linalg.norm(d - g, axis=-1))
+        shift.append(np.linalg.norm(g))
+    return float(np.mean(per_region)), float(np.mean(shift))
+
+
+def _region_diversity_summary(values, _) -> dict:
+    if any(v is None for v in values):
+        return {"region_diversity": None, "global_shift": None}
+    per_region, shift = np.asarray(values, np.float64).mean(axis=0)
+    return {"region_diversity": float(per_region), "global_shift": float(shift)}
+
+
 def _colourfulness_summary(values, truth: DataSetTruth) -> dict:
     mean = _mean(values)
     return {"colourfulness": mean, "colourfulness_ratio": mean / max(truth.colourfulness, 1e-12)}
@@ -292,6 +353,12 @@ SCORES = (
           (Column("palette_match", "palette match", ".3f", table="hints"),)),
     Score("region_accuracy", region_accuracy, lambda v, _: {"region_accuracy": _mean(v)},
           (Column("region_accuracy", "region accuracy", ".3f"),)),
+    Score("region_error", region_error, lambda v, _: {"region_error": _mean(v)},
+          (Column("region_error", "region error"),)),
+    Score("region_purity", region_purity, lambda v, _: {"region_purity": _mean(v)},
+          (Column("region_purity", "region purity", ".3f"),)),
+    Score("region_diversity", region_diversity, _region_diversity_summary,
+          (Column("region_diversity", "region diversity"), Column("global_shift", "global shift"))),
 )
 
 

@@ -15,8 +15,22 @@ The SavedModel runs from plain TensorFlow without anime_colorize::
 A line-art model takes the drawing as ``l`` (2 * gray - 1, paper = 1) and returns ``lab``
 (B, H, W, 3) = (L / 50 - 1, a / 110, b / 110) instead of ``ab`` (``meta["output"]``). A hint
 model also takes ``hint_ab`` (B, H, W, 2), ``hint_mask`` (B, H, W, 1) and ``hint_hist``
-(B, 512), zeros where no hint is given (see :mod:`anime_colorize.data.hints`). The ONNX
-export has the same inputs and output (:mod:`.onnx_format`).
+(B, 512), zeros where no hint is given (see :mod:`anime_colorize.data.hints`).
+
+A model with region pooling (``meta["takes_regions"]``, line-art models by default) also takes
+``regions``: int32 (B, H, W), the region labels of the drawing exactly as given in ``l``,
+0 .. n-1 per image numbered by decreasing area, -1 = no region (e.g. padding). Make them with
+``anime_colorize.regions.region_labels(drawing_of(l[i], meta["input_kind"]))`` (what training
+used; :func:`anime_colorize.sampling.working_regions` for a batch)::
+
+    lab = m.signatures["serving_default"](l=l, z=z, regions=regions)["lab"]
+
+Without anime_colorize at hand, the ``without_regions`` signature takes the same inputs less
+``regions`` and runs the model with every label -1: each pooling layer then passes its
+features through unpooled, so the colours are valid but neither held flat within regions
+nor as good as with the labels (the segmentation is NumPy/SciPy code, not graph ops, so the
+SavedModel cannot cut the drawing itself). The ONNX export has the same inputs and output as
+``serving_default`` (:mod:`.onnx_format`).
 
 The package's modules: :mod:`.saving` (write ``.keras`` / SavedModel), :mod:`.loading`
 (read either, :class:`LoadedGenerator`), :mod:`.trust` (the op allowlist that decides whether

@@ -1,7 +1,7 @@
 """ONNX export of a generator (the ``[onnx]`` extra: tf2onnx, onnx, onnxruntime).
 
 The ONNX model has the SavedModel's ``serving_default`` interface (:mod:`anime_colorize.export`),
-all float32, NHWC:
+float32 but for ``regions``, NHWC:
 
 =============  =========================  ==================================================
 name           shape                      meaning
@@ -11,6 +11,8 @@ name           shape                      meaning
 ``hint_ab``    (batch, height, width, 2)  hint models only: ab / 110 where hinted, else 0
 ``hint_mask``  (batch, height, width, 1)  hint models only: 1 where hinted, else 0
 ``hint_hist``  (batch, 512)               hint models only: colour histogram, or zeros
+``regions``    (batch, height, width)     int32, region-pooling models only: region labels,
+                                          -1 = none (see :mod:`anime_colorize.export`)
 ``ab``         (batch, height, width, 2)  output of gray models: ab / 110, in [-1, 1]
 ``lab``        (batch, height, width, 3)  output of line-art models: (L/50 - 1, a/110, b/110)
 =============  =========================  ==================================================
@@ -102,7 +104,7 @@ def _name_dynamic_axes(graph) -> None:
     """tf2onnx calls unknown dimensions ``unk__N``; give them the names of the table above."""
     for value in list(graph.input) + list(graph.output):
         dims = value.type.tensor_type.shape.dim
-        names = ["batch", "height", "width"] if len(dims) == 4 else ["batch"]
+        names = ["batch", "height", "width"] if len(dims) >= 3 else ["batch"]
         for dim, name in zip(dims, names):
             if not dim.HasField("dim_value"):
                 dim.dim_param = name

@@ -2,7 +2,7 @@
 
 Both carry the model's metadata (``input_kind``, ``working_size``, ``z_dim``, ``hint_kinds``,
 ``stride``, ``output``), so sampling and colouring need no flags to use a model right. The
-SavedModel's two signatures are described in :mod:`anime_colorize.export`.
+SavedModel's signatures are described in :mod:`anime_colorize.export`.
 
 Writes are atomic: to a temporary name in the same folder, then renamed, so a crash during
 an export never leaves a half-written model where a good one was.
@@ -19,20 +19,37 @@ import tensorflow as tf
 
 from anime_colorize.data import hints as hints_lib
 from anime_colorize.export import KERAS_NAME, SAVED_MODEL_NAME
-from anime_colorize.models import UNetGenerator
+from anime_colorize.models import UNetGenerator, takes_regions
 from anime_colorize.models.resnet import ResNetGenerator
 
 GENERATOR_TYPES = (UNetGenerator, ResNetGenerator)
 Generator = UNetGenerator | ResNetGenerator
 
 
-class ServingModule(tf.Module):
-    """The generator behind one traced function with named inputs, shared by the SavedModel
-    and the ONNX export so both have the same interface.
+NO_REGIONS_SIGNATURE = "without_regions"
 
-    ``serve(l, z[, hint_ab, hint_mask, hint_hist])`` returns ``{output_name: colours}``;
-    ``input_specs`` lists its inputs (batch, height and width dynamic); ``metadata()``
-    returns ``{"metadata": JSON string}``.
+
+def _serving_function(call, specs, name: str):
+    """A tf.function ``name`` of the tensors ``specs`` (positional, named by the specs: the
+    names of the SavedModel signature's inputs) that calls ``call({name: tensor})``."""
+    names = [spec.name for spec in specs]
+
+    def function(*tensors):
+        return call(dict(zip(names, tensors)))
+
+    function.__name__ = name  # the traced function's name in the SavedModel's library
+    return tf.function(function, input_signature=specs, autograph=False)
+
+
+class ServingModule(tf.Module):
+    """The generator behind traced functions with named inputs, shared by the SavedModel and
+    the ONNX export so both have the same interface.
+
+    ``serve(l, z[, hint_ab, hint_mask, hint_hist][, regions])`` returns ``{output_name:
+    colours}``; ``input_specs`` lists its inputs (batch, height and width dynamic);
+    ``metadata()`` returns ``{"metadata": JSON string}``. For a generator that takes region
+    labels, ``serve`` requires ``regions`` and ``without_regions`` (the same inputs without
+    it) runs the model with every label -1, "no region": see :mod:`anime_colorize.export`.
     """
 
     def __init__(self, generator: Generator):
@@ -47,23 +64,30 @@ class ServingModule(tf.Module):
             specs += [tf.TensorSpec((None, None, None, 2), tf.float32, name="hint_ab"),
                       tf.TensorSpec((None, None, None, 1), tf.float32, name="hint_mask"),
                       tf.TensorSpec((None, hints_lib.HIST_SIZE), tf.float32, name="hint_hist")]
-
-            @tf.function(input_signature=specs)
-            def serve(l, z, hint_ab, hint_mask, hint_hist):
-                inputs = {"l": l, "z": z, "hint_ab": hint_ab, "hint_mask": hint_mask, "hint_hist": hint_hist}
-                return {output: self.generator(inputs, training=False)}
-        else:
-            @tf.function(input_signature=specs)
-            def serve(l, z):
-                return {output: self.generator({"l": l, "z": z}, training=False)}
+        self.without_regions = None
+        if takes_regions(generator):
+            self.without_regions = _serving_function(
+                lambda inputs: {output: self.generator({**inputs, "regions": tf.fill(tf.shape(inputs["l"])[:3], -1)},
+                                                       training=False)}, list(specs), NO_REGIONS_SIGNATURE)
+            specs.append(tf.TensorSpec((None, None, None), tf.int32, name="regions"))
+        self.serve = _serving_function(lambda inputs: {output: self.generator(inputs, training=False)}, specs,
+                                       "serve")
 
         @tf.function(input_signature=[])
         def metadata():
             return {"metadata": self.metadata_json.read_value()}
 
         self.input_specs = specs
-        self.serve = serve
         self.metadata = metadata
+
+    @property
+    def signatures(self) -> dict:
+        """The SavedModel's signatures: ``serving_default``, ``metadata`` and for a model that
+        takes region labels :data:`NO_REGIONS_SIGNATURE`."""
+        signatures = {"serving_default": self.serve, "metadata": self.metadata}
+        if self.without_regions is not None:
+            signatures[NO_REGIONS_SIGNATURE] = self.without_regions
+        return signatures
 
 
 def temporary_sibling(path: Path, suffix: str = "") -> Path:
@@ -99,8 +123,7 @@ def save_saved_model(generator: Generator, path) -> Path:
     tmp, old = temporary_sibling(path), temporary_sibling(path, ".old")
     module = ServingModule(generator)
     try:
-        tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.serve,
-                                                         "metadata": module.metadata})
+        tf.saved_model.save(module, str(tmp), signatures=module.signatures)
         if path.exists():
             os.replace(path, old)  # a folder cannot be replaced in one step; keep it until the swap
         os.replace(tmp, path)

@@ -49,8 +49,8 @@ ALLOWED_OPS = frozenset({
     # activations
     "Relu", "Relu6", "LeakyRelu", "Elu", "Selu", "Sigmoid", "Tanh", "Softplus", "Softsign",
     "Softmax", "LogSoftmax",
-    # reductions and linear algebra
-    "Mean", "Sum", "Max", "Min", "Prod", "ArgMax", "ArgMin", "Cumsum",
+    # reductions and linear algebra (segment sums: the region pooling of models.region_pooling)
+    "Mean", "Sum", "Max", "Min", "Prod", "ArgMax", "ArgMin", "Cumsum", "UnsortedSegmentSum",
     "MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum",
     # convolution, pooling, normalisation
     "Conv2D", "Conv2DBackpropInput", "DepthwiseConv2dNative", "BiasAdd", "AvgPool", "MaxPool",

@@ -8,7 +8,10 @@ back with the helpers below, so a flag, its help and its default are written in 
 * :func:`add_output_flags`: ``--seed``, ``--batch-size``, ``--overwrite``, ``--quiet``,
   and :func:`add_mode_flags`: ``--mode`` and each output mode's own flags (flat mode:
   ``--shading``, ``--unhinted``, ``--gap``, ``--layers``, ``--psd``, ``--regions-out``);
-* :func:`add_hint_flags`: ``--hints``, ``--hints-dir``, ``--reference``;
+* :func:`add_hint_flags`: ``--hints``, ``--hints-dir``, and the reference: ``--reference``
+  (a coloured key picture or a folder of them), ``--reference-mode`` (``regions``: the key's
+  colours carried region by region, :mod:`anime_colorize.regions.matching`; ``histogram``: its
+  colour histogram given to a hint model as a palette) and ``--propagate``;
 * :func:`add_chapter_flags`: ``--dpi``, ``--max-archive-mb``, ``--skip-colour`` (chapters:
   :mod:`anime_colorize.inference.chapters`).
 """
@@ -68,7 +71,52 @@ def add_hint_flags(parser: argparse.ArgumentParser) -> None:
     hints = parser.add_argument_group("colour hints (models trained with --hints)")
     hints.add_argument("--hints", default=None, help="hint file for a single input: points .json or strokes .png")
     hints.add_argument("--hints-dir", default=None, help="folder of <stem>.json / <stem>.png hint files")
-    hints.add_argument("--reference", default=None, help="a colour picture whose palette every output takes")
+    reference = parser.add_argument_group("colours from a coloured key (any model)")
+    reference.add_argument("--reference", default=None, metavar="KEY|DIR",
+                           help="a coloured picture of the character (a finished page, a character sheet, a frame "
+                                "coloured earlier), or a folder of them: each drawing's regions are matched to the "
+                                "key's, matched regions take the key's colours (and shading), the model colours the "
+                                "rest, and hints override both; with a folder every region takes its best key "
+                                "(flat mode; see --reference-mode)")
+    reference.add_argument("--reference-mode", choices=REFERENCE_MODES, default="regions",
+                           help="regions: as above (default); histogram: only the reference's colour histogram is "
+                                "given to the model as a palette (one picture; models trained with --hints mix)")
+    reference.add_argument("--propagate", action="store_true",
+                           help="colour the inputs in order, each drawing matched to the colourings of the pages "
+                                "before it (and to --reference, if given): a chapter coloured with hints on its "
+                                "first page keeps its colours (flat mode)")
+
+
+REFERENCE_MODES = ("regions", "histogram")
+
+
+def keys_wanted(args: argparse.Namespace) -> bool:
+    """Whether the flags ask for colours from keys: ``--reference`` in regions mode, or
+    ``--propagate``."""
+    regions = getattr(args, "reference_mode", "regions") == "regions"
+    return bool(getattr(args, "propagate", False) or (getattr(args, "reference", None) and regions))
+
+
+def load_reference_keys(args: argparse.Namespace) -> list:
+    """The keys of ``--reference`` (none without it). A file must be a usable key (ValueError
+    naming it, e.g. a gray picture); in a folder, unreadable or gray pictures are skipped with
+    a warning naming each, and ValueError says when none is left."""
+    from anime_colorize.data.io import ImageReadError, read_rgba
+    from anime_colorize.regions import matching
+
+    if not getattr(args, "reference", None):
+        return []
+    path = Path(args.reference)
+    if not path.exists():
+        raise ValueError(f"--reference not found: {path}")
+    try:
+        if path.is_dir():
+            return matching.load_keys(path, max_pixels=args.max_pixels)
+        return [matching.prepare_key(read_rgba(path, max_pixels=args.max_pixels), name=path.name)]
+    except ImageReadError as e:
+        raise ValueError(f"--reference {path}: {e.reason}") from None
+    except ValueError as e:
+        raise ValueError(f"--reference: {e}") from None
 
 
 def add_chapter_flags(parser: argparse.ArgumentParser) -> None:
@@ -119,7 +167,18 @@ def make_mode(args: argparse.Namespace, generator=None):
     from anime_colorize.inference.modes import make_mode as make
 
     name = args.mode or (default_mode_name(generator.input_kind) if generator is not None else DEFAULT_MODE)
-    return make(name, args)
+    if not keys_wanted(args):
+        return make(name, args)
+    # Keys colour regions: the flat mode, whatever the model's default.
+    what = "--propagate" if args.propagate and not args.reference else "--reference"
+    if args.mode not in (None, "flat"):
+        raise ValueError(f"{what} carries colours region by region, so it works with --mode flat, not --mode "
+                         f"{args.mode}" + ("" if what == "--propagate" else
+                                           " (--reference-mode histogram gives a palette in any mode)"))
+    if args.propagate and args.reference_mode == "histogram":
+        raise ValueError("--propagate carries colours region by region; it does not work with "
+                         "--reference-mode histogram")
+    return make("flat", args).with_keys(load_reference_keys(args), propagate=args.propagate)
 
 
 def hint_sources(args: argparse.Namespace, generator, input_path: Path):
@@ -128,8 +187,9 @@ def hint_sources(args: argparse.Namespace, generator, input_path: Path):
     without them, a missing file), ImageReadError for a bad reference picture."""
     from anime_colorize.inference.hint_files import HintSources, blurred_hints_only, reference_histogram
 
+    histogram = args.reference if getattr(args, "reference_mode", "histogram") == "histogram" else None
     given = [flag for flag, value in (("--hints", args.hints), ("--hints-dir", args.hints_dir),
-                                      ("--reference", args.reference)) if value]
+                                      ("--reference-mode histogram", histogram)) if value]
     if not given:
         return None
     if not generator.hint_kinds:
@@ -142,7 +202,9 @@ def hint_sources(args: argparse.Namespace, generator, input_path: Path):
     if args.hints_dir and not Path(args.hints_dir).is_dir():
         raise ValueError(f"--hints-dir is not a folder: {args.hints_dir}")
     reference = None
-    if args.reference:
+    if histogram:
+        if Path(args.reference).is_dir():
+            raise ValueError(f"--reference-mode histogram takes one picture, not a folder ({args.reference})")
         try:
             reference = reference_histogram(args.reference, max_pixels=args.max_pixels)
         except ValueError as e:

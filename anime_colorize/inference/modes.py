@@ -172,6 +172,12 @@ class FlatMode(OutputMode):
     picture's size); extra files: ``layers`` (``_flat.png``, ``_shade.png``, ``_lines.png``),
     ``psd`` (``.psd`` with those layers) and ``regions_out`` (``_regions.png``, the label map
     colour-coded, written with the first colouring of each input).
+
+    Colours from keys (:meth:`with_keys`, ``colorize --reference KEY|DIR``, ``--propagate``;
+    :mod:`anime_colorize.regions.matching`): ``begin`` also matches the input's regions to
+    the keys, and matched regions take the key's colours and shading unless a hint is in them;
+    the network colours the rest. With ``propagate`` the first colouring of each input
+    becomes a key for the inputs after it (inputs are begun in order).
     """
 
     name = "flat"
@@ -191,6 +197,23 @@ class FlatMode(OutputMode):
             raise ValueError(f"--gap must be 0 or more pixels, got {gap}")
         self.shading, self.unhinted, self.gap = bool(shading), unhinted, gap
         self.layers, self.psd, self.regions_out = bool(layers), bool(psd), bool(regions_out)
+        self.keys, self.chain = (), None
+
+    def with_keys(self, keys=(), propagate: bool = False) -> "FlatMode":
+        """This mode colouring from coloured keys (:class:`anime_colorize.regions.matching.Key`,
+        e.g. from ``matching.load_keys``): each input's regions are matched to them. With
+        ``propagate``, each input's colouring is a key for the inputs after it (the last few,
+        :class:`~anime_colorize.regions.matching.KeyChain`); ``keys`` may then be empty."""
+        from anime_colorize.regions.matching import KeyChain
+
+        keyed = FlatMode(self.shading, self.unhinted, self.gap, self.layers, self.psd, self.regions_out)
+        keyed.keys = tuple(keys)
+        keyed.chain = KeyChain(keys) if propagate else None
+        return keyed
+
+    def current_keys(self) -> list:
+        """The keys the next input is matched to."""
+        return self.chain.keys if self.chain is not None else list(self.keys)
 
     @classmethod
     def add_flags(cls, parser, writes_files: bool = True) -> None:
@@ -228,7 +251,9 @@ class FlatMode(OutputMode):
 
     def with_files(self) -> "FlatMode":
         """This mode with every extra file switched on (the page's downloads)."""
-        return FlatMode(self.shading, self.unhinted, self.gap, layers=True, psd=True, regions_out=True)
+        full = FlatMode(self.shading, self.unhinted, self.gap, layers=True, psd=True, regions_out=True)
+        full.keys, full.chain = self.keys, self.chain
+        return full
 
     def tails(self) -> tuple:
         return ((self.LAYER_TAILS if self.layers else ()) + ((self.PSD_TAIL,) if self.psd else ())
@@ -247,9 +272,16 @@ class FlatMode(OutputMode):
         from anime_colorize.regions.colouring import input_regions
 
         hints = hint_lab(page.hints)
-        return {"input": input_regions(page.model_input, page.input_kind, self.gap),
+        keys = self.current_keys()
+        found = input_regions(page.model_input, page.input_kind, self.gap, edges=bool(keys))
+        match = None
+        if keys:
+            from anime_colorize.regions.matching import match_regions
+
+            match = match_regions(found.regions, keys, name=page.name)
+        return {"input": found, "match": match,
                 "hint_color": None if hints is None else hints[0], "hint_mask": None if hints is None else hints[1],
-                "regions_written": False}
+                "regions_written": False, "chained": False}
 
     def colouring(self, page: Page, colors: sampling.PredictedColors, state):
         """The :class:`anime_colorize.regions.FlatColouring` of one z (``render`` without files)."""
@@ -259,12 +291,18 @@ class FlatMode(OutputMode):
         found = state["input"]
         lab = color.denormalize_colors_np(colors.full())  # Lab (line art) or ab (gray), in Lab units
         return flat_colouring(found.regions, lab, state["hint_color"], state["hint_mask"], lightness=found.lightness,
-                              drawing=found.drawing, shading=self.shading, unhinted=self.unhinted)
+                              drawing=found.drawing, shading=self.shading, unhinted=self.unhinted,
+                              match=state.get("match"))
 
     def render(self, page: Page, colors: sampling.PredictedColors, state) -> dict:
         from anime_colorize import regions
 
         flat = self.colouring(page, colors, state)
+        if self.chain is not None and not state["chained"]:  # the first colouring leads the chain
+            from anime_colorize import color
+
+            self.chain.add(state["input"].regions, color.rgb_to_lab_np(flat.picture), name=page.name)
+            state["chained"] = True
         layers = flat.layers
         out: dict = {PICTURE: flat.picture}
         if self.layers:

@@ -9,6 +9,8 @@
 * ``z`` (B, z_dim): the noise that picks one of several plausible colourings.
 * with ``hint_kinds`` only: ``hint_ab`` (B, H, W, 2), ``hint_mask`` (B, H, W, 1) and
   ``hint_hist`` (B, 512), as in :mod:`anime_colorize.data.hints` (all zeros = no hint).
+* with ``region_pooling`` only: ``regions`` int32 (B, H, W), the region labels of the drawing
+  (:mod:`anime_colorize.regions.network_labels`; -1 = no region, see below).
 
 Output, float32, tanh: ``ab`` (B, H, W, 2) for gray input (the caller keeps its own L), or
 ``lab`` (B, H, W, 3) = (L / 50 - 1, a / 110, b / 110) for line art, which carries no
@@ -24,6 +26,19 @@ the input, at each decoder level and at the head. The model carries metadata
 (``input_kind``, ``working_size``, ``hint_kinds``) in its config, so an exported ``.keras``
 file says how it wants to be used.
 
+Regions (``region_pooling=True``, issue #14): a colourist fills each area bounded by the ink
+with one colour, so the network reads, beside its own features, their mean over the pixel's
+region (:class:`~anime_colorize.models.region_pooling.RegionPooling` in ``concat`` mode: the
+next convolution chooses how much of each it takes; shading needs the unpooled part) after
+the decoder's half-resolution level and at the head, the labels taken to each level's size.
+A colour decided anywhere in a region, or a hint given in it, reaches all of it in one step.
+Labels -1 (everywhere: a caller without regions) make the pooled half equal the features, a
+model that runs, but not as it was trained. With ``hint_fill`` (hint models), a dense
+push-pull fill of the sparse hints (:class:`~anime_colorize.models.hint_fill.HintFill`: colour
+and confidence) enters next to the hint pyramid at every level: on a toy of real line art with
+10 point hints, pooling + fill cut the per-region colour error from 4.64 to 2.93 Lab units
+(``experiments/region_pooling_toy.py``).
+
 Cheaper variants (options of :class:`UNetGenerator`, the original architecture by default):
 z entering from the bottleneck on only (``z_entry="decoder"``: the encoder is then shared by
 every z of an image, see "several noise vectors per image" below), one convolution per level
@@ -35,10 +50,12 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from anime_colorize.config import INPUT_KINDS
+from anime_colorize.config import FULL_RESOLUTIONS, INPUT_KINDS, Z_ENTRIES
 from anime_colorize.data.hints import HIST_SIZE
+from anime_colorize.models.hint_fill import HintFill
 from anime_colorize.models.layers import (PACKAGE, NORMS, HintDownsample, RepeatToBatch, SpatialBroadcast,
                                           Upsample2x, conv_block)
+from anime_colorize.models.region_pooling import DEFAULT_MAX_REGIONS, RegionPooling
 
 
 HIST_EMBEDDING = 16
@@ -68,15 +85,12 @@ class ExportableGenerator:
         """What a user of an exported model needs to know to feed it right."""
         return {"input_kind": self.input_kind, "working_size": self.working_size,
                 "z_dim": self.z_dim, "hint_kinds": list(self.hint_kinds), "stride": self.stride,
-                "output": self.output_name, "architecture": self.architecture}
+                "output": self.output_name, "architecture": self.architecture,
+                "takes_regions": bool(getattr(self, "region_pooling", False))}
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
-
-
-Z_ENTRIES = ("input", "decoder")
-FULL_RESOLUTIONS = ("conv", "light")
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -115,7 +129,8 @@ class UNetGenerator(ExportableGenerator, keras.Model):
 
     def __init__(self, z_dim=8, depth=4, filters=32, norm="batch", input_kind="gray",
                  working_size=64, hint_kinds=(), z_entry="input", convs_per_level=2,
-                 full_resolution="conv", **kwargs):
+                 full_resolution="conv", region_pooling=False, max_regions=DEFAULT_MAX_REGIONS,
+                 hint_fill=False, **kwargs):
         if norm not in NORMS:
             raise ValueError(f"unknown normalisation '{norm}'; choose one of {NORMS}")
         if input_kind not in INPUT_KINDS:
@@ -132,6 +147,9 @@ class UNetGenerator(ExportableGenerator, keras.Model):
             inputs.update(hint_ab=keras.Input((None, None, 2), name="hint_ab"),
                           hint_mask=keras.Input((None, None, 1), name="hint_mask"),
                           hint_hist=keras.Input((HIST_SIZE,), name="hint_hist"))
+        if region_pooling:
+            inputs["regions"] = keras.Input((None, None), dtype="int32", name="regions")
+        hint_fill = bool(hint_fill and hint_kinds)
         z = inputs["z"]
 
         def per_colouring(tensor, name):
@@ -149,6 +167,16 @@ class UNetGenerator(ExportableGenerator, keras.Model):
             hint_pyramid = [layers.Concatenate(name="hint")([image_inputs["hint_ab"], image_inputs["hint_mask"]])]
             for i in range(depth):
                 hint_pyramid.append(HintDownsample(name=f"hint_down{i}")(hint_pyramid[-1]))
+            if hint_fill:  # each level: the sparse hints (a, b, mask), then the dense (a, b, confidence)
+                filled = HintFill(levels=depth, return_pyramid=True, name="hint_fill")(hint_pyramid[0])
+                hint_pyramid = [layers.Concatenate(name=f"hint_level{i}")([sparse, dense])
+                                for i, (sparse, dense) in enumerate(zip(hint_pyramid, filled))]
+
+        def pooled(x, name):
+            """x beside its mean over each region (or x itself without region pooling)."""
+            if not region_pooling:
+                return x
+            return RegionPooling(max_regions, mode="concat", name=f"{name}_regions")([x, image_inputs["regions"]])
 
         def with_conditions(x, level, name, vector):
             """x with ``vector`` broadcast over it and (if any) the hints of its level."""
@@ -182,6 +210,8 @@ class UNetGenerator(ExportableGenerator, keras.Model):
             if hint_pyramid is not None:
                 hint_pyramid = [per_colouring(h, f"hint{i}") for i, h in enumerate(hint_pyramid)]
                 hist = per_colouring(hist, "hist_embed")
+            if region_pooling:
+                image_inputs["regions"] = per_colouring(image_inputs["regions"], "regions")
             l_in = per_colouring(l_in, "head_l")
             global_vector = global_vector_of(z, hist)
         for i in reversed(range(depth)):
@@ -196,9 +226,11 @@ class UNetGenerator(ExportableGenerator, keras.Model):
                 x = conv_block(x, width, norm=norm, name=f"up{i}a")
                 x = Upsample2x(name=f"up{i}_resize")(x)
                 x = layers.Concatenate(name=f"up{i}_skip")([x, skips[i]])
+            if i == 1:  # the half-resolution level: regions are still whole there
+                x = pooled(x, f"up{i}")
         head = [x] + ([] if light else [l_in]) + ([hint_pyramid[0]] if hint_pyramid is not None and not light else [])
         x = layers.Concatenate(name="head_cat")(head) if len(head) > 1 else x
-        x = conv_block(x, filters, name="head")
+        x = pooled(conv_block(x, filters, name="head"), "head")
         # float32 head: under mixed precision the output (and every loss on it) stays float32.
         output_name = output_name_for(input_kind)
         out = layers.Conv2D(len(output_name), 1, activation="tanh", dtype="float32", name=output_name)(x)
@@ -213,6 +245,9 @@ class UNetGenerator(ExportableGenerator, keras.Model):
         self.z_entry = z_entry
         self.convs_per_level = convs_per_level
         self.full_resolution = full_resolution
+        self.region_pooling = bool(region_pooling)
+        self.max_regions = int(max_regions)
+        self.hint_fill = hint_fill
 
     @property
     def stride(self) -> int:
@@ -224,4 +259,6 @@ class UNetGenerator(ExportableGenerator, keras.Model):
                 "depth": self.depth, "filters": self.filters, "norm": self.norm,
                 "input_kind": self.input_kind, "working_size": self.working_size,
                 "hint_kinds": list(self.hint_kinds), "z_entry": self.z_entry,
-                "convs_per_level": self.convs_per_level, "full_resolution": self.full_resolution}
+                "convs_per_level": self.convs_per_level, "full_resolution": self.full_resolution,
+                "region_pooling": self.region_pooling, "max_regions": self.max_regions,
+                "hint_fill": self.hint_fill}

@@ -30,6 +30,9 @@ batch size, so a short last batch never retraces.
 """
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -234,20 +237,44 @@ class Trainer:
         return self.generator({**condition, "z": z}, training=training)
 
     # --- helpers for the step ------------------------------------------------------------
-    @staticmethod
-    def update(optimizer, loss_fn, variables):
+    def update(self, optimizer, loss_fn, variables):
         """One optimizer update: runs ``loss_fn()`` under a gradient tape, scales its loss (a
         float16 run's loss scaling; otherwise as is), applies the gradients to ``variables``.
 
         ``loss_fn`` returns the loss (this replica's share, a scalar), or a tuple whose first
-        element is the loss; that return value is returned.
+        element is the loss; that return value is returned. Inside ``loss_fn``,
+        :meth:`unrecorded` pauses this update's tape (for another update made in between).
         """
+        tapes = self._update_tapes()
         with tf.GradientTape() as tape:
-            result = loss_fn()
+            tapes.append(tape)
+            try:
+                result = loss_fn()
+            finally:
+                tapes.pop()
             loss = result[0] if isinstance(result, tuple) else result
             scaled = optimizer.scale_loss(loss)
         optimizer.apply(tape.gradient(scaled, variables), variables)
         return result
+
+    def _update_tapes(self) -> list:
+        # Per thread: a mirrored strategy traces each replica's step in a thread of its own,
+        # and the replicas take turns at every cross-replica sum.
+        local = self.__dict__.setdefault("_update_tapes_local", threading.local())
+        if not hasattr(local, "tapes"):
+            local.tapes = []
+        return local.tapes
+
+    @contextlib.contextmanager
+    def unrecorded(self):
+        """Within the ``loss_fn`` of :meth:`update`: nothing run in this block is recorded
+        for that update's gradients (for instance another model's whole update, made between
+        two parts of this one's loss)."""
+        tapes = self._update_tapes()
+        if not tapes:
+            raise RuntimeError("unrecorded() is for the loss function of an update() in progress")
+        with tapes[-1].stop_recording():
+            yield
 
     @staticmethod
     def average(per_sample, global_count):

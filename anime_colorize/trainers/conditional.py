@@ -15,16 +15,22 @@ What it holds, so that each algorithm is only what makes it different:
   :meth:`~ConditionalGANTrainer.discriminator_step`, once per generator step; override the
   step for another schedule, as wgangp does) and
   :meth:`~ConditionalGANTrainer.adversarial_loss`.
+* the step's order (:meth:`~ConditionalGANTrainer.replica_step`): the discriminator's update
+  with a fresh colouring, then the generator's; or, when the generator's z enters at its
+  decoder (``--z-entry decoder``), the shared step: one generator pass (its encoder once for
+  both z) whose first colouring the discriminator's first update judges.
 * the FLOP estimate from the generator's and the discriminator's multiply-adds:
   each algorithm states its formula in :meth:`~ConditionalGANTrainer.step_macs`.
 
 The settings these algorithms share are :class:`PairedSettings` (the hint term's weight, also
-l2's) and :class:`ConditionalGANSettings` (best-of-two L1 and mode seeking).
+l2's), :class:`ConditionalGANSettings` (best-of-two L1 and mode seeking) and
+:class:`PatchDiscriminatorSettings` (the resolution of a single patch discriminator).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import tensorflow as tf
 
 from anime_colorize import losses
@@ -47,6 +53,15 @@ class ConditionalGANSettings(PairedSettings):
 
     lambda_l1: float = setting(100.0, "weight of the L1 loss on ab of the better of two z samples; 0 disables it")
     lambda_ms: float = setting(0.1, "mode-seeking (diversity) weight; 0 disables it")
+
+
+@dataclass(frozen=True)
+class PatchDiscriminatorSettings(ConditionalGANSettings):
+    """The discriminator's resolution (the algorithms with one patch discriminator or critic)."""
+
+    discriminator_pooling: int = setting(1, "the discriminator (critic) judges the pair of condition and colouring "
+                                            "average-pooled this many times: its work falls with the square",
+                                         choices=(1, 2, 4), absent=1)
 
 
 class ConditionalGANTrainer(Trainer):
@@ -129,20 +144,37 @@ class ConditionalGANTrainer(Trainer):
                 | (tf.reduce_sum(condition["hint_hist"], axis=1) > 0))
 
     # --- the generator's update ----------------------------------------------------------
+    @property
+    def encoder_shared(self) -> bool:
+        """Whether the generator's z enters at the decoder (``--z-entry decoder``), so that one
+        pass of its encoder serves both colourings of an image."""
+        return getattr(self.generator, "z_entry", "input") == "decoder"
+
+    @property
+    def shares_generator_pass(self) -> bool:
+        """Whether a step runs the generator once for everything (the shared step, see
+        :meth:`replica_step`): with a discriminator, when the encoder is shared."""
+        return self.discriminator is not None and self.encoder_shared
+
     def two_colorings(self, condition, rng: StepRandom):
-        """Two colourings per image in one forward pass of the doubled batch.
+        """Two colourings per image in one forward pass.
 
         Returns ``(z_1, z_2, condition_2, both)``: the noise (B, z_dim) each, the doubled
         condition (2B rows) and the colourings (2B, H, W, C), those of ``z_1`` first. The one
         place the generator runs for its update: override it to change how it is sampled.
+        When the encoder is shared (:attr:`encoder_shared`) the generator gets the B images
+        with the 2B noise vectors and repeats its encoder's output for them; otherwise it
+        gets the doubled batch.
         """
         z_dim = self.config.model.z_dim
         z_1, z_2 = rng.normal(z_dim), rng.normal(z_dim)
         condition_2 = self.doubled(condition)
-        return z_1, z_2, condition_2, self.generate(condition_2, tf.concat([z_1, z_2], axis=0))
+        z = tf.concat([z_1, z_2], axis=0)
+        return z_1, z_2, condition_2, self.generate(condition if self.encoder_shared else condition_2, z)
 
-    def generator_losses(self, condition, real, rng: StepRandom):
-        """Total generator loss (this replica's share) and its terms, from two z per image.
+    def generator_losses(self, condition, real, rng: StepRandom, colorings=None):
+        """Total generator loss (this replica's share) and its terms, from two z per image:
+        ``colorings`` as :meth:`two_colorings` returns them (made here when None).
 
         Without hints the L1 term pulls only the better of the two colourings towards the
         truth and the mode-seeking term pushes them apart: the colouring of a drawing is
@@ -153,7 +185,7 @@ class ConditionalGANTrainer(Trainer):
         """
         s = self.settings
         local = tf.shape(real)[0]
-        z_1, z_2, condition_2, both = self.two_colorings(condition, rng)
+        z_1, z_2, condition_2, both = colorings or self.two_colorings(condition, rng)
         fake_1, fake_2 = both[:local], both[local:]
         l1 = losses.best_of_l1(real, [fake_1, fake_2])
         ms = losses.mode_seeking_loss(fake_1, fake_2, z_1, z_2)
@@ -192,23 +224,44 @@ class ConditionalGANTrainer(Trainer):
         update's tape (an algorithm with a discriminator implements it)."""
         raise NotImplementedError
 
-    def discriminator_step(self, condition, real, rng: StepRandom) -> dict:
-        """Updates the discriminator once, on the true colours ``real`` and a fresh colouring
-        of ``condition``; returns what :meth:`discriminator_losses` logs."""
-        fake = self.fake_for_discriminator(condition, rng)
+    def discriminator_step(self, condition, real, rng: StepRandom, fake=None) -> dict:
+        """Updates the discriminator once, on the true colours ``real`` and the colouring
+        ``fake`` (B, H, W, C) of ``condition``, a fresh one when None; returns what
+        :meth:`discriminator_losses` logs. An override that updates several times gives
+        ``fake`` to the first update only."""
+        if fake is None:
+            fake = self.fake_for_discriminator(condition, rng)
         _, logs = self.update(self.d_optimizer, lambda: self.discriminator_losses(condition, real, fake, rng),
                               self.discriminator_variables)
         return logs
 
     # --- the step ------------------------------------------------------------------------
     def replica_step(self, batch, rng: StepRandom) -> dict:
-        """The discriminator's update (if any), then the generator's."""
+        """The discriminator's update (if any), then the generator's.
+
+        The shared step (:attr:`shares_generator_pass`) runs the generator once: its two
+        colourings per image are made first, under the generator update's tape; the
+        discriminator is then updated (outside that tape) with the first colouring as its fake
+        (the same generator weights and a fresh z: what a new forward pass would give, at no
+        cost), and the generator's loss is taken with the updated discriminator, as in the
+        other order. Otherwise the discriminator's update makes its own fake first.
+        """
         condition, real = self.condition(batch), self.target(batch)
         logs = {}
-        if self.discriminator is not None:
-            logs.update(self.discriminator_step(condition, real, rng))
-        g_loss, terms = self.update(self.g_optimizer, lambda: self.generator_losses(condition, real, rng),
-                                    self.generator_variables)
+        if self.shares_generator_pass:
+            def generator_loss():
+                colorings = self.two_colorings(condition, rng)
+                first = colorings[3][:tf.shape(real)[0]]
+                with self.unrecorded():
+                    logs.update(self.discriminator_step(condition, real, rng, fake=tf.stop_gradient(first)))
+                return self.generator_losses(condition, real, rng, colorings)
+        else:
+            if self.discriminator is not None:
+                logs.update(self.discriminator_step(condition, real, rng))
+
+            def generator_loss():
+                return self.generator_losses(condition, real, rng)
+        g_loss, terms = self.update(self.g_optimizer, generator_loss, self.generator_variables)
         return {**logs, **terms, "g_loss": g_loss}
 
     # --- cost ----------------------------------------------------------------------------
@@ -223,8 +276,22 @@ class ConditionalGANTrainer(Trainer):
         """
         return 3 * g * 2 * b + 2 * d * 2 * b, 0
 
+    def penalty_macs(self, d: int, b: int) -> int:
+        """Of :meth:`step_macs`'s discriminator update, the multiply-adds of its penalty (the
+        gradient penalty, R1) beyond the passes the loss alone would make; 0 without one."""
+        return 0
+
     def train_step_flops(self, count_macs, size: int, batch_size: int) -> dict:
-        g = count_macs(self.generator, example_inputs(self.generator, size))
+        """As :meth:`step_macs` counts the step; the shared step (:attr:`shares_generator_pass`)
+        runs the encoder once for both colourings (counted on one image with two z) and saves
+        the generator forward of the first discriminator update."""
+        inputs = example_inputs(self.generator, size)
+        g = count_macs(self.generator, inputs)
         d = 0 if self.discriminator is None else count_macs(self.discriminator,
                                                             example_inputs(self.discriminator, size))
-        return flops_from_macs(*self.step_macs(g, d, batch_size))
+        generator_update, discriminator_update = self.step_macs(g, d, batch_size)
+        if self.shares_generator_pass:
+            g_two = count_macs(self.generator, {**inputs, "z": np.zeros((2, self.config.model.z_dim), np.float32)})
+            generator_update -= 3 * (2 * g - g_two) * batch_size
+            discriminator_update -= g * batch_size
+        return flops_from_macs(generator_update, discriminator_update)

@@ -1,20 +1,23 @@
 """DCGAN (Radford et al. 2016) as a conditional colourer: a batch-normalised discriminator
 with the non-saturating cross-entropy loss, one discriminator update per generator update.
-Settings: those of every conditional GAN (:class:`~.conditional.ConditionalGANSettings`)."""
+Settings: those of every conditional GAN with a patch discriminator
+(:class:`~.conditional.PatchDiscriminatorSettings`)."""
 from __future__ import annotations
 
 from anime_colorize import losses
 from anime_colorize.models import DCGANDiscriminator
-from anime_colorize.trainers.conditional import ConditionalGANTrainer
+from anime_colorize.trainers.conditional import ConditionalGANTrainer, PatchDiscriminatorSettings
 from anime_colorize.trainers.registry import register_trainer
 
 
 @register_trainer("dcgan")
 class DCGANTrainer(ConditionalGANTrainer):
 
+    settings_class = PatchDiscriminatorSettings
+
     def build_discriminator(self):
         return DCGANDiscriminator(filters=self.config.model.filters, color_channels=self.color_channels,
-                                  name="discriminator")
+                                  input_pooling=self.settings.discriminator_pooling, name="discriminator")
 
     def adversarial_loss(self, fake_scores):
         return losses.bce_generator_loss(fake_scores)

@@ -19,18 +19,20 @@ from __future__ import annotations
 
 from anime_colorize import losses
 from anime_colorize.models import PatchGANDiscriminator
-from anime_colorize.trainers.conditional import ConditionalGANTrainer
+from anime_colorize.trainers.conditional import ConditionalGANTrainer, PatchDiscriminatorSettings
 from anime_colorize.trainers.registry import register_trainer
 
 
 @register_trainer("pix2pix")
 class Pix2PixTrainer(ConditionalGANTrainer):
 
+    settings_class = PatchDiscriminatorSettings
     discriminator_norm = "batch"
 
     def build_discriminator(self):
         return PatchGANDiscriminator(filters=self.config.model.filters, color_channels=self.color_channels,
-                                     norm=self.discriminator_norm, name="discriminator")
+                                     norm=self.discriminator_norm, input_pooling=self.settings.discriminator_pooling,
+                                     name="discriminator")
 
     def adversarial_loss(self, fake_scores):
         """Per-sample (B,) mean over patches of -log D for patch logits (B, h, w, 1)."""

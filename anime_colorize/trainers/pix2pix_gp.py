@@ -16,13 +16,13 @@ from dataclasses import dataclass
 
 from anime_colorize import losses
 from anime_colorize.config import setting
-from anime_colorize.trainers.conditional import ConditionalGANSettings
+from anime_colorize.trainers.conditional import PatchDiscriminatorSettings
 from anime_colorize.trainers.pix2pix import Pix2PixTrainer
 from anime_colorize.trainers.registry import register_trainer
 
 
 @dataclass(frozen=True)
-class Pix2PixGPSettings(ConditionalGANSettings):
+class Pix2PixGPSettings(PatchDiscriminatorSettings):
     """The R1 penalty's weight."""
 
     lambda_r1: float = setting(10.0, "R1 penalty weight gamma: gamma / 2 * ||grad D(real)||^2 per sample",
@@ -49,3 +49,7 @@ class Pix2PixGPTrainer(Pix2PixTrainer):
         """G on B; the real pass serves the R1 penalty and the loss: forward D B, input
         gradient D B, double backward 2x of each (``6 D B``); fake ``3 D B``: ``G B + 9 D B``."""
         return super().step_macs(g, d, b)[0], g * b + 9 * d * b
+
+    def penalty_macs(self, d, b):
+        """The real pass's input gradient and the double backward: ``3 D B`` beyond its ``3 D B``."""
+        return 3 * d * b

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from anime_colorize import losses
 from anime_colorize.config import setting
 from anime_colorize.models import WGANCritic
-from anime_colorize.trainers.conditional import ConditionalGANSettings, ConditionalGANTrainer
+from anime_colorize.trainers.conditional import ConditionalGANTrainer, PatchDiscriminatorSettings
 from anime_colorize.trainers.registry import register_trainer
 
 
 @dataclass(frozen=True)
-class WGANGPSettings(ConditionalGANSettings):
+class WGANGPSettings(PatchDiscriminatorSettings):
     """The critic's schedule and penalty."""
 
     n_critic: int = setting(2, "critic updates per generator update", minimum=1)
@@ -31,7 +31,8 @@ class WGANGPTrainer(ConditionalGANTrainer):
     settings_class = WGANGPSettings
 
     def build_discriminator(self):
-        return WGANCritic(filters=self.config.model.filters, color_channels=self.color_channels, name="critic")
+        return WGANCritic(filters=self.config.model.filters, color_channels=self.color_channels,
+                          input_pooling=self.settings.discriminator_pooling, name="critic")
 
     def adversarial_loss(self, fake_scores):
         return losses.wgan_generator_loss(fake_scores)
@@ -47,9 +48,10 @@ class WGANGPTrainer(ConditionalGANTrainer):
         # -wasserstein estimates the W1 distance.
         return d_loss, {"d_loss": d_loss, "w_dist": -wasserstein, "gp": gp}
 
-    def discriminator_step(self, condition, real, rng):
-        for _ in range(self.settings.n_critic):  # unrolled at trace time: n_critic is a Python int
-            logs = super().discriminator_step(condition, real, rng)
+    def discriminator_step(self, condition, real, rng, fake=None):
+        for i in range(self.settings.n_critic):  # unrolled at trace time: n_critic is a Python int
+            # A given fake serves the first update; the others make their own.
+            logs = super().discriminator_step(condition, real, rng, fake if i == 0 else None)
         # Logged from the last critic iteration.
         return logs
 
@@ -58,3 +60,6 @@ class WGANGPTrainer(ConditionalGANTrainer):
         gradient penalty: forward D B, input gradient D B, then the outer gradient through both
         (the double backward, 2x of each): ``6 D B``; in all ``G B + 12 D B`` per update."""
         return super().step_macs(g, d, b)[0], self.settings.n_critic * (g * b + 3 * d * b * 2 + 6 * d * b)
+
+    def penalty_macs(self, d, b):
+        return self.settings.n_critic * 6 * d * b
