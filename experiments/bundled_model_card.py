@@ -23,7 +23,13 @@ from anime_colorize.data.io import write_bytes_atomic  # noqa: E402
 MAX_BYTES = 10 * 2**20  # the issue's limit for a model inside the package
 
 
-def card(config: dict, report: str, train_seconds: float, command: str, size: int) -> str:
+def trained_steps(run: Path) -> int:
+    """The last step the run logged (a --max-minutes budget may end it before --steps)."""
+    rows = (run / "metrics.csv").read_text().strip().splitlines()
+    return int(rows[-1].split(",")[0])
+
+
+def card(config: dict, report: str, train_seconds: float, command: str, size: int, steps: int) -> str:
     data, model, train = config["data"], config["model"], config["train"]
     settings = ", ".join(f"{k} {v}" for k, v in model.items() if not isinstance(v, dict))
     return f"""# The bundled model
@@ -35,7 +41,7 @@ every hint kind: points, strokes, a blurred colouring, a colour histogram and a 
 - **Trained on:** the built-in procedural "cel" pictures only (`anime_colorize.data.synthetic`,
   {data['num_images']} pictures at {data['size']} px, line art extracted from them, hints simulated).
   No third-party picture went into it; it is licensed like the code, Apache-2.0.
-- **Recipe:** `--algo {train['algo']}`, {train['steps']} steps, batch {data['batch_size']}; model: {settings}.
+- **Recipe:** `--algo {train['algo']}`, {steps} steps (of `--steps {train['steps']}`), batch {data['batch_size']}; model: {settings}.
 - **Training time:** {train_seconds / 60:.1f} minutes of wall time on {os.cpu_count()} CPU cores
   ({platform.processor() or platform.machine()}), shared with other jobs: a quiet machine is faster.
 - **Reproduce:** `{command}`
@@ -61,7 +67,8 @@ def main(argv=None) -> int:
         return 1
     config = json.loads((run / "config.json").read_text())
     write_bytes_atomic(BUNDLED_MODEL, model)
-    text = card(config, (report / "metrics.md").read_text(), args.train_seconds, args.command, len(model))
+    text = card(config, (report / "metrics.md").read_text(), args.train_seconds, args.command, len(model),
+                trained_steps(run))
     write_bytes_atomic(BUNDLED_DIR / "TRAINING.md", text.encode())
     print(f"wrote {BUNDLED_MODEL} and {BUNDLED_DIR / 'TRAINING.md'}")
     return 0
