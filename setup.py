@@ -15,7 +15,7 @@ setup(
     ],
     packages=find_packages(include=["anime_colorize", "anime_colorize.*"]),
     # app_static: the colouring page (anime-colorize app); py.typed: the package carries type hints
-    package_data={"anime_colorize": ["app_static/*", "py.typed"]},
+    package_data={"anime_colorize": ["app_static/*", "py.typed", "bundled/*.keras", "bundled/*.md"]},
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.16",

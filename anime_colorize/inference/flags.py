@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 
 
 def add_model_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="generator.keras, a saved_model folder, or a run folder")
+    parser.add_argument("--model", default=None,
+                        help="generator.keras, a saved_model folder, or a run folder (default: the bundled line-art "
+                             "model, trained on the built-in pictures, that takes every hint kind)")
     parser.add_argument("--unsafe", action="store_true",
                         help="allow a .keras file to run stored code (only for files you trust)")
     parser.add_argument("--working-size", type=int, default=None,
@@ -148,10 +150,18 @@ def check_numbers(args: argparse.Namespace) -> str | None:
 
 
 def load_model(args: argparse.Namespace) -> LoadedGenerator:
-    """The generator of ``--model`` (``--unsafe`` allows stored code). Raises
-    FileNotFoundError / ValueError naming the path."""
+    """The generator of ``--model`` (``--unsafe`` allows stored code), or the bundled model
+    without it (``args.model`` then names it, for messages). Raises FileNotFoundError /
+    ValueError naming the path."""
+    import logging
+
+    from anime_colorize.bundled import BUNDLED_NAME, bundled_model_path
     from anime_colorize.export import load_generator
 
+    if args.model is None:
+        args.model = str(bundled_model_path())
+        logging.getLogger(__name__).info("no --model: using %s (%s)", BUNDLED_NAME, args.model)
+        return load_generator(args.model, safe_mode=True)  # ours, and still loaded safely
     return load_generator(args.model, safe_mode=not args.unsafe)
 
 
