@@ -161,6 +161,8 @@ class RegionGenerator(ExportableGenerator, keras.Model):
     """A tiny generator whose colours are constant within each region of its ``regions`` input
     (the project's region-pooling layer at its head)."""
 
+    stride = 4  # overrides ExportableGenerator's property
+
     def __init__(self, z_dim=4, input_kind="lineart", working_size=32, **kwargs):
         inputs = {"l": keras.Input((None, None, 1), name="l"), "z": keras.Input((z_dim,), name="z"),
                   "regions": keras.Input((None, None), dtype="int32", name="regions")}
@@ -169,8 +171,7 @@ class RegionGenerator(ExportableGenerator, keras.Model):
         channels = 3 if input_kind == "lineart" else 2
         x = keras.layers.Conv2D(channels, 1, activation="tanh")(x)
         super().__init__(inputs=inputs, outputs=RegionPooling()([x, inputs["regions"]]), **kwargs)
-        self.z_dim, self.input_kind, self.working_size, self.hint_kinds, self.stride = z_dim, input_kind, \
-            working_size, (), 4
+        self.z_dim, self.input_kind, self.working_size, self.hint_kinds = z_dim, input_kind, working_size, ()
 
 
 def constant_within_regions(colors, regions):
