@@ -37,7 +37,7 @@ setup(
         # playwright drives Debian's chromium in tests/test_app_browser.py; it never downloads a browser there;
         # pypdfium2: tests/test_chapters.py's PDF tests (they skip without it)
         # mypy: tests/test_typing.py type-checks the package
-        "test": ["pytest", "playwright", "pypdfium2>=4", "mypy"],
+        "test": ["pytest", "pytest-xdist", "playwright", "pypdfium2>=4", "mypy"],
     },
     entry_points={"console_scripts": ["anime-colorize = anime_colorize.commands:main"]},
 )
