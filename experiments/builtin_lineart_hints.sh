@@ -4,7 +4,7 @@
 # pictures with 0..20 simulated point hints.
 #   bash experiments/builtin_lineart_hints.sh
 # Writes runs/builtin_lineart_hints/ and reports/builtin_lineart_hints/ (hint_sweep.png,
-# hint_sweep_sheet.png, metrics.md, ...); assets/ holds copies of the two pictures.
+# hint_sweep_sheet.png, metrics.md, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/builtin_lineart_hints}
