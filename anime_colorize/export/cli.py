@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli_common.setup_logging(args.verbose)
     from anime_colorize import export
     from anime_colorize.export.loading import is_saved_model
-    from anime_colorize.models.generator import HINT_INPUTS
+    from anime_colorize.export.saving import ServingModule
 
     out = Path(args.out)
     try:
@@ -117,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e:
         return cli_common.fail(str(e).splitlines()[0], code=1)
     meta = generator.metadata
-    inputs = ", ".join(("l", "z") + (HINT_INPUTS if meta["hint_kinds"] else ()))
+    # the exported interface's own list (a region-pooling model also takes ``regions``)
+    inputs = ", ".join(spec.name for spec in ServingModule(generator).input_specs)
     print(f"wrote {out} ({args.format}{f', opset {args.opset}' if args.format == 'onnx' else ''}): "
           f"inputs {inputs}; output {meta['output']}; {meta['input_kind']} input, working size "
           f"{meta['working_size']}, stride {meta['stride']}")
