@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from anime_colorize.inference.memory import SAFETY_BYTES
+
 # What requests may take above the model and the runtime (the server's own baseline, which
 # differs between machines and TensorFlow builds, is measured first and added): 8 full-size
 # variants (about 1.8 GB) do not fit, one (about 1.1 GB) does.
 REQUESTS_MB = 1700
-SAFETY_MB = 128  # anime_colorize.inference.memory.SAFETY_BYTES
 
 
 def peak_mb(pid: int) -> float:
@@ -80,7 +81,7 @@ def test_a_4000x4000_upload_with_8_variants_stays_within_the_budget(tmp_path):
     probe, _, baseline_mb = start_server(model, 8192)
     probe.terminate()
     probe.communicate(timeout=60)
-    budget_mb = int(baseline_mb + SAFETY_MB + REQUESTS_MB)
+    budget_mb = int(baseline_mb + SAFETY_BYTES / 2**20 + REQUESTS_MB)
     proc, url, _ = start_server(model, budget_mb)
     try:
         smooth = {"image": image, "seed": 1, "mode": "smooth"}
